@@ -1,0 +1,178 @@
+package bot
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+// ConsoleChannel is the one channel of the terminal console.
+const ConsoleChannel = "console"
+
+// Console is the terminal front end: people type commands on stdin, and
+// the conversation (replies, and every job's thread with every log line)
+// is printed on stdout.
+type Console struct {
+	out  io.Writer
+	user string
+
+	mu        sync.Mutex
+	threads   map[string]int64 // message ts -> job
+	lastState map[int64]jobs.State
+	seq       int
+}
+
+// NewConsole returns a console writing to out, for the person user.
+func NewConsole(out io.Writer, user string) *Console {
+	return &Console{out: out, user: user, threads: map[string]int64{}, lastState: map[int64]jobs.State{}}
+}
+
+func (c *Console) printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.out, format, args...)
+}
+
+// Post prints a message; a job message opens a thread.
+func (c *Console) Post(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+	if m.Step {
+		return "", nil
+	}
+	c.mu.Lock()
+	c.seq++
+	ts := "console." + strconv.Itoa(c.seq)
+	job := c.threads[threadTS]
+	if m.Card != nil {
+		job = m.Card.Job
+		c.threads[ts] = job
+		c.lastState[job] = m.Card.State
+	}
+	c.mu.Unlock()
+	c.printLines(job, "┃", m.Text)
+	return ts, nil
+}
+
+// Update prints a job message again when its state changed: the steps
+// show in the log the console prints.
+func (c *Console) Update(ctx context.Context, channel, ts string, m Message) error {
+	if m.Card == nil {
+		return nil
+	}
+	c.mu.Lock()
+	same := c.lastState[m.Card.Job] == m.Card.State
+	c.lastState[m.Card.Job] = m.Card.State
+	c.mu.Unlock()
+	if !same {
+		c.printLines(m.Card.Job, "┃", m.Text)
+	}
+	return nil
+}
+
+// Upload says where the whole log is: in a terminal it was printed already.
+func (c *Console) Upload(ctx context.Context, channel, threadTS string, f commands.File, comment string) error {
+	c.mu.Lock()
+	job := c.threads[threadTS]
+	c.mu.Unlock()
+	c.printLines(job, "┃", fmt.Sprintf("whole log: %d bytes (`logs #%d --tail N` shows its end)", len(f.Content), job))
+	return nil
+}
+
+// LiveLog prints every line of the job's output.
+func (c *Console) LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error) {
+	return &consoleSink{c: c, job: j.ID}, nil
+}
+
+type consoleSink struct {
+	c   *Console
+	job int64
+}
+
+func (s *consoleSink) Write(ctx context.Context, chunk []byte) error {
+	s.c.printLines(s.job, "│", string(bytes.TrimSuffix(chunk, []byte("\n"))))
+	return nil
+}
+
+func (s *consoleSink) Close(ctx context.Context) error { return nil }
+
+func (c *Console) printLines(job int64, bar, text string) {
+	var b strings.Builder
+	prefix := "gantry"
+	if job > 0 {
+		prefix = "#" + strconv.FormatInt(job, 10)
+	}
+	text = emoji.Replace(text)
+	for _, ln := range strings.Split(text, "\n") {
+		fmt.Fprintf(&b, "%-5s %s %s\n", prefix, bar, ln)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	io.WriteString(c.out, b.String())
+}
+
+// emoji turns the Slack shortcodes gantry uses into characters a terminal shows.
+var emoji = strings.NewReplacer(
+	":hourglass_flowing_sand:", "⏳", ":raised_hand:", "✋", ":double_vertical_bar:", "⏸",
+	":arrows_counterclockwise:", "🔄", ":white_check_mark:", "✅", ":x:", "❌",
+	":no_entry_sign:", "🚫", ":warning:", "⚠️", ":grey_question:", "❔")
+
+// Reply prints an answer to the person.
+func (c *Console) Reply(r commands.Reply) {
+	if r.Text == "" {
+		return
+	}
+	c.printLines(0, ">", r.Text)
+}
+
+// Run reads commands from in, one a line, until in ends (io.EOF), the
+// person types quit (nil), or ctx is done (nil).
+func (c *Console) Run(ctx context.Context, in io.Reader, svc *commands.Service) error {
+	lines := make(chan string)
+	errc := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		errc <- sc.Err()
+		close(lines)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-errc; err != nil {
+					return err
+				}
+				return io.EOF
+			}
+			text := strings.TrimSpace(line)
+			if text == "" {
+				continue
+			}
+			if text == "quit" || text == "exit" {
+				return nil
+			}
+			req := &commands.Request{User: c.user, Channel: ConsoleChannel, Console: true, Text: text}
+			rep := svc.Handle(ctx, req)
+			if rep.Text == "" {
+				rep.Text = commands.HelpText("")
+			}
+			c.Reply(rep)
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+// Surface is where a front end shows messages: a Slack workspace, a terminal.
+type Surface interface {
+	// Post sends m to channel (in the thread of threadTS when set) and
+	// returns the new message's ts.
+	Post(ctx context.Context, channel, threadTS string, m Message) (string, error)
+	// Update replaces the message at ts.
+	Update(ctx context.Context, channel, ts string, m Message) error
+	// Upload attaches a file in the thread.
+	Upload(ctx context.Context, channel, threadTS string, f commands.File, comment string) error
+	// LiveLog returns where job j's output goes while it runs.
+	LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error)
+}
+
+// LogSink takes a running job's output, in whole lines.
+type LogSink interface {
+	Write(ctx context.Context, chunk []byte) error
+	// Close is called once the job has ended and its log has been read out.
+	Close(ctx context.Context) error
+}
+
+// Threads turns job events into the messages of each job's thread: the job
+// message (posted once, then edited on every change), a reply per step and
+// note, the live log, and at the end a summary and the whole log. Both the
+// Slack bot and the console use it, so a job looks the same in each.
+type Threads struct {
+	store   *jobs.Store
+	log     *jobs.Log
+	surface Surface
+	links   func(id int64) string
+	logger  *slog.Logger
+	poll    time.Duration
+	upload  bool
+
+	mu        sync.Mutex
+	followers map[int64]*follower
+	shown     string // the last event Consume has shown
+}
+
+// ThreadsConfig configures Threads. Zero values are the defaults.
+type ThreadsConfig struct {
+	Links      func(id int64) string // signed job page links; nil: none
+	Logger     *slog.Logger
+	PollLog    time.Duration // how often a running job's log is read; 0 is 250ms
+	UploadLogs bool          // attach the whole log when a job ends
+}
+
+type follower struct {
+	stop atomic.Bool
+	done chan struct{}
+}
+
+// NewThreads returns the thread renderer for surface.
+func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) *Threads {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PollLog <= 0 {
+		cfg.PollLog = 250 * time.Millisecond
+	}
+	return &Threads{
+		store: s, log: l, surface: surface, links: cfg.Links, logger: cfg.Logger, poll: cfg.PollLog,
+		upload: cfg.UploadLogs, followers: map[int64]*follower{},
+	}
+}
+
+func (t *Threads) link(id int64) string {
+	if t.links == nil {
+		return ""
+	}
+	return t.links(id)
+}
+
+// Handle shows one event. Events of one job must come in order.
+func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
+	j, err := t.store.Get(ctx, e.Job)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if j.Channel == "" {
+		return nil // nowhere to say it (a GitHub build of an unbound repo)
+	}
+	final := e.Type == jobs.EventState && e.State.Final() && j.State.Final()
+	if final {
+		t.drain(j.ID) // the last lines come before the verdict
+	}
+	if j.ThreadTS == "" {
+		ts, err := t.surface.Post(ctx, j.Channel, "", JobMessage(j, t.store.Now(), t.link(j.ID)))
+		if err != nil {
+			return fmt.Errorf("post message of job #%d: %w", j.ID, err)
+		}
+		j.ThreadTS = ts
+		if err := t.store.Update(ctx, j.ID, "", "", "thread_ts", ts); err != nil {
+			return err
+		}
+	} else if e.Type == jobs.EventState || e.Type == jobs.EventStep || e.Type == jobs.EventRetry {
+		if err := t.surface.Update(ctx, j.Channel, j.ThreadTS, JobMessage(j, t.store.Now(), t.link(j.ID))); err != nil {
+			return fmt.Errorf("update message of job #%d: %w", j.ID, err)
+		}
+	}
+	if j.State == jobs.Running {
+		t.follow(ctx, j)
+	}
+	if e.Text != "" {
+		if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, Message{Text: e.Text, Step: e.Type == jobs.EventStep}); err != nil {
+			return fmt.Errorf("post in thread of job #%d: %w", j.ID, err)
+		}
+	}
+	if final {
+		return t.finish(ctx, j)
+	}
+	return nil
+}
+
+// follow starts streaming job j's log into its thread, once.
+func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.followers[j.ID]; ok {
+		return
+	}
+	sink, err := t.surface.LiveLog(ctx, j)
+	if err != nil {
+		t.logger.Error("start live log", "job", j.ID, "err", err)
+		return
+	}
+	f := &follower{done: make(chan struct{})}
+	t.followers[j.ID] = f
+	go func() {
+		defer close(f.done)
+		bg := context.WithoutCancel(ctx)
+		_, err := t.log.Follow(bg, j.ID, 0, t.poll, f.stop.Load, func(b []byte) error { return sink.Write(bg, b) })
+		if err != nil {
+			t.logger.Error("follow job log", "job", j.ID, "err", err)
+		}
+		if err := sink.Close(bg); err != nil {
+			t.logger.Error("close live log", "job", j.ID, "err", err)
+		}
+	}()
+}
+
+// drain ends job id's live log once it has shown everything written.
+func (t *Threads) drain(id int64) {
+	t.mu.Lock()
+	f, ok := t.followers[id]
+	delete(t.followers, id)
+	t.mu.Unlock()
+	if ok {
+		f.stop.Store(true)
+		<-f.done
+	}
+}
+
+// finish posts the summary and the whole log.
+func (t *Threads) finish(ctx context.Context, j *jobs.Job) error {
+	summary := Summary(j, t.store.Now())
+	if link := t.link(j.ID); link != "" {
+		summary += "\nWhole log: " + link
+	}
+	if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, Message{Text: summary}); err != nil {
+		return fmt.Errorf("post summary of job #%d: %w", j.ID, err)
+	}
+	if !t.upload {
+		return nil
+	}
+	all, err := t.log.All(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	f2 := commands.File{Name: fmt.Sprintf("gantry-job-%d.log", j.ID), Title: "Log of " + j.Name(), Content: all}
+	if err := t.surface.Upload(ctx, j.Channel, j.ThreadTS, f2, ""); err != nil {
+		return fmt.Errorf("upload log of job #%d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Close stops every live log.
+func (t *Threads) Close() {
+	t.mu.Lock()
+	fs := make([]*follower, 0, len(t.followers))
+	for _, f := range t.followers {
+		f.stop.Store(true)
+		fs = append(fs, f)
+	}
+	t.mu.Unlock()
+	for _, f := range fs {
+		<-f.done
+	}
+}
+
+// Consume reads events from the stream after id from and shows them, until
+// ctx ends. It is the console's loop: one process, every event.
+func (t *Threads) Consume(ctx context.Context, from string) error {
+	for ctx.Err() == nil {
+		evs, err := t.store.ReadEvents(ctx, from, 100, time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			t.logger.Error("read job events", "err", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		for _, e := range evs {
+			from = e.ID
+			if err := t.Handle(ctx, e); err != nil {
+				t.logger.Error("show job event", "job", e.Job, "err", err)
+			}
+			t.mu.Lock()
+			t.shown = e.ID
+			t.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// WaitIdle returns once no job is active and every event announced so far
+// has been shown: what a console fed from a pipe waits for before it quits.
+func (t *Threads) WaitIdle(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		active, err := t.store.Active(ctx)
+		if err != nil {
+			return err
+		}
+		if len(active) == 0 {
+			last, err := t.store.LastEventID(ctx)
+			if err != nil {
+				return err
+			}
+			t.mu.Lock()
+			shown := t.shown
+			t.mu.Unlock()
+			if last == "0-0" || shown == last {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

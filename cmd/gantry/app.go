@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-ci/gantry/bot"
+	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/jobs/local"
+	"github.com/gantry-ci/gantry/scm"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+// Main is the whole program, so end-to-end tests can run it in-process.
+type Main struct {
+	Args   []string
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	logger  *slog.Logger
+	mu      sync.Mutex
+	closers []func() error
+}
+
+// Run runs the subcommand in m.Args and returns the exit code.
+func (m *Main) Run(ctx context.Context) int {
+	if m.Getenv == nil {
+		m.Getenv = func(string) string { return "" }
+	}
+	m.logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: logLevel(m.Getenv("GANTRY_LOG_LEVEL"))}))
+	sub, args := "", m.Args
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	if sub == "" {
+		sub = "console"
+		if m.Getenv("SLACK_APP_TOKEN") != "" && m.Getenv("SLACK_BOT_TOKEN") != "" {
+			sub = "serve"
+		}
+	}
+	var err error
+	switch sub {
+	case "console":
+		err = m.runConsole(ctx)
+	case "worker":
+		err = m.runWorker(ctx)
+	case "check":
+		return m.runCheck(args)
+	case "version", "--version":
+		fmt.Fprintln(m.Stdout, "gantry", Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return 0
+	default:
+		if run, ok := m.extraSubcommands()[sub]; ok {
+			err = run(ctx, args)
+			break
+		}
+		fmt.Fprintf(m.Stderr, "gantry: unknown subcommand %q\n\n%s", sub, usage)
+		return 2
+	}
+	if err != nil {
+		var se *settingError
+		if errors.As(err, &se) {
+			fmt.Fprintln(m.Stderr, "gantry:", se.Error())
+		} else {
+			fmt.Fprintln(m.Stderr, "gantry:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+const usage = `usage: gantry [subcommand]
+
+  console      chat with gantry in the terminal (default without Slack tokens)
+  serve        Slack bot, workers and HTTP server in one process (default with Slack tokens)
+  bot          the Slack bot and HTTP server alone
+  worker       a worker alone: takes jobs from the queue and runs them
+  check FILE   validate a .gantry.yml or gantry.yml and print what it would run
+  version      print the version
+
+Settings come from the environment (SLACK_APP_TOKEN, SLACK_BOT_TOKEN, REDIS_URL,
+GANTRY_CONFIG, GANTRY_HTTP_ADDR, GANTRY_PUBLIC_URL, GITHUB_TOKEN, AWS_REGION …);
+see README.md.
+`
+
+// Close releases everything Run opened, newest first.
+func (m *Main) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}
+
+func (m *Main) onClose(f func() error) {
+	m.mu.Lock()
+	m.closers = append(m.closers, f)
+	m.mu.Unlock()
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// settingError is a setting that stops start-up: it names the setting.
+type settingError struct {
+	name, problem string
+}
+
+func (e *settingError) Error() string { return e.name + ": " + e.problem }
+
+// loadConfig reads the server config named by GANTRY_CONFIG, ./gantry.yml,
+// or the built-in defaults.
+func (m *Main) loadConfig() (*spec.Server, error) {
+	path := m.Getenv("GANTRY_CONFIG")
+	if path == "" {
+		if _, err := os.Stat("gantry.yml"); err != nil {
+			return spec.DefaultServer(), nil
+		}
+		path = "gantry.yml"
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &settingError{"GANTRY_CONFIG", fmt.Sprintf("cannot read %s: %v", path, err)}
+	}
+	cfg, err := spec.ParseServer(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// connectRedis opens REDIS_URL, or an embedded Redis when it is unset.
+func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) {
+	url := m.Getenv("REDIS_URL")
+	if url == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.Start(); err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		m.onClose(func() error { mr.Close(); return nil })
+		m.logger.Warn("REDIS_URL is not set: using an embedded in-process Redis; nothing survives a restart")
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		m.onClose(rdb.Close)
+		return rdb, nil
+	}
+	rdb, err := openRedis(url)
+	if err != nil {
+		return nil, &settingError{"REDIS_URL", err.Error()}
+	}
+	m.onClose(rdb.Close)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, &settingError{"REDIS_URL", fmt.Sprintf("cannot reach %s: %v", redactURL(url), err)}
+	}
+	return rdb, nil
+}
+
+// openRedis understands redis:// and rediss:// URLs, and
+// redis+sentinel://… (?master_name=…) and redis+cluster://host1,host2 forms
+// through go-redis's universal client.
+func openRedis(url string) (redis.UniversalClient, error) {
+	switch {
+	case strings.HasPrefix(url, "redis+cluster://"), strings.HasPrefix(url, "rediss+cluster://"):
+		u := strings.Replace(url, "+cluster", "", 1)
+		opts, err := redis.ParseClusterURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("not a valid cluster URL: %v", err)
+		}
+		return redis.NewClusterClient(opts), nil
+	case strings.HasPrefix(url, "redis+sentinel://"), strings.HasPrefix(url, "rediss+sentinel://"):
+		u := strings.Replace(url, "+sentinel", "", 1)
+		opts, err := redis.ParseFailoverURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("not a valid sentinel URL: %v", err)
+		}
+		return redis.NewFailoverClient(opts), nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid redis:// or rediss:// URL: %v", err)
+	}
+	return redis.NewClient(opts), nil
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "…@" + u[i+1:]
+		}
+	}
+	return u
+}
+
+// parts are the pieces every mode shares.
+type parts struct {
+	cfg      *spec.Server
+	rdb      redis.UniversalClient
+	store    *jobs.Store
+	log      *jobs.Log
+	redactor *jobs.Redactor
+	sources  *scm.Resolver
+}
+
+func (m *Main) build(ctx context.Context) (*parts, error) {
+	cfg, err := m.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := m.connectRedis(ctx)
+	if err != nil {
+		return nil, err
+	}
+	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE")})
+	redactor := jobs.NewRedactor(m.secrets()...)
+	log := jobs.NewLog(store, jobs.LogConfig{}, redactor)
+	return &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, sources: scm.NewResolver(cfg, nil)}, nil
+}
+
+// secrets are the values of gantry's own settings that must never be shown.
+func (m *Main) secrets() []string {
+	var out []string
+	for _, k := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GANTRY_LINK_SECRET"} {
+		if v := m.Getenv(k); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (m *Main) runner(p *parts) (jobs.Runner, error) {
+	switch p.cfg.Runner.Kind {
+	case "", "local":
+		return local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), Logger: m.logger}), nil
+	}
+	return nil, &settingError{"runner.kind", fmt.Sprintf("%q is not available in this build", p.cfg.Runner.Kind)}
+}
+
+func (m *Main) worker(p *parts) (*jobs.Worker, error) {
+	r, err := m.runner(p)
+	if err != nil {
+		return nil, err
+	}
+	return jobs.NewWorker(p.store, p.log, r, nil, jobs.WorkerConfig{
+		Concurrency: p.cfg.Workers, MaxAttempts: p.cfg.Retry.MaxAttempts, Backoff: p.cfg.Retry.Backoff,
+		Logger: m.logger,
+	}), nil
+}
+
+func (m *Main) service(p *parts) *commands.Service {
+	return commands.NewService(commands.Deps{
+		Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Logger: m.logger,
+	})
+}
+
+func (m *Main) runConsole(ctx context.Context) error {
+	p, err := m.build(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := m.worker(p)
+	if err != nil {
+		return err
+	}
+	user := m.Getenv("USER")
+	if user == "" {
+		user = "you"
+	}
+	console := bot.NewConsole(m.Stdout, user)
+	threads := bot.NewThreads(p.store, p.log, console, bot.ThreadsConfig{Logger: m.logger})
+	from, err := p.store.LastEventID(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = w.Run(ctx) }()
+	go func() { defer wg.Done(); _ = threads.Consume(ctx, from) }()
+	fmt.Fprintf(m.Stdout, "gantry %s console — type `help`, or try `build examples/hello`. Ctrl-D quits.\n", Version)
+	err = console.Run(ctx, m.Stdin, m.service(p))
+	if errors.Is(err, io.EOF) {
+		// Input came from a pipe and ended: let what it started finish.
+		err = threads.WaitIdle(ctx)
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+	}
+	cancel()
+	wg.Wait()
+	threads.Close()
+	return err
+}
+
+func (m *Main) runWorker(ctx context.Context) error {
+	p, err := m.build(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := m.worker(p)
+	if err != nil {
+		return err
+	}
+	m.logger.Info("worker started", "name", w.Name())
+	return w.Run(ctx)
+}
+
+// extraSubcommands are the subcommands that other files add.
+func (m *Main) extraSubcommands() map[string]func(context.Context, []string) error {
+	return map[string]func(context.Context, []string) error{}
+}

@@ -1,0 +1,89 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+// IsAdmin reports whether the person may do admin things. In the console
+// the person at the keyboard is an admin.
+func (s *Service) IsAdmin(r *Request) bool {
+	return r.Console || s.cfg.IsAdmin(r.User)
+}
+
+// isOneOf reports whether the person is among people: "*" is everyone, a
+// U… id is that person, an S… id is everyone in that user group.
+func (s *Service) isOneOf(ctx context.Context, r *Request, people []string) (bool, error) {
+	return IsOneOf(ctx, s.groups, r.User, people)
+}
+
+// IsOneOf is the rule of isOneOf, for packages that share it.
+func IsOneOf(ctx context.Context, groups Groups, user string, people []string) (bool, error) {
+	for _, p := range people {
+		if p == "*" || p == user {
+			return true, nil
+		}
+	}
+	for _, p := range people {
+		if !strings.HasPrefix(p, "S") || groups == nil {
+			continue
+		}
+		members, err := groups.Members(ctx, p)
+		if err != nil {
+			return false, fmt.Errorf("look up members of group %s: %w", p, err)
+		}
+		for _, m := range members {
+			if m == user {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// mayCancel applies DESIGN's rule: the requester, admins, and for a deploy
+// the environment's deployers; a job with no requester (started by GitHub)
+// may be cancelled by anyone who may run it.
+func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool, string, error) {
+	if s.IsAdmin(r) || (j.Requester != "" && j.Requester == r.User) {
+		return true, "", nil
+	}
+	who := []string{}
+	if j.Requester != "" {
+		who = append(who, "the requester "+Mention(j.Requester))
+	}
+	who = append(who, "admins")
+	if j.Kind == jobs.Deploy {
+		env := s.cfg.Environments[j.Env]
+		ok, err := s.isOneOf(ctx, r, env.Deployers)
+		if err != nil || ok {
+			return ok, "", err
+		}
+		who = append(who, "deployers of "+j.Env)
+	} else if j.Requester == "" {
+		return true, "", nil // anyone may build
+	}
+	return false, strings.Join(who, ", "), nil
+}
+
+// people writes a list of persons for a refusal.
+func people(ps []string) string {
+	if len(ps) == 0 {
+		return "nobody (none configured)"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		switch {
+		case p == "*":
+			out[i] = "everyone"
+		case strings.HasPrefix(p, "S"):
+			out[i] = "<!subteam^" + p + ">"
+		default:
+			out[i] = Mention(p)
+		}
+	}
+	return strings.Join(out, ", ")
+}

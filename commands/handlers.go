@@ -1,0 +1,321 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/scm"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// repoFor is the repo a command names, or the channel's bound repo.
+func (s *Service) repoFor(r *Request, repo string) (string, error) {
+	if repo != "" {
+		return repo, nil
+	}
+	if name, ok := s.cfg.RepoForChannel(r.Channel); ok {
+		return name, nil
+	}
+	if r.Console {
+		return "", jobs.Userf("which repo? name one, e.g. `build examples/hello` (a configured repo or a local path)")
+	}
+	return "", jobs.Userf("no repo is bound to this channel; name one, e.g. `build api@main`")
+}
+
+// specError turns .gantry.yml problems into a reply that names file and line.
+func specError(err error) error {
+	var se *spec.Error
+	if errors.As(err, &se) {
+		return &jobs.UserError{Msg: "nothing was queued: the file is not valid\n" + se.Error(), Err: err}
+	}
+	return err
+}
+
+func (s *Service) newJob(r *Request, src *scm.Source, kind jobs.Kind) *jobs.Job {
+	origin := "chat"
+	return &jobs.Job{
+		Kind: kind, Repo: src.Repo, Ref: src.Ref, SHA: src.SHA, Source: src.Kind, Path: src.Path,
+		CloneURL: src.CloneURL, GitHub: src.GitHub, Requester: r.User, Origin: origin, Channel: r.Channel,
+	}
+}
+
+func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	repo, err := s.repoFor(r, c.Repo)
+	if err != nil {
+		return Reply{}, err
+	}
+	src, err := s.sources.Resolve(ctx, repo, c.Ref, r.Console)
+	if err != nil {
+		return Reply{}, err
+	}
+	f, err := src.Parse()
+	if err != nil {
+		return Reply{}, specError(err)
+	}
+	plan, err := f.Pipeline("branch")
+	if err != nil {
+		return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
+	}
+	j := s.newJob(r, src, jobs.Build)
+	j.Plan = *plan
+	if err := s.store.Create(ctx, j); err != nil {
+		return Reply{}, err
+	}
+	return Reply{Text: fmt.Sprintf("Queued %s: build %s", j.Name(), describeTarget(j)), Job: j.ID}, nil
+}
+
+func describeTarget(j *jobs.Job) string {
+	t := j.Target()
+	if j.SHA != "" {
+		t += " (" + j.ShortSHA() + ")"
+	}
+	return t
+}
+
+func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	env, configured := s.cfg.Environments[c.Env]
+	if !configured && !r.Console {
+		return Reply{}, jobs.Userf("environment %s is not configured on this gantry server", c.Env)
+	}
+	if configured {
+		if ok, err := s.isOneOf(ctx, r, env.Deployers); err != nil {
+			return Reply{}, err
+		} else if !ok {
+			return Reply{}, jobs.Userf("you may not deploy to %s; deployers: %s", c.Env, people(env.Deployers))
+		}
+	}
+	repo, err := s.repoFor(r, c.Repo)
+	if err != nil {
+		return Reply{}, err
+	}
+	src, err := s.sources.Resolve(ctx, repo, c.Ref, r.Console)
+	if err != nil {
+		return Reply{}, err
+	}
+	f, err := src.Parse()
+	if err != nil {
+		return Reply{}, specError(err)
+	}
+	plan, err := f.Deploy(c.Env)
+	if err != nil {
+		return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
+	}
+	if c.Ref == "" && plan.Branch != "" && plan.Branch != src.Ref && src.SHA != "" {
+		// The stage deploys its own branch by default: read it there.
+		if src, err = s.sources.Resolve(ctx, repo, plan.Branch, r.Console); err != nil {
+			return Reply{}, err
+		}
+		if f, err = src.Parse(); err != nil {
+			return Reply{}, specError(err)
+		}
+		if plan, err = f.Deploy(c.Env); err != nil {
+			return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
+		}
+	}
+	j := s.newJob(r, src, jobs.Deploy)
+	j.Env = c.Env
+	j.Plan = *plan
+	if plan.Approval || env.Approval {
+		j.State = jobs.AwaitingApproval
+	}
+	if err := s.store.Create(ctx, j); err != nil {
+		return Reply{}, err
+	}
+	if j.State == jobs.AwaitingApproval {
+		return Reply{Text: fmt.Sprintf("%s: deploy %s to %s is awaiting approval", j.Name(), describeTarget(j), c.Env), Job: j.ID}, nil
+	}
+	return Reply{Text: fmt.Sprintf("Queued %s: deploy %s to %s", j.Name(), describeTarget(j), c.Env), Job: j.ID}, nil
+}
+
+// job finds the job a command names, or the person's latest.
+func (s *Service) job(ctx context.Context, r *Request, id int64) (*jobs.Job, error) {
+	var (
+		j   *jobs.Job
+		err error
+	)
+	if id == 0 {
+		j, err = s.store.Latest(ctx, r.User)
+	} else {
+		j, err = s.store.Get(ctx, id)
+	}
+	if errors.Is(err, jobs.ErrNotFound) {
+		if id == 0 {
+			return nil, jobs.Userf("you have no jobs yet; name one, e.g. `logs #12`")
+		}
+		return nil, jobs.Userf("there is no job #%d", id)
+	}
+	return j, err
+}
+
+func (s *Service) logs(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	j, err := s.job(ctx, r, c.Job)
+	if err != nil {
+		return Reply{}, err
+	}
+	n := c.Tail
+	if n <= 0 {
+		n = 30
+	}
+	lines, err := s.log.Tail(ctx, j.ID, n)
+	if err != nil {
+		return Reply{}, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Last %d lines of %s (%s):\n", len(lines), j.Name(), j.State)
+	if len(lines) == 0 {
+		b.WriteString("(no output yet)")
+	} else {
+		b.WriteString("```\n" + strings.Join(lines, "\n") + "\n```")
+	}
+	if s.links != nil {
+		fmt.Fprintf(&b, "\nWhole log: %s", s.links(j.ID))
+	}
+	rep := Reply{Text: b.String(), Job: j.ID}
+	if r.ThreadTS != "" && r.ThreadTS == j.ThreadTS {
+		rep.ThreadTS = j.ThreadTS
+	} else {
+		rep.Ephemeral = true
+	}
+	if !r.Console {
+		all, err := s.log.All(ctx, j.ID)
+		if err != nil {
+			return Reply{}, err
+		}
+		rep.File = &File{Name: fmt.Sprintf("gantry-job-%d.log", j.ID), Title: "Log of " + j.Name(), Content: all}
+	}
+	return rep, nil
+}
+
+func (s *Service) status(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	if c.Job == 0 && (c.Env != "" || c.Target != "") {
+		if s.extra.EnvStatus != nil {
+			return s.extra.EnvStatus(ctx, r, c)
+		}
+		return Reply{}, jobs.Userf("there is no environment status here: no environments are set up")
+	}
+	j, err := s.job(ctx, r, c.Job)
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Text: Summary(j, s.now()), Ephemeral: true, Job: j.ID}, nil
+}
+
+// Summary is one line about a job, as `status` and `queue` show it.
+func Summary(j *jobs.Job, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s", j.Name(), j.What(), describeTarget(j))
+	if j.Requester != "" {
+		fmt.Fprintf(&b, " by %s", Mention(j.Requester))
+	}
+	fmt.Fprintf(&b, ": %s", j.State)
+	if j.State == jobs.Running && len(j.Plan.Steps) > 0 && j.Step > 0 {
+		fmt.Fprintf(&b, ", step %d of %d", j.Step, len(j.Plan.Steps))
+	}
+	if d := j.Duration(now); d > 0 {
+		fmt.Fprintf(&b, ", %s", d.Round(time.Second))
+	}
+	if j.Reason != "" && (j.State.Final() || j.State == jobs.Waiting) {
+		fmt.Fprintf(&b, " (%s)", j.Reason)
+	}
+	return b.String()
+}
+
+// Mention writes a person as Slack shows them: <@U123>; console names as they are.
+func Mention(user string) string {
+	if isSlackID(user) {
+		return "<@" + user + ">"
+	}
+	return user
+}
+
+func isSlackID(s string) bool {
+	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
+		return false
+	}
+	for _, r := range s[1:] {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	active, err := s.store.Active(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(active) == 0 {
+		return Reply{Text: "Nothing is queued or running.", Ephemeral: true}, nil
+	}
+	lines := make([]string, len(active))
+	for i, j := range active {
+		lines[i] = "• " + Summary(j, s.now())
+	}
+	return Reply{Text: strings.Join(lines, "\n"), Ephemeral: true}, nil
+}
+
+func (s *Service) cancel(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	j, err := s.job(ctx, r, c.Job)
+	if err != nil {
+		return Reply{}, err
+	}
+	if j.State.Final() {
+		return Reply{Text: fmt.Sprintf("%s has already ended: %s", j.Name(), j.State), Ephemeral: true}, nil
+	}
+	if ok, who, err := s.mayCancel(ctx, r, j); err != nil {
+		return Reply{}, err
+	} else if !ok {
+		return Reply{}, jobs.Userf("you may not cancel %s; who may: %s", j.Name(), who)
+	}
+	prev, err := s.store.Cancel(ctx, j.ID, r.User)
+	if err != nil {
+		return Reply{}, err
+	}
+	if prev == jobs.Running || prev == jobs.Waiting {
+		return Reply{Text: fmt.Sprintf("Stopping %s…", j.Name()), Ephemeral: true, Job: j.ID}, nil
+	}
+	return Reply{Text: fmt.Sprintf("Cancelled %s.", j.Name()), Ephemeral: true, Job: j.ID}, nil
+}
+
+func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	old, err := s.job(ctx, r, c.Job)
+	if err != nil {
+		return Reply{}, err
+	}
+	if !old.State.Final() {
+		return Reply{}, jobs.Userf("%s is still %s; cancel it first or wait for it to end", old.Name(), old.State)
+	}
+	j := &jobs.Job{
+		Kind: old.Kind, Repo: old.Repo, Ref: old.Ref, SHA: old.SHA, Env: old.Env, Plan: old.Plan,
+		Source: old.Source, Path: old.Path, CloneURL: old.CloneURL, GitHub: old.GitHub, PR: old.PR,
+		Requester: r.User, Origin: "chat", Channel: old.Channel, Retried: old.ID,
+	}
+	if old.Kind == jobs.Deploy {
+		env, configured := s.cfg.Environments[old.Env]
+		if configured {
+			if ok, err := s.isOneOf(ctx, r, env.Deployers); err != nil {
+				return Reply{}, err
+			} else if !ok {
+				return Reply{}, jobs.Userf("you may not deploy to %s; deployers: %s", old.Env, people(env.Deployers))
+			}
+		} else if !r.Console {
+			return Reply{}, jobs.Userf("environment %s is not configured on this gantry server", old.Env)
+		}
+		if old.Plan.Approval || env.Approval {
+			j.State = jobs.AwaitingApproval
+		}
+	}
+	if err := s.store.Create(ctx, j); err != nil {
+		return Reply{}, err
+	}
+	return Reply{Text: fmt.Sprintf("Retrying %s as %s: %s %s", old.Name(), j.Name(), j.What(), describeTarget(j)), Job: j.ID}, nil
+}
+
+func (s *Service) help(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	return Reply{Text: HelpText(c.Target), Ephemeral: true}, nil
+}

@@ -1,0 +1,161 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/scm"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// Request is one thing a person asked, from whatever front end.
+type Request struct {
+	User     string // Slack user ID, or the console's user
+	Channel  string // where it was typed; "console" in the console
+	ThreadTS string // the thread it was typed in, if any
+	Console  bool   // typed in the terminal console: local paths allowed, the person is an admin
+	Text     string
+}
+
+// Reply is what gantry answers. Front ends decide how to show it.
+type Reply struct {
+	Text      string
+	Ephemeral bool   // only the person sees it
+	ThreadTS  string // answer in this thread
+	File      *File  // an attachment (a whole log)
+	Job       int64  // the job the reply is about, if any
+}
+
+// File is an attachment to a reply.
+type File struct {
+	Name    string
+	Title   string
+	Content []byte
+}
+
+// Sources resolves repositories; *scm.Resolver is the real one.
+type Sources interface {
+	Resolve(ctx context.Context, repo, ref string, allowPaths bool) (*scm.Source, error)
+}
+
+// Groups tells who is in a Slack user group.
+type Groups interface {
+	Members(ctx context.Context, group string) ([]string, error)
+}
+
+// Handler acts on one parsed command.
+type Handler func(ctx context.Context, r *Request, c *Command) (Reply, error)
+
+// Service holds what the handlers act on, and the registry of handlers.
+type Service struct {
+	cfg      *spec.Server
+	store    *jobs.Store
+	log      *jobs.Log
+	sources  Sources
+	groups   Groups
+	links    func(id int64) string
+	now      func() time.Time
+	logger   *slog.Logger
+	handlers map[Verb]Handler
+	extra    Extensions
+}
+
+// Deps are a Service's dependencies. Groups and Links may be nil.
+type Deps struct {
+	Config  *spec.Server
+	Store   *jobs.Store
+	Log     *jobs.Log
+	Sources Sources
+	Groups  Groups
+	Links   func(id int64) string // the signed link to a job's page
+	Logger  *slog.Logger
+	Extensions
+}
+
+// Extensions are handlers that other packages provide (pools, approvals,
+// locks); a verb whose extension is nil answers that it is not set up.
+type Extensions struct {
+	Approve, Reject, Pool, Lock, Unlock, Audit Handler
+	// EnvStatus answers `status ENV`.
+	EnvStatus Handler
+}
+
+// NewService returns the command service.
+func NewService(d Deps) *Service {
+	s := &Service{
+		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
+		links: d.Links, now: d.Store.Now, logger: d.Logger, extra: d.Extensions,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.handlers = map[Verb]Handler{
+		VerbBuild:   s.build,
+		VerbDeploy:  s.deploy,
+		VerbLogs:    s.logs,
+		VerbStatus:  s.status,
+		VerbQueue:   s.queue,
+		VerbCancel:  s.cancel,
+		VerbRetry:   s.retry,
+		VerbApprove: s.extension(VerbApprove, d.Approve),
+		VerbReject:  s.extension(VerbReject, d.Reject),
+		VerbPool:    s.extension(VerbPool, d.Pool),
+		VerbLock:    s.extension(VerbLock, d.Lock),
+		VerbUnlock:  s.extension(VerbUnlock, d.Unlock),
+		VerbAudit:   s.extension(VerbAudit, d.Audit),
+		VerbHelp:    s.help,
+	}
+	return s
+}
+
+func (s *Service) extension(v Verb, h Handler) Handler {
+	if h != nil {
+		return h
+	}
+	return func(context.Context, *Request, *Command) (Reply, error) {
+		return Reply{Text: fmt.Sprintf("`%s` is not available: this gantry has no pools, environments or approvals set up", v), Ephemeral: true}, nil
+	}
+}
+
+// Handle parses the request's text and acts on it. It always answers:
+// a reply for the person, or an empty Reply when the text was not for gantry.
+func (s *Service) Handle(ctx context.Context, r *Request) Reply {
+	res := Parse(r.Text)
+	switch {
+	case res.Ignore:
+		return Reply{}
+	case res.Command == nil:
+		return Reply{Text: res.Reply, Ephemeral: true}
+	}
+	return s.Do(ctx, r, res.Command)
+}
+
+// Do acts on a parsed command (buttons and reactions come here directly).
+func (s *Service) Do(ctx context.Context, r *Request, c *Command) Reply {
+	h, ok := s.handlers[c.Verb]
+	if !ok {
+		return Reply{Text: HelpText(""), Ephemeral: true}
+	}
+	rep, err := h(ctx, r, c)
+	if err != nil {
+		var ue *jobs.UserError
+		if !errors.As(err, &ue) {
+			s.logger.Error("command failed", "verb", c.Verb, "user", r.User, "job", c.Job, "err", err)
+		}
+		return Reply{Text: jobs.UserMessage(err, c.Job), Ephemeral: true}
+	}
+	return rep
+}
+
+// Verbs lists the verbs that have handlers, for tests of the registry.
+func (s *Service) HandledVerbs() []Verb {
+	out := make([]Verb, 0, len(s.handlers))
+	for v := range s.handlers {
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var requestCancelScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return '' end
+if st == 'queued' or st == 'awaiting_approval' then
+  return st
+end
+if st == 'running' or st == 'waiting' then
+  redis.call('HSET', KEYS[1], 'cancel_by', ARGV[2])
+  redis.call('PUBLISH', KEYS[2], ARGV[1])
+end
+return st
+`)
+
+// Cancel stops job id on behalf of by. A job not yet taken ends cancelled
+// at once; a running or waiting one is told to stop, and its worker records
+// the end. It returns the state the job was in.
+func (s *Store) Cancel(ctx context.Context, id int64, by string) (State, error) {
+	reason := (&CancelError{By: by}).Error()
+	prev, err := s.Transition(ctx, id, Change{
+		From: []State{Queued, AwaitingApproval}, To: Cancelled, Text: reason, Set: []any{"reason", reason},
+	})
+	if err == nil {
+		return prev, nil
+	}
+	if !errors.Is(err, ErrConflict) {
+		return prev, err
+	}
+	st, err := requestCancelScript.Run(ctx, s.rdb, []string{s.keys.Job(id), s.keys.Cancel()}, id, by).Text()
+	if err != nil {
+		return "", fmt.Errorf("cancel job #%d: %w", id, err)
+	}
+	if st == "" {
+		return "", fmt.Errorf("job #%d: %w", id, ErrNotFound)
+	}
+	if State(st) == Queued || State(st) == AwaitingApproval {
+		// It moved back to the queue between the two steps: try once more.
+		return s.Cancel(ctx, id, by)
+	}
+	return State(st), nil
+}
+
+// CancelRequest returns the cancel recorded for job id, or nil.
+func (s *Store) CancelRequest(ctx context.Context, id int64) (*CancelError, error) {
+	v, err := s.rdb.HGet(ctx, s.keys.Job(id), "cancel_by").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read cancel of job #%d: %w", id, err)
+	}
+	return &CancelError{By: v}, nil
+}

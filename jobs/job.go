@@ -1,0 +1,199 @@
+// Package jobs holds gantry's job record and its states, the Redis-backed
+// store, queue and log, and the worker loop that hands jobs to a Runner.
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// State is where a job is in its life. The words are the ones people see.
+type State string
+
+const (
+	Queued           State = "queued"
+	AwaitingApproval State = "awaiting_approval"
+	Waiting          State = "waiting"
+	Running          State = "running"
+	Succeeded        State = "succeeded"
+	Failed           State = "failed"
+	Cancelled        State = "cancelled"
+	Errored          State = "errored"
+)
+
+// Final reports whether no further transition can follow.
+func (s State) Final() bool {
+	switch s {
+	case Succeeded, Failed, Cancelled, Errored:
+		return true
+	}
+	return false
+}
+
+// Active states are those a job holds while it still matters to the queue.
+var activeStates = []State{Queued, AwaitingApproval, Waiting, Running}
+
+// Kind says what a job does.
+type Kind string
+
+const (
+	Build  Kind = "build"
+	Deploy Kind = "deploy"
+)
+
+// SourceKind says how a runner gets the job's source.
+type SourceKind string
+
+const (
+	SourceGit    SourceKind = "git"    // a local git checkout, cloned at SHA
+	SourceDir    SourceKind = "dir"    // a plain local directory, copied as it is
+	SourceGitHub SourceKind = "github" // a GitHub repository, cloned from CloneURL at SHA
+)
+
+// Job is one build or deploy. Its fields live in a Redis hash; see fields().
+type Job struct {
+	ID        int64
+	Kind      Kind
+	Repo      string // the configured name, or a local path in the console
+	Ref       string
+	SHA       string
+	Env       string // deploy environment
+	Plan      spec.Plan
+	Source    SourceKind
+	Path      string // SourceGit, SourceDir
+	CloneURL  string // SourceGitHub
+	GitHub    string // owner/name, when the job reports to GitHub
+	PR        int    // pull request number, for pr builds
+	Requester string // Slack user id, console user; "" for GitHub-started jobs
+	Origin    string // "chat", "github"
+	Channel   string
+	ThreadTS  string // the job message's ts: the thread everything about the job goes into
+
+	State    State
+	Reason   string // why it ended as it did, or why it waits
+	Attempt  int    // 1 on the first run
+	Step     int    // 1-based step now running or last run; 0 before the first
+	ExitCode int
+	HasExit  bool
+	Handle   string // runner handle: the ECS task ARN once started
+	Cursor   string // runner's resume point in its log source
+	Retried  int64  // the job that this one retries
+
+	Created  time.Time
+	Started  time.Time
+	Finished time.Time
+}
+
+// Name is what people call the job: #N.
+func (j *Job) Name() string { return "#" + strconv.FormatInt(j.ID, 10) }
+
+// Target is repo@ref as people typed it or as it was resolved.
+func (j *Job) Target() string {
+	if j.Ref == "" {
+		return j.Repo
+	}
+	return j.Repo + "@" + j.Ref
+}
+
+// ShortSHA is the first 7 characters of the SHA.
+func (j *Job) ShortSHA() string {
+	if len(j.SHA) > 7 {
+		return j.SHA[:7]
+	}
+	return j.SHA
+}
+
+// Duration is how long the job has run, or ran.
+func (j *Job) Duration(now time.Time) time.Duration {
+	if j.Started.IsZero() {
+		return 0
+	}
+	end := j.Finished
+	if end.IsZero() {
+		end = now
+	}
+	return end.Sub(j.Started)
+}
+
+// What is "build" or "deploy to ENV".
+func (j *Job) What() string {
+	if j.Kind == Deploy {
+		return "deploy to " + j.Env
+	}
+	return "build"
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// fields is the job as Redis hash fields (all but id and state, which the
+// scripts that create and move jobs own).
+func (j *Job) fields() ([]any, error) {
+	plan, err := json.Marshal(j.Plan)
+	if err != nil {
+		return nil, fmt.Errorf("encode plan of job %d: %w", j.ID, err)
+	}
+	exit := ""
+	if j.HasExit {
+		exit = strconv.Itoa(j.ExitCode)
+	}
+	return []any{
+		"kind", string(j.Kind), "repo", j.Repo, "ref", j.Ref, "sha", j.SHA, "env", j.Env,
+		"plan", string(plan), "source", string(j.Source), "path", j.Path, "clone_url", j.CloneURL,
+		"github", j.GitHub, "pr", strconv.Itoa(j.PR), "requester", j.Requester, "origin", j.Origin,
+		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", j.Reason,
+		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
+		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10),
+		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
+	}, nil
+}
+
+// ErrNotFound is returned for a job number that does not exist.
+var ErrNotFound = errors.New("no such job")
+
+func decodeJob(id int64, m map[string]string) (*Job, error) {
+	if len(m) == 0 {
+		return nil, fmt.Errorf("job #%d: %w", id, ErrNotFound)
+	}
+	j := &Job{
+		ID: id, Kind: Kind(m["kind"]), Repo: m["repo"], Ref: m["ref"], SHA: m["sha"], Env: m["env"],
+		Source: SourceKind(m["source"]), Path: m["path"], CloneURL: m["clone_url"], GitHub: m["github"],
+		Requester: m["requester"], Origin: m["origin"], Channel: m["channel"], ThreadTS: m["thread_ts"],
+		State: State(m["state"]), Reason: m["reason"], Handle: m["handle"], Cursor: m["cursor"],
+		Created: parseTime(m["created"]), Started: parseTime(m["started"]), Finished: parseTime(m["finished"]),
+	}
+	j.PR, _ = strconv.Atoi(m["pr"])
+	j.Attempt, _ = strconv.Atoi(m["attempt"])
+	j.Step, _ = strconv.Atoi(m["step"])
+	j.Retried, _ = strconv.ParseInt(m["retried"], 10, 64)
+	if s := m["exit"]; s != "" {
+		j.ExitCode, _ = strconv.Atoi(s)
+		j.HasExit = true
+	}
+	if p := m["plan"]; p != "" {
+		if err := json.Unmarshal([]byte(p), &j.Plan); err != nil {
+			return nil, fmt.Errorf("decode plan of job #%d: %w", id, err)
+		}
+	}
+	return j, nil
+}

@@ -1,0 +1,43 @@
+package jobs
+
+import "strconv"
+
+// Keys builds every Redis key gantry's jobs use. All keys share one hash tag,
+// {NS}, so the multi-key scripts also run on Redis Cluster.
+//
+//	{gantry}:seq              string  last job number (INCR)
+//	{gantry}:job:N            hash    the job record
+//	{gantry}:active           zset    job numbers not yet final
+//	{gantry}:recent           zset    every job number, scored by creation time
+//	{gantry}:user:U           list    a person's latest job numbers
+//	{gantry}:queue            stream  jobs ready for a worker (consumer group "workers")
+//	{gantry}:scheduled        zset    jobs waiting out a retry backoff, scored by due time
+//	{gantry}:dead             list    dead-lettered job numbers
+//	{gantry}:events           stream  announcements of transitions, steps and notes
+//	{gantry}:lease:N          string  the worker holding job N, with a TTL
+//	{gantry}:log:N            string  job N's whole log (capped)
+//	{gantry}:cancel           pubsub  job numbers to stop now
+type Keys struct{ p string }
+
+// NewKeys returns the key builder for namespace ns ("" means "gantry").
+func NewKeys(ns string) Keys {
+	if ns == "" {
+		ns = "gantry"
+	}
+	return Keys{p: "{" + ns + "}:"}
+}
+
+func (k Keys) Prefix() string        { return k.p }
+func (k Keys) Seq() string           { return k.p + "seq" }
+func (k Keys) Job(id int64) string   { return k.p + "job:" + strconv.FormatInt(id, 10) }
+func (k Keys) Active() string        { return k.p + "active" }
+func (k Keys) Recent() string        { return k.p + "recent" }
+func (k Keys) User(u string) string  { return k.p + "user:" + u }
+func (k Keys) Queue() string         { return k.p + "queue" }
+func (k Keys) Scheduled() string     { return k.p + "scheduled" }
+func (k Keys) Dead() string          { return k.p + "dead" }
+func (k Keys) Events() string        { return k.p + "events" }
+func (k Keys) Lease(id int64) string { return k.p + "lease:" + strconv.FormatInt(id, 10) }
+func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(id, 10) }
+func (k Keys) Cancel() string        { return k.p + "cancel" }
+func (k Keys) Seen(id string) string { return k.p + "seen:" + id }

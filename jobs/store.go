@@ -1,0 +1,320 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Store keeps job records, announces their transitions and feeds the queue.
+// Every change that touches more than one key is a single Lua script.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys Keys
+	now  func() time.Time
+
+	eventsMaxLen int64
+}
+
+// StoreConfig configures a Store. Zero values are the defaults.
+type StoreConfig struct {
+	Namespace    string           // key namespace; "" is "gantry"
+	Now          func() time.Time // clock; nil is time.Now
+	EventsMaxLen int64            // events kept for late readers; 0 is 100,000
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
+	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, eventsMaxLen: cfg.EventsMaxLen}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.eventsMaxLen == 0 {
+		s.eventsMaxLen = 100_000
+	}
+	return s
+}
+
+// Keys returns the key builder, for packages that keep their own keys beside
+// the jobs' (pools, approvals) in the same hash slot.
+func (s *Store) Keys() Keys { return s.keys }
+
+// Redis returns the client the store uses.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+var createScript = redis.NewScript(`
+local id = redis.call('INCR', KEYS[1])
+local jk = ARGV[1] .. 'job:' .. id
+redis.call('HSET', jk, 'id', id, 'state', ARGV[2], unpack(ARGV, 7))
+redis.call('ZADD', KEYS[2], id, id)
+redis.call('ZADD', KEYS[3], ARGV[3], id)
+if ARGV[4] ~= '' then
+  local uk = ARGV[1] .. 'user:' .. ARGV[4]
+  redis.call('LPUSH', uk, id)
+  redis.call('LTRIM', uk, 0, 99)
+end
+if ARGV[2] == 'queued' then
+  redis.call('XADD', KEYS[4], '*', 'job', id)
+end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'job', id, 'type', 'state', 'state', ARGV[2], 'text', ARGV[5])
+return id
+`)
+
+// Create numbers the job, writes its record and, when its state is Queued,
+// puts it on the queue; all at once. j.ID, j.Created and j.Attempt are set.
+func (s *Store) Create(ctx context.Context, j *Job) error {
+	if j.State == "" {
+		j.State = Queued
+	}
+	if j.State != Queued && j.State != AwaitingApproval {
+		return fmt.Errorf("create job in state %s: a new job is queued or awaiting_approval", j.State)
+	}
+	if j.Created.IsZero() {
+		j.Created = s.now()
+	}
+	if j.Attempt == 0 {
+		j.Attempt = 1
+	}
+	f, err := j.fields()
+	if err != nil {
+		return err
+	}
+	k := s.keys
+	args := append([]any{k.Prefix(), string(j.State), j.Created.UnixMilli(), j.Requester, "", s.eventsMaxLen}, f...)
+	id, err := createScript.Run(ctx, s.rdb, []string{k.Seq(), k.Active(), k.Recent(), k.Queue(), k.Events()}, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("create job: %w", err)
+	}
+	j.ID = id
+	return nil
+}
+
+// Get reads job id.
+func (s *Store) Get(ctx context.Context, id int64) (*Job, error) {
+	m, err := s.rdb.HGetAll(ctx, s.keys.Job(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read job #%d: %w", id, err)
+	}
+	return decodeJob(id, m)
+}
+
+var transitionScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {0, ''} end
+local final = {succeeded=true, failed=true, cancelled=true, errored=true}
+local allowed = false
+if ARGV[2] == '' then
+  allowed = not final[cur]
+else
+  for st in string.gmatch(ARGV[2], '[^,]+') do
+    if st == cur then allowed = true end
+  end
+end
+if not allowed then return {0, cur} end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 9))
+if final[ARGV[3]] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+if ARGV[8] == '1' then
+  redis.call('LPUSH', KEYS[6], ARGV[1])
+end
+if ARGV[4] == 'now' then
+  redis.call('XADD', KEYS[4], '*', 'job', ARGV[1])
+elseif ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'job', ARGV[1], 'type', ARGV[6], 'state', ARGV[3], 'text', ARGV[7])
+return {1, cur}
+`)
+
+// Change is one transition of a job's state.
+type Change struct {
+	From []State // states it may move from; empty: any state that is not final
+	To   State
+	Set  []any  // further hash fields to write, as name/value pairs (see Job.fields)
+	Type string // the event's type; "" is "state"
+	Text string // a sentence for the thread, e.g. "retrying in 10s (attempt 2 of 3)"
+	// Enqueue puts the job on the queue now, or (with Due) when Due comes.
+	Enqueue bool
+	Due     time.Time
+	// DeadLetter adds the job to the dead-letter list.
+	DeadLetter bool
+}
+
+// ErrConflict says a transition was refused because the job had moved on.
+var ErrConflict = errors.New("job is no longer in that state")
+
+// Transition moves job id to c.To if it is in one of c.From, writing the
+// record, the queue and the announcement in one step. It returns the state
+// the job was in. A refused move returns ErrConflict and that state.
+func (s *Store) Transition(ctx context.Context, id int64, c Change) (State, error) {
+	from := make([]string, len(c.From))
+	for i, st := range c.From {
+		from[i] = string(st)
+	}
+	enq := ""
+	switch {
+	case !c.Due.IsZero():
+		enq = strconv.FormatInt(c.Due.UnixMilli(), 10)
+	case c.Enqueue:
+		enq = "now"
+	}
+	typ := c.Type
+	if typ == "" {
+		typ = "state"
+	}
+	set := c.Set
+	if c.To.Final() && !hasField(set, "finished") {
+		set = append(set, "finished", fmtTime(s.now()))
+	}
+	k := s.keys
+	dead := "0"
+	if c.DeadLetter {
+		dead = "1"
+	}
+	args := append([]any{id, strings.Join(from, ","), string(c.To), enq, s.eventsMaxLen, typ, c.Text, dead}, set...)
+	keys := []string{k.Job(id), k.Active(), k.Events(), k.Queue(), k.Scheduled(), k.Dead()}
+	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return "", fmt.Errorf("move job #%d to %s: %w", id, c.To, err)
+	}
+	ok, _ := res[0].(int64)
+	prev, _ := res[1].(string)
+	if prev == "" && ok == 0 {
+		return "", fmt.Errorf("job #%d: %w", id, ErrNotFound)
+	}
+	if ok == 0 {
+		return State(prev), fmt.Errorf("move job #%d from %s to %s: %w", id, prev, c.To, ErrConflict)
+	}
+	return State(prev), nil
+}
+
+func hasField(set []any, name string) bool {
+	for i := 0; i+1 < len(set); i += 2 {
+		if set[i] == name {
+			return true
+		}
+	}
+	return false
+}
+
+var updateScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+if ARGV[2] ~= '' then
+  local st = redis.call('HGET', KEYS[1], 'state')
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'job', ARGV[1], 'type', ARGV[2], 'state', st, 'text', ARGV[3])
+end
+return 1
+`)
+
+// Update writes fields of job id without changing its state. With a
+// non-empty event type it also announces the change (e.g. "step").
+func (s *Store) Update(ctx context.Context, id int64, eventType, text string, set ...any) error {
+	if len(set) == 0 || len(set)%2 != 0 {
+		return fmt.Errorf("update job #%d: fields come in name/value pairs", id)
+	}
+	k := s.keys
+	args := append([]any{id, eventType, text, s.eventsMaxLen}, set...)
+	n, err := updateScript.Run(ctx, s.rdb, []string{k.Job(id), k.Events()}, args...).Int()
+	if err != nil {
+		return fmt.Errorf("update job #%d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("job #%d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Announce adds an event about job id without changing it.
+func (s *Store) Announce(ctx context.Context, id int64, eventType, text string) error {
+	j, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: s.keys.Events(), MaxLen: s.eventsMaxLen, Approx: true,
+		Values: []any{"job", id, "type", eventType, "state", string(j.State), "text", text},
+	}).Err()
+	if err != nil {
+		return fmt.Errorf("announce job #%d: %w", id, err)
+	}
+	return nil
+}
+
+// Active returns the jobs that are not yet final, oldest first.
+func (s *Store) Active(ctx context.Context) ([]*Job, error) {
+	ids, err := s.rdb.ZRange(ctx, s.keys.Active(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list active jobs: %w", err)
+	}
+	return s.getAll(ctx, ids)
+}
+
+// Recent returns up to n of the newest jobs, newest first.
+func (s *Store) Recent(ctx context.Context, n int64) ([]*Job, error) {
+	ids, err := s.rdb.ZRevRange(ctx, s.keys.Recent(), 0, n-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list recent jobs: %w", err)
+	}
+	return s.getAll(ctx, ids)
+}
+
+// Latest returns the newest job that user asked for.
+func (s *Store) Latest(ctx context.Context, user string) (*Job, error) {
+	id, err := s.rdb.LIndex(ctx, s.keys.User(user), 0).Int64()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("no jobs of yours yet: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find latest job of %s: %w", user, err)
+	}
+	return s.Get(ctx, id)
+}
+
+// DeadLetters returns the dead-lettered job numbers, newest first.
+func (s *Store) DeadLetters(ctx context.Context) ([]int64, error) {
+	vals, err := s.rdb.LRange(ctx, s.keys.Dead(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	ids := make([]int64, 0, len(vals))
+	for _, v := range vals {
+		id, _ := strconv.ParseInt(v, 10, 64)
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func (s *Store) getAll(ctx context.Context, ids []string) ([]*Job, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, v := range ids {
+		id, _ := strconv.ParseInt(v, 10, 64)
+		cmds[i] = pipe.HGetAll(ctx, s.keys.Job(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	out := make([]*Job, 0, len(ids))
+	for i, v := range ids {
+		id, _ := strconv.ParseInt(v, 10, 64)
+		j, err := decodeJob(id, cmds[i].Val())
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+// Package scm finds a job's source: it resolves a repository and a ref to a
+// commit and reads that commit's .gantry.yml, from a local git checkout, a
+// plain directory, or GitHub. It also reports back to GitHub.
+package scm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// SpecFile is the name of the repository file gantry reads.
+const SpecFile = ".gantry.yml"
+
+// Source is a repository resolved at one commit, with its .gantry.yml.
+type Source struct {
+	Repo     string // configured name, or the path typed in the console
+	Ref      string
+	SHA      string // "" for plain directories
+	Kind     jobs.SourceKind
+	Path     string
+	CloneURL string
+	GitHub   string // owner/name when the repo is read through GitHub
+	SpecName string // where .gantry.yml came from, for messages: "hello/.gantry.yml"
+	Spec     []byte
+}
+
+// Parse parses the source's .gantry.yml.
+func (s *Source) Parse() (*spec.File, error) {
+	return spec.Parse(s.SpecName, s.Spec)
+}
+
+// GitHubReader reads from GitHub: it resolves refs and reads files there.
+type GitHubReader interface {
+	Resolve(ctx context.Context, repo, ref string) (sha, cloneURL, defaultBranch string, err error)
+	ReadFile(ctx context.Context, repo, sha, path string) ([]byte, error)
+}
+
+// Resolver turns what people type into a Source.
+type Resolver struct {
+	cfg    *spec.Server
+	github GitHubReader // nil: GitHub repos are read from their path
+}
+
+// NewResolver returns a resolver for the repositories of cfg. gh may be nil
+// when no GitHub access is configured.
+func NewResolver(cfg *spec.Server, gh GitHubReader) *Resolver {
+	return &Resolver{cfg: cfg, github: gh}
+}
+
+// Resolve finds repo at ref ("" for its default). Local paths are allowed
+// only when allowPaths is set (the console): chat text never names a path
+// on the server.
+func (r *Resolver) Resolve(ctx context.Context, repo, ref string, allowPaths bool) (*Source, error) {
+	if rc, ok := r.cfg.Repos[repo]; ok {
+		if rc.GitHub != "" && r.github != nil {
+			return r.resolveGitHub(ctx, repo, rc, ref)
+		}
+		if rc.Path == "" {
+			return nil, jobs.Userf("repo %s is on GitHub (%s) but gantry has no GitHub access configured (GITHUB_TOKEN)", repo, rc.GitHub)
+		}
+		if ref == "" {
+			ref = rc.DefaultBranch
+		}
+		return resolvePath(ctx, repo, rc.Path, ref)
+	}
+	if !allowPaths || !looksLikePath(repo) {
+		return nil, jobs.Userf("I don't know a repo called %q; known repos: %s", repo, strings.Join(r.names(), ", "))
+	}
+	return resolvePath(ctx, repo, repo, ref)
+}
+
+func (r *Resolver) names() []string {
+	names := make([]string, 0, len(r.cfg.Repos))
+	for n := range r.cfg.Repos {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return []string{"(none configured)"}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func looksLikePath(s string) bool {
+	return strings.ContainsRune(s, '/') || strings.HasPrefix(s, ".")
+}
+
+func (r *Resolver) resolveGitHub(ctx context.Context, name string, rc spec.Repo, ref string) (*Source, error) {
+	sha, cloneURL, def, err := r.github.Resolve(ctx, rc.GitHub, ref)
+	if err != nil {
+		return nil, err
+	}
+	if ref == "" {
+		ref = def
+	}
+	data, err := r.github.ReadFile(ctx, rc.GitHub, sha, SpecFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{
+		Repo: name, Ref: ref, SHA: sha, Kind: jobs.SourceGitHub, CloneURL: cloneURL, GitHub: rc.GitHub,
+		Path: rc.Path, SpecName: name + "/" + SpecFile, Spec: data,
+	}, nil
+}
+
+// resolvePath reads a local directory: a git checkout is resolved at ref, a
+// plain directory is taken as it is.
+func resolvePath(ctx context.Context, name, path, ref string) (*Source, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, jobs.Userf("%s is not a usable path", path)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil || !fi.IsDir() {
+		return nil, jobs.Userf("%s is not a directory", path)
+	}
+	specName := filepath.ToSlash(filepath.Join(path, SpecFile))
+	if _, err := os.Stat(filepath.Join(abs, ".git")); err != nil {
+		if ref != "" {
+			return nil, jobs.Userf("%s is a plain directory, not a git checkout: it has no refs, so drop @%s", path, ref)
+		}
+		data, err := os.ReadFile(filepath.Join(abs, SpecFile))
+		if err != nil {
+			return nil, jobs.Userf("%s has no %s", path, SpecFile)
+		}
+		return &Source{Repo: name, Kind: jobs.SourceDir, Path: abs, SpecName: specName, Spec: data}, nil
+	}
+	if ref == "" {
+		out, err := gitOutput(ctx, abs, "symbolic-ref", "--quiet", "--short", "HEAD")
+		if err != nil {
+			ref = "HEAD"
+		} else {
+			ref = out
+		}
+	}
+	sha, err := gitOutput(ctx, abs, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
+	if err != nil {
+		return nil, jobs.Userf("%s has no branch, tag or commit called %q", name, ref)
+	}
+	data, err := gitOutputBytes(ctx, abs, "show", sha+":"+SpecFile)
+	if err != nil {
+		return nil, jobs.Userf("%s has no %s at %s (%s)", name, SpecFile, ref, sha[:7])
+	}
+	return &Source{Repo: name, Ref: ref, SHA: sha, Kind: jobs.SourceGit, Path: abs, SpecName: specName, Spec: data}, nil
+}
+
+func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
+	b, err := gitOutputBytes(ctx, dir, args...)
+	return strings.TrimSpace(string(b)), err
+}
+
+func gitOutputBytes(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("git %s: %s", args[0], bytes.TrimSpace(stderr.Bytes()))
+		}
+		return nil, fmt.Errorf("git %s: %w", args[0], err)
+	}
+	return out, nil
+}
