@@ -141,7 +141,10 @@ func (r *Runner) step(ctx context.Context, script, dir string, env []string, out
 	cmd.Stdin = nil
 	cmd.Stdout = pw
 	cmd.Stderr = pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A new process group, so cancel reaches everything the step started;
+	// and if gantry itself is killed, the step dies with it rather than run
+	// on beside the worker that takes the job over.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
