@@ -107,7 +107,7 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 			return fmt.Errorf("post message of job #%d: %w", j.ID, err)
 		}
 		j.ThreadTS = ts
-		if err := t.store.Update(ctx, j.ID, "", "", "thread_ts", ts); err != nil {
+		if err := t.store.SetThread(ctx, j.ID, j.Channel, ts); err != nil {
 			return err
 		}
 	} else if e.Type == jobs.EventState || e.Type == jobs.EventStep || e.Type == jobs.EventRetry {

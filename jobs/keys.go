@@ -17,6 +17,8 @@ import "strconv"
 //	{gantry}:lease:N          string  the worker holding job N, with a TTL
 //	{gantry}:log:N            string  job N's whole log (capped)
 //	{gantry}:cancel           pubsub  job numbers to stop now
+//	{gantry}:msg:C:TS         string  the job whose message is at channel C, ts TS
+//	{gantry}:seen:ID          string  a Slack or GitHub delivery already handled
 type Keys struct{ p string }
 
 // NewKeys returns the key builder for namespace ns ("" means "gantry").

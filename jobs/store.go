@@ -318,3 +318,47 @@ func (s *Store) getAll(ctx context.Context, ids []string) ([]*Job, error) {
 	}
 	return out, nil
 }
+
+var setThreadScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'thread_ts', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// SetThread records that job id's message is at channel/ts: its thread, and
+// the index by which reactions and buttons on that message find the job.
+func (s *Store) SetThread(ctx context.Context, id int64, channel, ts string) error {
+	keep := (90 * 24 * time.Hour).Milliseconds()
+	n, err := setThreadScript.Run(ctx, s.rdb, []string{s.keys.Job(id), s.keys.Message(channel, ts)}, ts, id, keep).Int()
+	if err != nil {
+		return fmt.Errorf("record thread of job #%d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("job #%d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// JobByMessage finds the job whose message is at channel/ts.
+func (s *Store) JobByMessage(ctx context.Context, channel, ts string) (int64, error) {
+	id, err := s.rdb.Get(ctx, s.keys.Message(channel, ts)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("no job message at %s/%s: %w", channel, ts, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find job of message %s/%s: %w", channel, ts, err)
+	}
+	return id, nil
+}
+
+// FirstSeen records a delivery id (a Slack trigger_id or event_id, a GitHub
+// delivery) for ttl and reports whether this is the first time it was seen.
+// The record lives in Redis, so it holds across restarts and processes.
+func (s *Store) FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.keys.Seen(id), "1", ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("record delivery %s: %w", id, err)
+	}
+	return ok, nil
+}

@@ -332,5 +332,8 @@ func (m *Main) runWorker(ctx context.Context) error {
 
 // extraSubcommands are the subcommands that other files add.
 func (m *Main) extraSubcommands() map[string]func(context.Context, []string) error {
-	return map[string]func(context.Context, []string) error{}
+	return map[string]func(context.Context, []string) error{
+		"serve": m.runServe, // Slack bot, workers and HTTP server
+		"bot":   m.runBot,   // Slack bot and HTTP server
+	}
 }
