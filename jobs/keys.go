@@ -43,3 +43,6 @@ func (k Keys) Lease(id int64) string { return k.p + "lease:" + strconv.FormatInt
 func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(id, 10) }
 func (k Keys) Cancel() string        { return k.p + "cancel" }
 func (k Keys) Seen(id string) string { return k.p + "seen:" + id }
+
+// Message is the index from a job's Slack message to the job.
+func (k Keys) Message(channel, ts string) string { return k.p + "msg:" + channel + ":" + ts }
