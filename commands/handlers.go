@@ -77,16 +77,12 @@ func describeTarget(j *jobs.Job) string {
 }
 
 func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	env, configured := s.cfg.Environments[c.Env]
-	if !configured && !r.Console {
-		return Reply{}, jobs.Userf("environment %s is not configured on this gantry server", c.Env)
+	env, err := s.mayDeploy(ctx, r, c.Env)
+	if err != nil {
+		return Reply{}, err
 	}
-	if configured {
-		if ok, err := s.isOneOf(ctx, r, env.Deployers); err != nil {
-			return Reply{}, err
-		} else if !ok {
-			return Reply{}, jobs.Userf("you may not deploy to %s; deployers: %s", c.Env, people(env.Deployers))
-		}
+	if err := s.lockedAgainst(ctx, r, c.Env); err != nil {
+		return Reply{}, err
 	}
 	repo, err := s.repoFor(r, c.Repo)
 	if err != nil {
@@ -124,6 +120,9 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	}
 	if err := s.store.Create(ctx, j); err != nil {
 		return Reply{}, err
+	}
+	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: describeTarget(j)}); err != nil {
+		s.logger.Error("audit deploy request", "job", j.ID, "err", err)
 	}
 	if j.State == jobs.AwaitingApproval {
 		return Reply{Text: fmt.Sprintf("%s: deploy %s to %s is awaiting approval", j.Name(), describeTarget(j), c.Env), Job: j.ID}, nil
@@ -192,10 +191,7 @@ func (s *Service) logs(ctx context.Context, r *Request, c *Command) (Reply, erro
 
 func (s *Service) status(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	if c.Job == 0 && (c.Env != "" || c.Target != "") {
-		if s.extra.EnvStatus != nil {
-			return s.extra.EnvStatus(ctx, r, c)
-		}
-		return Reply{}, jobs.Userf("there is no environment status here: no environments are set up")
+		return s.envStatus(ctx, r, c)
 	}
 	j, err := s.job(ctx, r, c.Job)
 	if err != nil {
@@ -296,15 +292,12 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 		Requester: r.User, Origin: "chat", Channel: old.Channel, Retried: old.ID,
 	}
 	if old.Kind == jobs.Deploy {
-		env, configured := s.cfg.Environments[old.Env]
-		if configured {
-			if ok, err := s.isOneOf(ctx, r, env.Deployers); err != nil {
-				return Reply{}, err
-			} else if !ok {
-				return Reply{}, jobs.Userf("you may not deploy to %s; deployers: %s", old.Env, people(env.Deployers))
-			}
-		} else if !r.Console {
-			return Reply{}, jobs.Userf("environment %s is not configured on this gantry server", old.Env)
+		env, err := s.mayDeploy(ctx, r, old.Env)
+		if err != nil {
+			return Reply{}, err
+		}
+		if err := s.lockedAgainst(ctx, r, old.Env); err != nil {
+			return Reply{}, err
 		}
 		if old.Plan.Approval || env.Approval {
 			j.State = jobs.AwaitingApproval

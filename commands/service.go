@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -61,7 +60,7 @@ type Service struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	handlers map[Verb]Handler
-	extra    Extensions
+	pools    Pools
 }
 
 // Deps are a Service's dependencies. Groups and Links may be nil.
@@ -72,23 +71,15 @@ type Deps struct {
 	Sources Sources
 	Groups  Groups
 	Links   func(id int64) string // the signed link to a job's page
+	Pools   Pools                 // nil: no resource pools
 	Logger  *slog.Logger
-	Extensions
-}
-
-// Extensions are handlers that other packages provide (pools, approvals,
-// locks); a verb whose extension is nil answers that it is not set up.
-type Extensions struct {
-	Approve, Reject, Pool, Lock, Unlock, Audit Handler
-	// EnvStatus answers `status ENV`.
-	EnvStatus Handler
 }
 
 // NewService returns the command service.
 func NewService(d Deps) *Service {
 	s := &Service{
 		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
-		links: d.Links, now: d.Store.Now, logger: d.Logger, extra: d.Extensions,
+		links: d.Links, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -101,24 +92,15 @@ func NewService(d Deps) *Service {
 		VerbQueue:   s.queue,
 		VerbCancel:  s.cancel,
 		VerbRetry:   s.retry,
-		VerbApprove: s.extension(VerbApprove, d.Approve),
-		VerbReject:  s.extension(VerbReject, d.Reject),
-		VerbPool:    s.extension(VerbPool, d.Pool),
-		VerbLock:    s.extension(VerbLock, d.Lock),
-		VerbUnlock:  s.extension(VerbUnlock, d.Unlock),
-		VerbAudit:   s.extension(VerbAudit, d.Audit),
+		VerbApprove: s.approve,
+		VerbReject:  s.reject,
+		VerbPool:    s.pool,
+		VerbLock:    s.lock,
+		VerbUnlock:  s.unlock,
+		VerbAudit:   s.audit,
 		VerbHelp:    s.help,
 	}
 	return s
-}
-
-func (s *Service) extension(v Verb, h Handler) Handler {
-	if h != nil {
-		return h
-	}
-	return func(context.Context, *Request, *Command) (Reply, error) {
-		return Reply{Text: fmt.Sprintf("`%s` is not available: this gantry has no pools, environments or approvals set up", v), Ephemeral: true}, nil
-	}
 }
 
 // Handle parses the request's text and acts on it. It always answers:

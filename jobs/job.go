@@ -83,6 +83,7 @@ type Job struct {
 	Handle   string // runner handle: the ECS task ARN once started
 	Cursor   string // runner's resume point in its log source
 	Retried  int64  // the job that this one retries
+	Decision string // who approved or rejected the deploy, and when
 
 	Created  time.Time
 	Started  time.Time
@@ -163,7 +164,7 @@ func (j *Job) fields() ([]any, error) {
 		"github", j.GitHub, "pr", strconv.Itoa(j.PR), "requester", j.Requester, "origin", j.Origin,
 		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", j.Reason,
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
-		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10),
+		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", j.Decision,
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil
 }
@@ -179,7 +180,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 		ID: id, Kind: Kind(m["kind"]), Repo: m["repo"], Ref: m["ref"], SHA: m["sha"], Env: m["env"],
 		Source: SourceKind(m["source"]), Path: m["path"], CloneURL: m["clone_url"], GitHub: m["github"],
 		Requester: m["requester"], Origin: m["origin"], Channel: m["channel"], ThreadTS: m["thread_ts"],
-		State: State(m["state"]), Reason: m["reason"], Handle: m["handle"], Cursor: m["cursor"],
+		State: State(m["state"]), Reason: m["reason"], Handle: m["handle"], Decision: m["decision"], Cursor: m["cursor"],
 		Created: parseTime(m["created"]), Started: parseTime(m["started"]), Finished: parseTime(m["finished"]),
 	}
 	j.PR, _ = strconv.Atoi(m["pr"])

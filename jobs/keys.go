@@ -17,6 +17,9 @@ import "strconv"
 //	{gantry}:lease:N          string  the worker holding job N, with a TTL
 //	{gantry}:log:N            string  job N's whole log (capped)
 //	{gantry}:cancel           pubsub  job numbers to stop now
+//	{gantry}:deploys:ENV      list    the newest deploy jobs to ENV
+//	{gantry}:envlock:ENV      hash    who holds ENV, since when, why
+//	{gantry}:audit            stream  who requested, approved, rejected, locked, released what
 //	{gantry}:msg:C:TS         string  the job whose message is at channel C, ts TS
 //	{gantry}:seen:ID          string  a Slack or GitHub delivery already handled
 type Keys struct{ p string }
@@ -46,3 +49,12 @@ func (k Keys) Seen(id string) string { return k.p + "seen:" + id }
 
 // Message is the index from a job's Slack message to the job.
 func (k Keys) Message(channel, ts string) string { return k.p + "msg:" + channel + ":" + ts }
+
+// Deploys lists the newest deploy jobs to env.
+func (k Keys) Deploys(env string) string { return k.p + "deploys:" + env }
+
+// EnvLock is the lock someone holds on env.
+func (k Keys) EnvLock(env string) string { return k.p + "envlock:" + env }
+
+// Audit is the stream of decisions: requests, approvals, locks, releases.
+func (k Keys) Audit() string { return k.p + "audit" }

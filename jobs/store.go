@@ -53,7 +53,12 @@ func (s *Store) Now() time.Time { return s.now() }
 var createScript = redis.NewScript(`
 local id = redis.call('INCR', KEYS[1])
 local jk = ARGV[1] .. 'job:' .. id
-redis.call('HSET', jk, 'id', id, 'state', ARGV[2], unpack(ARGV, 7))
+redis.call('HSET', jk, 'id', id, 'state', ARGV[2], unpack(ARGV, 8))
+if ARGV[7] ~= '' then
+  local dk = ARGV[1] .. 'deploys:' .. ARGV[7]
+  redis.call('LPUSH', dk, id)
+  redis.call('LTRIM', dk, 0, 99)
+end
 redis.call('ZADD', KEYS[2], id, id)
 redis.call('ZADD', KEYS[3], ARGV[3], id)
 if ARGV[4] ~= '' then
@@ -88,7 +93,11 @@ func (s *Store) Create(ctx context.Context, j *Job) error {
 		return err
 	}
 	k := s.keys
-	args := append([]any{k.Prefix(), string(j.State), j.Created.UnixMilli(), j.Requester, "", s.eventsMaxLen}, f...)
+	env := ""
+	if j.Kind == Deploy {
+		env = j.Env
+	}
+	args := append([]any{k.Prefix(), string(j.State), j.Created.UnixMilli(), j.Requester, "", s.eventsMaxLen, env}, f...)
 	id, err := createScript.Run(ctx, s.rdb, []string{k.Seq(), k.Active(), k.Recent(), k.Queue(), k.Events()}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("create job: %w", err)
@@ -119,7 +128,10 @@ else
   end
 end
 if not allowed then return {0, cur} end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 14))
+if ARGV[9] ~= '' then
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', '100000', '*', 'who', ARGV[9], 'action', ARGV[10], 'env', ARGV[11], 'job', ARGV[1], 'detail', ARGV[12], 'at', ARGV[13])
+end
 if final[ARGV[3]] then
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
@@ -147,6 +159,8 @@ type Change struct {
 	Due     time.Time
 	// DeadLetter adds the job to the dead-letter list.
 	DeadLetter bool
+	// Audit, when set, is written to the audit log with the transition.
+	Audit *AuditEntry
 }
 
 // ErrConflict says a transition was refused because the job had moved on.
@@ -180,8 +194,14 @@ func (s *Store) Transition(ctx context.Context, id int64, c Change) (State, erro
 	if c.DeadLetter {
 		dead = "1"
 	}
-	args := append([]any{id, strings.Join(from, ","), string(c.To), enq, s.eventsMaxLen, typ, c.Text, dead}, set...)
-	keys := []string{k.Job(id), k.Active(), k.Events(), k.Queue(), k.Scheduled(), k.Dead()}
+	args := []any{id, strings.Join(from, ","), string(c.To), enq, s.eventsMaxLen, typ, c.Text, dead}
+	if a := c.Audit; a != nil {
+		args = append(args, a.Who, a.Action, a.Env, a.Detail, s.now().UnixMilli())
+	} else {
+		args = append(args, "", "", "", "", "")
+	}
+	args = append(args, set...)
+	keys := []string{k.Job(id), k.Active(), k.Events(), k.Queue(), k.Scheduled(), k.Dead(), k.Audit()}
 	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return "", fmt.Errorf("move job #%d to %s: %w", id, c.To, err)

@@ -253,23 +253,31 @@ func (m *Main) secrets() []string {
 	return out
 }
 
-func (m *Main) runner(p *parts) (jobs.Runner, error) {
+func (m *Main) runner(ctx context.Context, p *parts) (jobs.Runner, error) {
 	switch p.cfg.Runner.Kind {
 	case "", "local":
 		return local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), Logger: m.logger}), nil
+	case "ecs":
+		return m.ecsRunner(ctx, p)
 	}
 	return nil, &settingError{"runner.kind", fmt.Sprintf("%q is not available in this build", p.cfg.Runner.Kind)}
 }
 
-func (m *Main) worker(p *parts) (*jobs.Worker, error) {
-	r, err := m.runner(p)
+func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
+	r, err := m.runner(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return jobs.NewWorker(p.store, p.log, r, nil, jobs.WorkerConfig{
+	cfg := jobs.WorkerConfig{
 		Concurrency: p.cfg.Workers, MaxAttempts: p.cfg.Retry.MaxAttempts, Backoff: p.cfg.Retry.Backoff,
 		Logger: m.logger,
-	}), nil
+	}
+	if p.cfg.Runner.Kind == "ecs" {
+		if cfg.Busy, err = m.ecsWorkerHooks(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return jobs.NewWorker(p.store, p.log, r, nil, cfg), nil
 }
 
 func (m *Main) service(p *parts) *commands.Service {
@@ -283,7 +291,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := m.worker(p)
+	w, err := m.worker(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -322,7 +330,7 @@ func (m *Main) runWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := m.worker(p)
+	w, err := m.worker(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -335,5 +343,6 @@ func (m *Main) extraSubcommands() map[string]func(context.Context, []string) err
 	return map[string]func(context.Context, []string) error{
 		"serve": m.runServe, // Slack bot, workers and HTTP server
 		"bot":   m.runBot,   // Slack bot and HTTP server
+		"fetch": m.runFetch, // inside an ECS task: check the source out for the job container
 	}
 }

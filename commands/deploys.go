@@ -1,0 +1,333 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// Approvals, locks, environment status and the audit log.
+
+const defaultApprovalTTL = time.Hour
+
+func (s *Service) environment(name string) (spec.Environment, bool) {
+	env, ok := s.cfg.Environments[name]
+	if ok && env.ApprovalTTL <= 0 {
+		env.ApprovalTTL = defaultApprovalTTL
+	}
+	if !ok {
+		env.ApprovalTTL = defaultApprovalTTL
+	}
+	return env, ok
+}
+
+// clock writes a time as people read it in a thread.
+func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// awaiting finds job id and checks that it is a deploy awaiting approval.
+func (s *Service) awaiting(ctx context.Context, r *Request, id int64) (*jobs.Job, spec.Environment, error) {
+	j, err := s.job(ctx, r, id)
+	if err != nil {
+		return nil, spec.Environment{}, err
+	}
+	env, _ := s.environment(j.Env)
+	if j.Kind != jobs.Deploy || j.State != jobs.AwaitingApproval {
+		msg := fmt.Sprintf("%s is not awaiting approval: it is %s", j.Name(), j.State)
+		if j.Decision != "" {
+			msg += " (" + j.Decision + ")"
+		}
+		return nil, env, jobs.Userf("%s", msg)
+	}
+	return j, env, nil
+}
+
+// mayDecide applies who may approve or reject: the environment's approvers
+// (admins where none are configured), and not the requester unless the
+// environment allows self-approval.
+func (s *Service) mayDecide(ctx context.Context, r *Request, j *jobs.Job, env spec.Environment, verb string) error {
+	ok := false
+	if len(env.Approvers) == 0 {
+		ok = s.IsAdmin(r)
+	} else {
+		var err error
+		if ok, err = s.isOneOf(ctx, r, env.Approvers); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		who := people(env.Approvers)
+		if len(env.Approvers) == 0 {
+			who = "admins (no approvers are configured for " + j.Env + ")"
+		}
+		return jobs.Userf("you may not %s deploys to %s; who may: %s", verb, j.Env, who)
+	}
+	if verb == "approve" && j.Requester == r.User && !env.SelfApproval && !r.Console {
+		return jobs.Userf("you asked for %s, so another approver must approve it", j.Name())
+	}
+	return nil
+}
+
+func (s *Service) approve(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	j, env, err := s.awaiting(ctx, r, c.Job)
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := s.mayDecide(ctx, r, j, env, "approve"); err != nil {
+		return Reply{}, err
+	}
+	if s.expired(j, env) {
+		if err := s.expire(ctx, j, env); err != nil {
+			return Reply{}, err
+		}
+		return Reply{}, jobs.Userf("the approval request for %s expired at %s; ask for the deploy again", j.Name(), clock(j.Created.Add(env.ApprovalTTL)))
+	}
+	decision := fmt.Sprintf("approved by %s at %s", Mention(r.User), clock(s.now()))
+	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
+		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Queued, Enqueue: true,
+		Text:  fmt.Sprintf("Approved by %s: deploying to %s", Mention(r.User), j.Env),
+		Set:   []any{"decision", decision},
+		Audit: &jobs.AuditEntry{Who: r.User, Action: "approve", Env: j.Env, Detail: j.Target()},
+	})
+	if err != nil {
+		return Reply{}, s.decided(ctx, j.ID, err)
+	}
+	return Reply{Text: fmt.Sprintf("You approved %s: deploy %s to %s.", j.Name(), describeTarget(j), j.Env), Ephemeral: true, Job: j.ID}, nil
+}
+
+func (s *Service) reject(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	j, env, err := s.awaiting(ctx, r, c.Job)
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := s.mayDecide(ctx, r, j, env, "reject"); err != nil {
+		return Reply{}, err
+	}
+	reason := "rejected by " + Mention(r.User)
+	if c.Reason != "" {
+		reason += ": " + c.Reason
+	}
+	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
+		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
+		Set:   []any{"reason", reason, "decision", reason + " at " + clock(s.now())},
+		Audit: &jobs.AuditEntry{Who: r.User, Action: "reject", Env: j.Env, Detail: c.Reason},
+	})
+	if err != nil {
+		return Reply{}, s.decided(ctx, j.ID, err)
+	}
+	return Reply{Text: fmt.Sprintf("You rejected %s.", j.Name()), Ephemeral: true, Job: j.ID}, nil
+}
+
+// decided explains a decision that lost a race with another.
+func (s *Service) decided(ctx context.Context, id int64, err error) error {
+	if !errors.Is(err, jobs.ErrConflict) {
+		return err
+	}
+	j, gerr := s.store.Get(ctx, id)
+	if gerr != nil {
+		return gerr
+	}
+	if j.Decision != "" {
+		return jobs.Userf("%s was already decided: %s", j.Name(), j.Decision)
+	}
+	return jobs.Userf("%s is no longer awaiting approval: it is %s", j.Name(), j.State)
+}
+
+func (s *Service) expired(j *jobs.Job, env spec.Environment) bool {
+	return !s.now().Before(j.Created.Add(env.ApprovalTTL))
+}
+
+func (s *Service) expire(ctx context.Context, j *jobs.Job, env spec.Environment) error {
+	reason := fmt.Sprintf("the approval request expired after %s without an answer", env.ApprovalTTL)
+	_, err := s.store.Transition(ctx, j.ID, jobs.Change{
+		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
+		Set:   []any{"reason", reason, "decision", "expired at " + clock(s.now())},
+		Audit: &jobs.AuditEntry{Who: "gantry", Action: "expire", Env: j.Env, Detail: j.Target()},
+	})
+	if errors.Is(err, jobs.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// ExpireApprovals ends the approval requests whose time is up. The bot
+// calls it every few seconds; approve and reject check the time themselves
+// too, so a late sweep never lets an expired request through.
+func (s *Service) ExpireApprovals(ctx context.Context) error {
+	active, err := s.store.Active(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range active {
+		if j.State != jobs.AwaitingApproval {
+			continue
+		}
+		env, _ := s.environment(j.Env)
+		if s.expired(j, env) {
+			if err := s.expire(ctx, j, env); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mayDeploy checks that r's person may deploy to env: its deployers, or
+// anyone in the console when the environment is not configured.
+func (s *Service) mayDeploy(ctx context.Context, r *Request, envName string) (spec.Environment, error) {
+	env, configured := s.environment(envName)
+	if !configured {
+		if r.Console {
+			return env, nil
+		}
+		return env, jobs.Userf("environment %s is not configured on this gantry server", envName)
+	}
+	ok, err := s.isOneOf(ctx, r, env.Deployers)
+	if err != nil {
+		return env, err
+	}
+	if !ok {
+		return env, jobs.Userf("you may not deploy to %s; deployers: %s", envName, people(env.Deployers))
+	}
+	return env, nil
+}
+
+// lockedAgainst returns a refusal when someone else holds env's lock.
+func (s *Service) lockedAgainst(ctx context.Context, r *Request, env string) error {
+	l, err := s.store.EnvLock(ctx, env)
+	if err != nil || l == nil || l.Holder == r.User {
+		return err
+	}
+	return jobs.Userf("%s is locked by %s since %s%s; deploys there wait until it is unlocked", env, Mention(l.Holder), clock(l.Since), why(l.Why))
+}
+
+func why(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	if _, err := s.mayDeploy(ctx, r, c.Env); err != nil {
+		return Reply{}, err
+	}
+	l, ok, err := s.store.LockEnv(ctx, c.Env, r.User, c.Reason)
+	if err != nil {
+		return Reply{}, err
+	}
+	if !ok {
+		return Reply{}, jobs.Userf("%s is already locked by %s since %s%s", c.Env, Mention(l.Holder), clock(l.Since), why(l.Why))
+	}
+	return Reply{Text: fmt.Sprintf("%s locked %s%s. Other people's deploys there wait until `unlock %s`.", Mention(r.User), c.Env, why(c.Reason), c.Env)}, nil
+}
+
+func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	holder, err := s.store.UnlockEnv(ctx, c.Env, r.User, s.IsAdmin(r))
+	if errors.Is(err, jobs.ErrNotHolder) {
+		return Reply{}, jobs.Userf("%s is locked by %s; only they or an admin may unlock it", c.Env, Mention(holder))
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	if holder == "" {
+		return Reply{Text: fmt.Sprintf("%s is not locked.", c.Env), Ephemeral: true}, nil
+	}
+	text := fmt.Sprintf("%s unlocked %s.", Mention(r.User), c.Env)
+	if holder != r.User {
+		text = fmt.Sprintf("%s unlocked %s (it was held by %s).", Mention(r.User), c.Env, Mention(holder))
+	}
+	return Reply{Text: text}, nil
+}
+
+func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	name := c.Env
+	if name == "" {
+		name = c.Target
+	}
+	if _, ok := s.cfg.Environments[name]; !ok && !r.Console {
+		return Reply{}, jobs.Userf("there is no job or environment called %q", name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s*\n", name)
+	l, err := s.store.EnvLock(ctx, name)
+	if err != nil {
+		return Reply{}, err
+	}
+	if l != nil {
+		fmt.Fprintf(&b, "Locked by %s since %s%s\n", Mention(l.Holder), clock(l.Since), why(l.Why))
+	} else {
+		b.WriteString("Not locked\n")
+	}
+	deploys, err := s.store.RecentDeploys(ctx, name, 5)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(deploys) == 0 {
+		b.WriteString("No deploys yet")
+	} else {
+		b.WriteString("Last deploys:")
+		for _, j := range deploys {
+			fmt.Fprintf(&b, "\n• %s, %s", Summary(j, s.now()), clock(j.Created))
+		}
+	}
+	return Reply{Text: b.String(), Ephemeral: true}, nil
+}
+
+func (s *Service) audit(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	entries, err := s.store.AuditLog(ctx, c.Env, 20)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(entries) == 0 {
+		if c.Env != "" {
+			return Reply{Text: "Nothing has been decided about " + c.Env + " yet.", Ephemeral: true}, nil
+		}
+		return Reply{Text: "The audit log is empty.", Ephemeral: true}, nil
+	}
+	lines := make([]string, len(entries))
+	for i, e := range entries {
+		lines[i] = AuditLine(e)
+	}
+	return Reply{Text: strings.Join(lines, "\n"), Ephemeral: true}, nil
+}
+
+// AuditLine writes one audit entry as people read it.
+func AuditLine(e jobs.AuditEntry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s %s", clock(e.At), Mention(e.Who), auditVerb(e.Action))
+	if e.Job > 0 {
+		fmt.Fprintf(&b, " #%d", e.Job)
+	}
+	if e.Env != "" {
+		fmt.Fprintf(&b, " (%s)", e.Env)
+	}
+	if e.Detail != "" {
+		fmt.Fprintf(&b, ": %s", e.Detail)
+	}
+	return b.String()
+}
+
+func auditVerb(action string) string {
+	switch action {
+	case "request":
+		return "requested deploy"
+	case "approve":
+		return "approved"
+	case "reject":
+		return "rejected"
+	case "expire":
+		return "expired the approval request of"
+	case "lock":
+		return "locked"
+	case "unlock":
+		return "unlocked"
+	case "release":
+		return "force-released"
+	}
+	return action
+}
