@@ -68,15 +68,12 @@ func (r *Resolver) Resolve(ctx context.Context, repo, ref string, allowPaths boo
 		if rc.Path == "" {
 			return nil, jobs.Userf("repo %s is on GitHub (%s) but gantry has no GitHub access configured (GITHUB_TOKEN)", repo, rc.GitHub)
 		}
-		if ref == "" {
-			ref = rc.DefaultBranch
-		}
-		return resolvePath(ctx, repo, rc.Path, ref)
+		return resolvePath(ctx, repo, rc.Path, ref, rc.DefaultBranch)
 	}
 	if !allowPaths || !looksLikePath(repo) {
 		return nil, jobs.Userf("I don't know a repo called %q; known repos: %s", repo, strings.Join(r.names(), ", "))
 	}
-	return resolvePath(ctx, repo, repo, ref)
+	return resolvePath(ctx, repo, repo, ref, "")
 }
 
 func (r *Resolver) names() []string {
@@ -113,9 +110,10 @@ func (r *Resolver) resolveGitHub(ctx context.Context, name string, rc spec.Repo,
 	}, nil
 }
 
-// resolvePath reads a local directory: a git checkout is resolved at ref, a
-// plain directory is taken as it is.
-func resolvePath(ctx context.Context, name, path, ref string) (*Source, error) {
+// resolvePath reads a local directory: a git checkout is resolved at ref
+// (else defaultRef, else its current branch), a plain directory is taken as
+// it is.
+func resolvePath(ctx context.Context, name, path, ref, defaultRef string) (*Source, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, jobs.Userf("%s is not a usable path", path)
@@ -134,6 +132,9 @@ func resolvePath(ctx context.Context, name, path, ref string) (*Source, error) {
 			return nil, jobs.Userf("%s has no %s", path, SpecFile)
 		}
 		return &Source{Repo: name, Kind: jobs.SourceDir, Path: abs, SpecName: specName, Spec: data}, nil
+	}
+	if ref == "" {
+		ref = defaultRef
 	}
 	if ref == "" {
 		out, err := gitOutput(ctx, abs, "symbolic-ref", "--quiet", "--short", "HEAD")

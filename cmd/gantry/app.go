@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -17,6 +19,7 @@ import (
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
+	"github.com/gantry-ci/gantry/pool"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
 )
@@ -152,6 +155,14 @@ func (m *Main) loadConfig() (*spec.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A repo's path is relative to the config file, not to wherever gantry
+	// happens to be started.
+	for name, r := range cfg.Repos {
+		if r.Path != "" && !filepath.IsAbs(r.Path) {
+			r.Path = filepath.Join(filepath.Dir(path), r.Path)
+			cfg.Repos[name] = r
+		}
+	}
 	return cfg, nil
 }
 
@@ -224,6 +235,8 @@ type parts struct {
 	log      *jobs.Log
 	redactor *jobs.Redactor
 	sources  *scm.Resolver
+	pools    *pool.Pools // resource pools; nil when none are configured
+	slots    *pool.Pools // one single-member pool per environment: one deploy at a time
 }
 
 func (m *Main) build(ctx context.Context) (*parts, error) {
@@ -238,7 +251,38 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE")})
 	redactor := jobs.NewRedactor(m.secrets()...)
 	log := jobs.NewLog(store, jobs.LogConfig{}, redactor)
-	return &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, sources: scm.NewResolver(cfg, nil)}, nil
+	p := &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, sources: scm.NewResolver(cfg, nil)}
+	ns := m.Getenv("GANTRY_REDIS_NAMESPACE")
+	if ns == "" {
+		ns = "gantry"
+	}
+	if len(cfg.Pools) > 0 {
+		p.pools = pool.New(rdb, cfg.Pools, pool.Config{Namespace: ns, Logger: m.logger})
+	}
+	if len(cfg.Environments) > 0 {
+		envs := make(map[string][]string, len(cfg.Environments))
+		for name := range cfg.Environments {
+			envs[name] = []string{name}
+		}
+		p.slots = pool.New(rdb, envs, pool.Config{Namespace: ns + "-deploys", Logger: m.logger})
+	}
+	return p, nil
+}
+
+// gates are what a job passes before it runs: its environment's turn, then
+// its resources.
+func (p *parts) gates() []jobs.Gate {
+	var gs []jobs.Gate
+	if p.slots != nil {
+		gs = append(gs, &jobs.EnvGate{Slots: p.slots, Known: func(env string) bool {
+			_, ok := p.cfg.Environments[env]
+			return ok
+		}})
+	}
+	if p.pools != nil {
+		gs = append(gs, &jobs.ResourceGate{Pools: p.pools})
+	}
+	return gs
 }
 
 // secrets are the values of gantry's own settings that must never be shown.
@@ -277,13 +321,31 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 			return nil, err
 		}
 	}
-	return jobs.NewWorker(p.store, p.log, r, nil, cfg), nil
+	return jobs.NewWorker(p.store, p.log, r, p.gates(), cfg), nil
 }
 
 func (m *Main) service(p *parts) *commands.Service {
-	return commands.NewService(commands.Deps{
-		Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Logger: m.logger,
-	})
+	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Logger: m.logger}
+	if p.pools != nil {
+		d.Pools = p.pools
+	}
+	return commands.NewService(d)
+}
+
+// expireApprovals ends unanswered approval requests as their time runs out.
+func (m *Main) expireApprovals(ctx context.Context, svc *commands.Service) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := svc.ExpireApprovals(ctx); err != nil && ctx.Err() == nil {
+				m.logger.Error("expire approval requests", "err", err)
+			}
+		}
+	}
 }
 
 func (m *Main) runConsole(ctx context.Context) error {
@@ -305,13 +367,15 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	svc := m.service(p)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = w.Run(ctx) }()
 	go func() { defer wg.Done(); _ = threads.Consume(ctx, from) }()
+	go func() { defer wg.Done(); m.expireApprovals(ctx, svc) }()
 	fmt.Fprintf(m.Stdout, "gantry %s console — type `help`, or try `build examples/hello`. Ctrl-D quits.\n", Version)
-	err = console.Run(ctx, m.Stdin, m.service(p))
+	err = console.Run(ctx, m.Stdin, svc)
 	if errors.Is(err, io.EOF) {
 		// Input came from a pipe and ended: let what it started finish.
 		err = threads.WaitIdle(ctx)

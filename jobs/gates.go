@@ -1,0 +1,189 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-ci/gantry/pool"
+)
+
+// Leaser is what the gates need of a set of pools.
+type Leaser interface {
+	Acquire(ctx context.Context, names []string, holder string, onWait func(pool string, position int)) ([]pool.Lease, error)
+	Keepalive(ctx context.Context, holder string)
+	Release(ctx context.Context, holder string) error
+}
+
+// Holder is how a job is named as a pool holder.
+func Holder(id int64) string { return fmt.Sprintf("job:%d", id) }
+
+// Ordinal writes 1st, 2nd, 3rd, 4th….
+func Ordinal(n int) string {
+	suffix := "th"
+	if n%100 < 11 || n%100 > 13 {
+		switch n % 10 {
+		case 1:
+			suffix = "st"
+		case 2:
+			suffix = "nd"
+		case 3:
+			suffix = "rd"
+		}
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}
+
+// wait moves the job to waiting with a reason, announced in its thread.
+func (x *Execution) wait(ctx context.Context, reason string) error {
+	if x.Job.State == Waiting && x.Job.Reason == reason {
+		return nil
+	}
+	_, err := x.store.Transition(ctx, x.Job.ID, Change{
+		From: []State{Queued, Waiting, Running}, To: Waiting, Text: reason, Set: []any{"reason", reason},
+	})
+	if err != nil {
+		return err
+	}
+	x.Job.State, x.Job.Reason = Waiting, reason
+	return nil
+}
+
+// ResourceGate leases one member of each pool a job's plan names, for the
+// job's whole life, and tells the steps which: GANTRY_RESOURCE_MYSQL=mysql-2.
+type ResourceGate struct {
+	Pools Leaser
+}
+
+// Enter takes the job's resources, waiting its turn.
+func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(), error) {
+	names := x.Job.Plan.Resources
+	if len(names) == 0 {
+		return nil, nil
+	}
+	holder := Holder(x.Job.ID)
+	var werr error
+	leases, err := g.Pools.Acquire(ctx, names, holder, func(p string, pos int) {
+		if e := x.wait(ctx, fmt.Sprintf("waiting for %s (%s in line)", p, Ordinal(pos))); e != nil && werr == nil {
+			werr = e
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go g.Pools.Keepalive(kctx, holder)
+	leave := func() {
+		stop()
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.Pools.Release(rctx, holder)
+	}
+	if werr != nil {
+		leave()
+		return nil, werr
+	}
+	for _, l := range leases {
+		x.Env["GANTRY_RESOURCE_"+envName(l.Pool)] = l.Member
+		x.Log.Line(fmt.Sprintf("── leased %s from pool %s", l.Member, l.Pool))
+	}
+	return leave, nil
+}
+
+// envName turns a pool name into the tail of a variable name.
+func envName(pool string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(pool))
+}
+
+// EnvGate lets one deploy at a time into each environment, in order of
+// arrival, and holds deploys back while someone else holds the
+// environment's lock (its holder's own deploys go through).
+type EnvGate struct {
+	Slots Leaser            // one pool per environment, one member each
+	Known func(string) bool // whether Slots has a pool for the environment
+	Poll  time.Duration     // how often a lock is looked at again; 0 is 2s
+}
+
+// Enter waits for the environment to be free for this deploy.
+func (g *EnvGate) Enter(ctx context.Context, x *Execution) (func(), error) {
+	j := x.Job
+	if j.Kind != Deploy || j.Env == "" {
+		return nil, nil
+	}
+	poll := g.Poll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	for {
+		if err := g.waitUnlocked(ctx, x, poll); err != nil {
+			return nil, err
+		}
+		if g.Known == nil || !g.Known(j.Env) {
+			return nil, nil // an environment only the console knows: no queue to keep
+		}
+		holder := Holder(j.ID)
+		var werr error
+		_, err := g.Slots.Acquire(ctx, []string{j.Env}, holder, func(_ string, pos int) {
+			reason := fmt.Sprintf("waiting for %s: another deploy is in progress (%s in line)", j.Env, Ordinal(pos))
+			if e := x.wait(ctx, reason); e != nil && werr == nil {
+				werr = e
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		go g.Slots.Keepalive(kctx, holder)
+		leave := func() {
+			stop()
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = g.Slots.Release(rctx, holder)
+		}
+		if werr != nil {
+			leave()
+			return nil, werr
+		}
+		// Someone may have locked the environment while we queued.
+		if l, err := x.store.EnvLock(ctx, j.Env); err == nil && (l == nil || l.Holder == j.Requester) {
+			return leave, nil
+		}
+		leave()
+	}
+}
+
+func (g *EnvGate) waitUnlocked(ctx context.Context, x *Execution, poll time.Duration) error {
+	for {
+		l, err := x.store.EnvLock(ctx, x.Job.Env)
+		if err != nil {
+			return err
+		}
+		if l == nil || l.Holder == x.Job.Requester {
+			return nil
+		}
+		why := ""
+		if l.Why != "" {
+			why = ": " + l.Why
+		}
+		reason := fmt.Sprintf("waiting: %s is locked by %s%s", x.Job.Env, mention(l.Holder), why)
+		if err := x.wait(ctx, reason); err != nil {
+			return err
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// mention writes a Slack user id as a mention, and other names as they are.
+func mention(u string) string {
+	if len(u) > 2 && (u[0] == 'U' || u[0] == 'W') && strings.ToUpper(u) == u {
+		return "<@" + u + ">"
+	}
+	return u
+}
