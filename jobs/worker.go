@@ -39,6 +39,8 @@ type WorkerConfig struct {
 	// Busy is told when the worker goes from idle to holding jobs (true)
 	// and back (false): ECS task protection hangs on it.
 	Busy func(busy bool)
+	// Ended is told of each job that ended here, after its end is recorded.
+	Ended func(j *Job)
 }
 
 // Worker takes jobs off the queue and runs them.
@@ -379,6 +381,10 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 		logger.Error("ack job", "err", err)
 	}
 	logger.Info("job ended", "state", c.To, "exit", exitCode)
+	if c.To.Final() && w.cfg.Ended != nil {
+		j.State, j.Finished = c.To, w.store.now()
+		w.cfg.Ended(j)
+	}
 }
 
 func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {

@@ -22,6 +22,7 @@ import (
 	"github.com/gantry-ci/gantry/pool"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
+	"github.com/gantry-ci/gantry/web"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -237,6 +238,17 @@ type parts struct {
 	sources  *scm.Resolver
 	pools    *pool.Pools // resource pools; nil when none are configured
 	slots    *pool.Pools // one single-member pool per environment: one deploy at a time
+	links    *web.Links  // signed job page links; nil without an HTTP server
+	metrics  *web.Metrics
+	groups   commands.Groups // Slack user groups; nil outside Slack
+}
+
+// jobLink is the signed link to a job's page, or nil without a web server.
+func (p *parts) jobLink() func(int64) string {
+	if p.links == nil {
+		return nil
+	}
+	return p.links.Job
 }
 
 func (m *Main) build(ctx context.Context) (*parts, error) {
@@ -316,6 +328,9 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 		Concurrency: p.cfg.Workers, MaxAttempts: p.cfg.Retry.MaxAttempts, Backoff: p.cfg.Retry.Backoff,
 		Logger: m.logger,
 	}
+	if p.metrics != nil {
+		cfg.Ended = func(j *jobs.Job) { p.metrics.JobEnded(j, p.store.Now()) }
+	}
 	if p.cfg.Runner.Kind == "ecs" {
 		if cfg.Busy, err = m.ecsWorkerHooks(ctx, p); err != nil {
 			return nil, err
@@ -325,7 +340,7 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 }
 
 func (m *Main) service(p *parts) *commands.Service {
-	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Logger: m.logger}
+	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Logger: m.logger, Links: p.jobLink()}
 	if p.pools != nil {
 		d.Pools = p.pools
 	}
@@ -353,6 +368,11 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	srv, l, err := m.webServer(ctx, p, "127.0.0.1:8080", nil)
+	if err != nil {
+		// The console works without job pages: say so and go on.
+		m.logger.Warn("job pages are off", "err", err)
+	}
 	w, err := m.worker(ctx, p)
 	if err != nil {
 		return err
@@ -362,7 +382,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 		user = "you"
 	}
 	console := bot.NewConsole(m.Stdout, user)
-	threads := bot.NewThreads(p.store, p.log, console, bot.ThreadsConfig{Logger: m.logger})
+	threads := bot.NewThreads(p.store, p.log, console, bot.ThreadsConfig{Logger: m.logger, Links: p.jobLink()})
 	from, err := p.store.LastEventID(ctx)
 	if err != nil {
 		return err
@@ -374,6 +394,10 @@ func (m *Main) runConsole(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = w.Run(ctx) }()
 	go func() { defer wg.Done(); _ = threads.Consume(ctx, from) }()
 	go func() { defer wg.Done(); m.expireApprovals(ctx, svc) }()
+	if srv != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = srv.Serve(ctx, l) }()
+	}
 	fmt.Fprintf(m.Stdout, "gantry %s console — type `help`, or try `build examples/hello`. Ctrl-D quits.\n", Version)
 	err = console.Run(ctx, m.Stdin, svc)
 	if errors.Is(err, io.EOF) {

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-ci/gantry/web"
+)
+
+// linkSecret is the key that signs job page links: GANTRY_LINK_SECRET, or
+// one made once and kept in Redis, so every gantry process signs alike and
+// links outlive restarts.
+func (m *Main) linkSecret(ctx context.Context, p *parts) ([]byte, error) {
+	if s := m.Getenv("GANTRY_LINK_SECRET"); s != "" {
+		if len(s) < 16 {
+			return nil, &settingError{"GANTRY_LINK_SECRET", "must be at least 16 characters"}
+		}
+		return []byte(s), nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	key := p.store.Keys().Prefix() + "link-secret"
+	if err := p.rdb.SetNX(ctx, key, hex.EncodeToString(b[:]), 0).Err(); err != nil {
+		return nil, fmt.Errorf("store link secret: %w", err)
+	}
+	s, err := p.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) || err != nil {
+		return nil, fmt.Errorf("read link secret: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// webServer listens on GANTRY_HTTP_ADDR (def by default) and builds the
+// HTTP server and its links. The listener is returned for the caller to
+// serve; in the console a busy port is a warning, not a stop.
+func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http.Handler) (*web.Server, net.Listener, error) {
+	addr := m.Getenv("GANTRY_HTTP_ADDR")
+	if addr == "" {
+		addr = def
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, &settingError{"GANTRY_HTTP_ADDR", fmt.Sprintf("cannot listen on %s: %v", addr, err)}
+	}
+	m.onClose(func() error { l.Close(); return nil })
+	public := m.Getenv("GANTRY_PUBLIC_URL")
+	if public == "" {
+		public = "http://" + l.Addr().String()
+	}
+	secret, err := m.linkSecret(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.links = web.NewLinks(public, secret, 0, nil)
+	p.metrics = web.NewMetrics(p.store)
+	srv := web.New(web.Deps{
+		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, Webhook: webhook,
+		Metrics: p.metrics, Logger: m.logger,
+	})
+	m.logger.Info("HTTP server listening", "addr", l.Addr().String(), "public_url", public)
+	return srv, l, nil
+}

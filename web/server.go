@@ -1,0 +1,146 @@
+// Package web is gantry's HTTP server: the GitHub webhook, job pages with
+// their live logs, /metrics, /healthz and /readyz.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+// Deps are what the server serves from. Webhook and Metrics may be nil.
+type Deps struct {
+	Store   *jobs.Store
+	Log     *jobs.Log
+	Links   *Links
+	Public  bool // job pages open without a signed link
+	Webhook http.Handler
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Poll is how often a live page looks for new output; 0 is 250ms.
+	Poll time.Duration
+}
+
+// Server serves gantry's HTTP endpoints.
+type Server struct {
+	d   Deps
+	mux *http.ServeMux
+}
+
+// New returns the server.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Poll <= 0 {
+		d.Poll = 250 * time.Millisecond
+	}
+	s := &Server{d: d, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	if d.Metrics != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("GET /jobs/{id}", s.jobPage)
+	s.mux.HandleFunc("GET /jobs/{id}/log", s.rawLog)
+	s.mux.HandleFunc("GET /jobs/{id}/events", s.events)
+	if d.Webhook != nil {
+		s.mux.Handle("POST /webhooks/github", d.Webhook)
+	}
+	return s
+}
+
+// Handler is the server's handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on l until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.d.Store.Redis().Ping(ctx).Err(); err != nil {
+		http.Error(w, "redis unreachable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// job reads the job a request names, after checking its link. It writes
+// the error response itself and returns nil when the request may not go on.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) *jobs.Job {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		http.Error(w, "not a job number: "+r.PathValue("id"), http.StatusNotFound)
+		return nil
+	}
+	if !s.d.Public {
+		if err := s.d.Links.Check(id, r.URL.Query()); err != nil {
+			s.d.Logger.Info("refused job page", "job", id, "why", err, "remote", r.RemoteAddr)
+			http.Error(w, err.Error()+": ask gantry for a fresh link (`logs #"+strconv.FormatInt(id, 10)+"`)", http.StatusForbidden)
+			return nil
+		}
+	}
+	j, err := s.d.Store.Get(r.Context(), id)
+	if errors.Is(err, jobs.ErrNotFound) {
+		http.Error(w, fmt.Sprintf("there is no job #%d", id), http.StatusNotFound)
+		return nil
+	}
+	if err != nil {
+		s.d.Logger.Error("read job for page", "job", id, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return nil
+	}
+	return j
+}
+
+// query is the signed query to carry on links within a page.
+func (s *Server) query(r *http.Request) string {
+	if s.d.Public {
+		return ""
+	}
+	q := r.URL.Query()
+	return "exp=" + q.Get("exp") + "&sig=" + q.Get("sig")
+}
+
+func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
+	j := s.job(w, r)
+	if j == nil {
+		return
+	}
+	all, err := s.d.Log.All(r.Context(), j.ID)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if r.URL.Query().Get("download") != "" {
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="gantry-job-%d.log"`, j.ID))
+	}
+	_, _ = w.Write(all)
+}
