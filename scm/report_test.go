@@ -1,0 +1,224 @@
+package scm_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/scm"
+)
+
+func flush(t *testing.T, r *scm.Reporter) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := r.Flush(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func states(st []githubserver.Status) []string {
+	var out []string
+	for _, s := range st {
+		out = append(out, s.Context+"="+s.State)
+	}
+	return out
+}
+
+func TestReporterDeliversInOrder(t *testing.T) {
+	f := setup(t, scm.GitHubConfig{})
+	other := f.srv.AddCommit("acme/hello", "feature", map[string]string{"x": "1"})
+	id, err := f.gh.CreateDeployment(ctx, "acme/hello", f.sha, "staging", "deploy #3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := scm.NewReporter(f.gh, nil)
+	runReporter(t, r)
+
+	var want, wantOther []string
+	for i, state := range []string{"pending", "pending", "success", "failure", "error", "success"} {
+		desc := fmt.Sprintf("step %d", i)
+		r.Status("acme/hello", f.sha, scm.CommitStatus{State: state, Description: desc})
+		want = append(want, "gantry/build="+state)
+		r.Status("acme/hello", other, scm.CommitStatus{State: state, Context: "gantry/pr"})
+		wantOther = append(wantOther, "gantry/pr="+state)
+	}
+	r.Deployment("acme/hello", id, "queued", "", "waiting for approval")
+	r.Deployment("acme/hello", id, "in_progress", "https://gantry.example/jobs/3", "deploying")
+	r.Deployment("acme/hello", id, "success", "https://gantry.example/jobs/3", "deployed")
+	flush(t, r)
+
+	if got := states(f.srv.Statuses("acme/hello", f.sha)); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("statuses of %s = %v, want %v", f.sha[:7], got, want)
+	}
+	for i, st := range f.srv.Statuses("acme/hello", f.sha) {
+		if st.Description != fmt.Sprintf("step %d", i) {
+			t.Errorf("status %d has description %q", i, st.Description)
+		}
+	}
+	if got := states(f.srv.Statuses("acme/hello", other)); fmt.Sprint(got) != fmt.Sprint(wantOther) {
+		t.Errorf("statuses of %s = %v, want %v", other[:7], got, wantOther)
+	}
+	d, _ := f.srv.Deployment(id)
+	if len(d.Statuses) != 3 || d.Statuses[0].State != "queued" || d.Statuses[1].State != "in_progress" ||
+		d.Statuses[2].State != "success" || d.Statuses[2].LogURL != "https://gantry.example/jobs/3" {
+		t.Errorf("deployment statuses = %+v", d.Statuses)
+	}
+}
+
+// blockingTransport holds every request until release is closed.
+type blockingTransport struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case <-b.release:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (b *blockingTransport) open() { b.once.Do(func() { close(b.release) }) }
+
+func TestReporterNeverBlocks(t *testing.T) {
+	bt := &blockingTransport{release: make(chan struct{})}
+	f := setup(t, scm.GitHubConfig{HTTPClient: &http.Client{Transport: bt}})
+	t.Cleanup(bt.open)
+	r := scm.NewReporter(f.gh, nil)
+
+	// Before Run, and while GitHub does not answer, queuing returns at once.
+	const n = 300
+	start := time.Now()
+	for i := range n / 2 {
+		r.Status("acme/hello", f.sha, scm.CommitStatus{State: "pending", Description: fmt.Sprint(i)})
+	}
+	runReporter(t, r)
+	for i := n / 2; i < n; i++ {
+		r.Status("acme/hello", f.sha, scm.CommitStatus{State: "pending", Description: fmt.Sprint(i)})
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("queuing %d statuses took %v while GitHub hung", n, d)
+	}
+	if got := len(f.srv.Statuses("acme/hello", f.sha)); got != 0 {
+		t.Fatalf("%d statuses arrived through a blocked transport", got)
+	}
+	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := r.Flush(c); err == nil {
+		t.Error("Flush returned before anything was delivered")
+	}
+
+	bt.open()
+	flush(t, r)
+	got := f.srv.Statuses("acme/hello", f.sha)
+	if len(got) != n {
+		t.Fatalf("%d statuses delivered, want %d", len(got), n)
+	}
+	for i, st := range got {
+		if st.Description != fmt.Sprint(i) {
+			t.Fatalf("status %d has description %q: out of order", i, st.Description)
+		}
+	}
+}
+
+func TestReporterRetriesAndGivesUp(t *testing.T) {
+	f := setup(t, scm.GitHubConfig{MaxRetries: 1})
+	r := scm.NewReporter(f.gh, nil)
+	runReporter(t, r)
+
+	// Three 502s: the first round (2 attempts) fails, the second succeeds,
+	// and the next status for the commit follows it.
+	f.srv.FailNext(githubserver.RouteCreateStatus, 3, http.StatusBadGateway)
+	r.Status("acme/hello", f.sha, scm.CommitStatus{State: "pending"})
+	r.Status("acme/hello", f.sha, scm.CommitStatus{State: "success"})
+	// GitHub refuses these (422, 404): logged and dropped at once.
+	unknown := "0123456789012345678901234567890123456789"
+	r.Status("acme/hello", unknown, scm.CommitStatus{State: "success"})
+	r.Deployment("acme/hello", 424242, "success", "", "")
+	flush(t, r)
+
+	if got := states(f.srv.Statuses("acme/hello", f.sha)); fmt.Sprint(got) != "[gantry/build=pending gantry/build=success]" {
+		t.Errorf("statuses = %v", got)
+	}
+	if n := f.srv.CallCount(githubserver.RouteCreateStatus); n != 6 {
+		t.Errorf("status calls = %d, want 6 (4 for the first, 1 each after)", n)
+	}
+	logs := f.logs.String()
+	if !contains(logs, "GitHub report failed; will try again", "GitHub report not delivered", "sha="+unknown, "No commit found", "deployment=424242") {
+		t.Errorf("log:\n%s", logs)
+	}
+
+	// A report that keeps failing is given up after 5 rounds.
+	f.srv.FailNext(githubserver.RouteCreateStatus, 100, http.StatusInternalServerError)
+	r.Status("acme/hello", f.sha, scm.CommitStatus{State: "error"})
+	flush(t, r)
+	if n := f.srv.CallCount(githubserver.RouteCreateStatus); n != 6+10 {
+		t.Errorf("status calls = %d, want %d (5 rounds of 2 attempts)", n, 6+10)
+	}
+	if !contains(f.logs.String(), "GitHub report not delivered: giving up", "attempts=5") {
+		t.Errorf("log:\n%s", f.logs)
+	}
+}
+
+func TestReporterDrainsWhenStopped(t *testing.T) {
+	f := setup(t, scm.GitHubConfig{})
+	r := scm.NewReporter(f.gh, nil)
+	cancel := runReporter(t, r)
+	f.srv.FailNext(githubserver.RouteCreateStatus, 1, http.StatusBadGateway)
+	for _, st := range []string{"pending", "success"} {
+		r.Status("acme/hello", f.sha, scm.CommitStatus{State: st})
+	}
+	cancel()
+	flush(t, r)
+	if got := states(f.srv.Statuses("acme/hello", f.sha)); fmt.Sprint(got) != "[gantry/build=pending gantry/build=success]" {
+		t.Errorf("statuses delivered while stopping = %v", got)
+	}
+}
+
+func TestReporterGivesUpWhenStoppedWhileGitHubIsDown(t *testing.T) {
+	f := setup(t, scm.GitHubConfig{RetryBase: 200 * time.Millisecond})
+	f.srv.FailNext(githubserver.AnyRoute, 1000, http.StatusBadGateway)
+	r := scm.NewReporter(f.gh, nil)
+	c, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(c)
+	}()
+	for i := range 10 {
+		r.Status("acme/hello", f.sha, scm.CommitStatus{State: "pending", Description: fmt.Sprint(i)})
+		r.Deployment("acme/hello", int64(i+1), "success", "", "")
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	stopped := time.Now()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("Run took %v to return after its context ended", d)
+	}
+	flush(t, r) // everything was given up: nothing left to wait for
+	if !contains(f.logs.String(), "GitHub report not delivered: gantry is stopping") {
+		t.Errorf("log:\n%s", f.logs)
+	}
+}
+
+func TestNilReporter(t *testing.T) {
+	var r *scm.Reporter
+	r.Status("acme/hello", "x", scm.CommitStatus{State: "success"})
+	r.Deployment("acme/hello", 1, "success", "", "")
+	r.Run(ctx)
+	if err := r.Flush(ctx); err != nil {
+		t.Error(err)
+	}
+}
