@@ -264,3 +264,53 @@ func liveGroupMembers(pgid int, within time.Duration) []string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestGracefulStopHandsBackWhatItCannotFinish(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mark := filepath.Join(t.TempDir(), "mark")
+	j := shellJob(t, `echo run >> "$MARK"; sleep 1.5`)
+	j.Plan.Env["MARK"] = mark
+	if err := e.store.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	first := jobs.NewWorker(e.store, e.log, local.New(local.Config{Grace: 100 * time.Millisecond}), nil,
+		jobs.WorkerConfig{Grace: 200 * time.Millisecond})
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = first.Run(wctx) }()
+	waitFile(t, mark, "run", 10*time.Second)
+	stop() // SIGTERM: the job cannot finish within the grace period
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	if got := waitState(t, e.store, j.ID, jobs.Queued, 5*time.Second); got.Attempt != 1 {
+		t.Errorf("attempt %d after hand-back", got.Attempt)
+	}
+	runWorker(t, e, local.New(local.Config{}), jobs.WorkerConfig{})
+	waitState(t, e.store, j.ID, jobs.Succeeded, 15*time.Second)
+	if b, _ := os.ReadFile(mark); string(b) != "run\nrun\n" {
+		t.Errorf("mark %q", b)
+	}
+}
+
+func TestGracefulStopLetsShortJobsFinish(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	j := shellJob(t, `sleep 0.5; echo done`)
+	if err := e.store.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	w := jobs.NewWorker(e.store, e.log, local.New(local.Config{}), nil, jobs.WorkerConfig{Grace: 10 * time.Second})
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = w.Run(wctx) }()
+	waitState(t, e.store, j.ID, jobs.Running, 10*time.Second)
+	stop()
+	<-stopped
+	if got, _ := e.store.Get(ctx, j.ID); got.State != jobs.Succeeded {
+		t.Fatalf("after a graceful stop the job is %s, want succeeded", got.State)
+	}
+}
