@@ -190,6 +190,7 @@ type LogWriter struct {
 	id  int64
 	ctx context.Context
 
+	flushMu sync.Mutex // one append at a time, in order
 	mu      sync.Mutex
 	buf     bytes.Buffer // whole lines waiting to be appended
 	partial []byte       // a line without its newline yet
@@ -281,8 +282,11 @@ func (w *LogWriter) Lines() int64 {
 	return w.lines
 }
 
-// Flush appends what is buffered.
+// Flush appends what is buffered. When it returns, everything written
+// before the call is in Redis, in order.
 func (w *LogWriter) Flush() error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	if w.buf.Len() == 0 {
 		err := w.err
