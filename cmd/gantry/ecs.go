@@ -1,25 +1,121 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/gantry-ci/gantry/jobs"
+	ecsrun "github.com/gantry-ci/gantry/jobs/ecs"
 )
+
+// awsClients loads the AWS SDK's own configuration chain (AWS_REGION,
+// credentials, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, shared
+// files, the task role) and makes the clients gantry uses.
+func (m *Main) awsClients(ctx context.Context) (ecsrun.Clients, aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return ecsrun.Clients{}, aws.Config{}, &settingError{"AWS", fmt.Sprintf("cannot load the AWS configuration: %v", err)}
+	}
+	if cfg.Region == "" {
+		return ecsrun.Clients{}, aws.Config{}, &settingError{"AWS_REGION", "is not set: the ecs runner needs the region of its cluster"}
+	}
+	return ecsrun.NewClients(cfg, ecsrun.RetryOptions{}), cfg, nil
+}
 
 // ecsRunner builds the ECS runner from the server config and the AWS SDK's
 // own configuration chain.
 func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
-	return nil, &settingError{"runner.kind", `"ecs" is not available in this build yet`}
+	c, awsCfg, err := m.awsClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := p.cfg.Runner.ECS
+	for _, name := range slices.Sorted(maps.Keys(p.cfg.Repos)) {
+		if p.cfg.Repos[name].GitHub == "" {
+			m.logger.Warn("repo has only a local path: the ecs runner clones inside the task and cannot run its jobs (give it github:)", "repo", name)
+		}
+	}
+	cfg := ecsrun.Config{
+		Cluster: e.Cluster, LaunchType: e.LaunchType, CapacityProvider: e.CapacityProvider,
+		Subnets: e.Subnets, SecurityGroups: e.SecurityGroups, AssignPublicIP: e.AssignPublicIP,
+		Region: awsCfg.Region, LogGroup: e.LogGroup, LogStreamPrefix: e.LogStreamPrefix,
+		ExecutionRoleARN: e.ExecutionRoleARN, TaskRoleARN: e.TaskRoleARN,
+		FetchImage: e.FetchImage, CPU: e.CPU, Memory: e.Memory,
+		FetchTokenARN: m.Getenv("GANTRY_FETCH_TOKEN_ARN"),
+		Logger:        m.logger,
+	}
+	if cfg.FetchTokenARN == "" {
+		cfg.FetchToken = m.Getenv("GITHUB_TOKEN")
+		if cfg.FetchToken != "" {
+			m.logger.Warn("GANTRY_FETCH_TOKEN_ARN is not set: the clone token goes to each task in its RunTask overrides; store it in SSM or Secrets Manager and set GANTRY_FETCH_TOKEN_ARN so that ECS injects it")
+		}
+	}
+	r, err := ecsrun.New(c.ECS, c.Logs, cfg)
+	if err != nil {
+		return nil, &settingError{"runner.ecs", err.Error()}
+	}
+	return r, nil
 }
 
-// ecsWorkerHooks returns what a worker running as an ECS service task calls
-// when it becomes busy or idle (task scale-in protection).
+// ecsWorkerHooks starts what a worker with the ECS runner runs beside it:
+// the QueueDepth metric for autoscaling, and, when the worker is itself an
+// ECS task, its scale-in protection, whose Busy callback it returns.
 func (m *Main) ecsWorkerHooks(ctx context.Context, p *parts) (func(busy bool), error) {
-	return nil, nil
+	c, _, err := m.awsClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	m.onClose(func() error { cancel(); wg.Wait(); return nil })
+
+	pub := ecsrun.NewDepthPublisher(c.CloudWatch, ecsrun.QueueDepth(jobs.NewQueue(p.store)), ecsrun.MetricsConfig{
+		Dimensions: map[string]string{"Queue": cmp.Or(m.Getenv("GANTRY_REDIS_NAMESPACE"), "gantry")}, Logger: m.logger,
+	})
+	wg.Add(1)
+	go func() { defer wg.Done(); pub.Run(ctx) }()
+
+	uri := m.Getenv("ECS_CONTAINER_METADATA_URI_V4")
+	if uri == "" {
+		m.logger.Info("not running as an ECS task (ECS_CONTAINER_METADATA_URI_V4 is not set): no task scale-in protection")
+		return nil, nil
+	}
+	prot := ecsrun.NewProtector(c.ECS, ecsrun.ProtectionConfig{MetadataURI: uri, Logger: m.logger})
+	wg.Add(1)
+	go func() { defer wg.Done(); prot.Run(ctx) }()
+	return prot.Busy, nil
 }
 
-// runFetch checks a job's source out inside an ECS task.
+// runFetch checks a job's source out inside an ECS task: the fetch
+// container's program. The token comes only from GANTRY_FETCH_TOKEN.
 func (m *Main) runFetch(ctx context.Context, args []string) error {
-	return errors.New("fetch: not available in this build yet")
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	url := fs.String("url", m.Getenv("GANTRY_FETCH_URL"), "clone URL of the repository (GANTRY_FETCH_URL)")
+	sha := fs.String("sha", m.Getenv("GANTRY_FETCH_SHA"), "full SHA of the commit to check out (GANTRY_FETCH_SHA)")
+	dir := fs.String("dir", m.Getenv("GANTRY_FETCH_DIR"), "directory to check it out into (GANTRY_FETCH_DIR)")
+	fs.Usage = func() {
+		fmt.Fprintln(m.Stderr, "usage: gantry fetch [-url URL] [-sha SHA] [-dir DIR]\n\nChecks a repository out at a commit; the token for https URLs comes from GANTRY_FETCH_TOKEN.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return &settingError{"fetch", err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &settingError{"fetch", fmt.Sprintf("unexpected argument %q (the token is read from GANTRY_FETCH_TOKEN, never from the command line)", fs.Arg(0))}
+	}
+	for _, s := range []struct{ name, value string }{{"GANTRY_FETCH_URL", *url}, {"GANTRY_FETCH_SHA", *sha}, {"GANTRY_FETCH_DIR", *dir}} {
+		if s.value == "" {
+			return &settingError{s.name, "is not set (or pass -url, -sha, -dir): gantry fetch runs in the fetch container of an ECS task"}
+		}
+	}
+	return ecsrun.Fetch(ctx, ecsrun.FetchConfig{URL: *url, SHA: *sha, Dir: *dir, Token: m.Getenv("GANTRY_FETCH_TOKEN"), Out: m.Stdout})
 }

@@ -210,17 +210,25 @@ func (f *fixture) waitState(id int64, want jobs.State, within time.Duration) *jo
 	return nil
 }
 
-// waitFor polls cond until it holds.
+// waitFor polls cond until it holds, failing the test after within.
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
+	if !eventually(within, cond) {
+		t.Fatalf("timed out after %s waiting for %s", within, what)
+	}
+}
+
+// eventually polls cond until it holds or within passes; for goroutines
+// other than the test's, which may not call t.Fatal.
+func eventually(within time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if cond() {
-			return
+			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out after %s waiting for %s", within, what)
+	return false
 }
 
 // markerOf finds GANTRY_MARKER in the job container's overrides, so a

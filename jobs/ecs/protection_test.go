@@ -24,7 +24,7 @@ func workerTask(t *testing.T, f *fixture) (arn, metadataURI string) {
 	t.Helper()
 	ctx := context.Background()
 	td, err := f.cli.ECS.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{
-		Family: aws.String("gantry-worker"),
+		Family:               aws.String("gantry-worker"),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("gantry"), Image: aws.String(fetchImg)}},
 	})
 	if err != nil {

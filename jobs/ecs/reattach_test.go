@@ -2,6 +2,7 @@ package ecs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,9 +13,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-ci/gantry/internal/awsserver"
 	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/jobs/ecs"
 )
 
 func deregister(arn string) *awsecs.DeregisterTaskDefinitionInput {
@@ -163,8 +166,12 @@ func TestRunWithHandleFollowsThatTask(t *testing.T) {
 	f.scripted(slowTask(5, 300*time.Millisecond))
 	ctx, cancel := context.WithCancelCause(context.Background())
 	j := f.job("make")
+	f.create(j)
+	id := j.ID
 	go func() {
-		waitFor(t, "line 2 in the log", 10*time.Second, func() bool { return strings.Contains(f.logText(j.ID), "line 2\n") })
+		if !eventually(10*time.Second, func() bool { return strings.Contains(logOf(f, id), "line 2\n") }) {
+			t.Error("line 2 never reached the log")
+		}
 		cancel(jobs.ErrShutdown)
 	}()
 	_, err, _ := f.run(ctx, f.runner(), j)
@@ -189,3 +196,55 @@ func TestRunWithHandleFollowsThatTask(t *testing.T) {
 }
 
 func taskIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// logOf reads a job's log without failing the test (for goroutines).
+func logOf(f *fixture, id int64) string {
+	b, _ := f.log.All(context.Background(), id)
+	return string(b)
+}
+
+// lateReply is an ECS client whose first RunTask reply comes after the
+// job was cancelled: the task was started, but the runner never saw it.
+type lateReply struct {
+	ecs.ECSAPI
+	cancel context.CancelCauseFunc
+	once   bool
+}
+
+func (l *lateReply) RunTask(ctx context.Context, in *awsecs.RunTaskInput, opts ...func(*awsecs.Options)) (*awsecs.RunTaskOutput, error) {
+	out, err := l.ECSAPI.RunTask(ctx, in, opts...)
+	if !l.once {
+		l.once = true
+		l.cancel(&jobs.CancelError{By: "U9"})
+		return nil, context.Canceled
+	}
+	return out, err
+}
+
+// A cancel that lands while RunTask is in flight does not leave a task
+// running unseen: the runner asks again with the same client token, gets
+// the task that was started, and stops it.
+func TestCancelDuringRunTaskStopsTheTaskItStarted(t *testing.T) {
+	f := newFixture(t)
+	f.aws.Script(func(ecstypes.TaskDefinition, awsecs.RunTaskInput) awsserver.TaskScript {
+		return awsserver.RunUntilStopped()
+	})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cfg := runnerConfig(f.aws.Region())
+	r, err := ecs.New(&lateReply{ECSAPI: f.cli.ECS, cancel: cancel}, f.cli.Logs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err, _ = f.run(ctx, r, f.job("sleep 600"))
+	var ce *jobs.CancelError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err %v, want the cancel", err)
+	}
+	tasks := f.aws.Tasks()
+	if len(tasks) != 1 {
+		t.Fatalf("%d tasks, want the one that was started", len(tasks))
+	}
+	if len(tasks[0].StopRequests) != 1 || !strings.Contains(tasks[0].StopRequests[0], "cancelled by U9") {
+		t.Errorf("stop requests %q, want one naming the cancel", tasks[0].StopRequests)
+	}
+}

@@ -306,10 +306,13 @@ func TestTaskStoppedOutsideGantryIsErrored(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		waitFor(t, "a running task", 5*time.Second, func() bool {
+		if !eventually(5*time.Second, func() bool {
 			ts := f.aws.Tasks()
 			return len(ts) == 1 && ts[0].LastStatus == "RUNNING"
-		})
+		}) {
+			t.Error("the task never ran")
+			return
+		}
 		_, _ = f.cli.ECS.StopTask(ctx, &awsecs.StopTaskInput{Cluster: aws.String("ci"), Task: aws.String(f.aws.Tasks()[0].ARN), Reason: aws.String("ops cleanup")})
 	}()
 	_, err, _ := f.run(ctx, f.runner(), f.job("sleep 600"))

@@ -167,10 +167,10 @@ func TestCursorRoundTrip(t *testing.T) {
 func TestPermanentStartFailure(t *testing.T) {
 	for reason, want := range map[string]bool{
 		"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref x: not found": true,
-		"CannotPullContainerError: pull access denied for nope, repository does not exist":                            true,
-		"CannotPullContainerError: invalid reference format":                                                          true,
-		"CannotPullContainerError: toomanyrequests: You have reached your pull rate limit":                            false,
-		"ResourceInitializationError: failed to validate logger args: The specified log group does not exist":         false,
+		"CannotPullContainerError: pull access denied for nope, repository does not exist":                             true,
+		"CannotPullContainerError: invalid reference format":                                                           true,
+		"CannotPullContainerError: toomanyrequests: You have reached your pull rate limit":                             false,
+		"ResourceInitializationError: failed to validate logger args: The specified log group does not exist":          false,
 		"Task failed to start": false,
 	} {
 		if got := permanentStartFailure(reason); got != want {

@@ -44,8 +44,8 @@ func (r *Runner) runTaskInput(x *jobs.Execution, def definition) (*awsecs.RunTas
 		{Name: aws.String(containerFetch), Environment: pairs(fetchEnv)},
 		{Name: aws.String(containerJob), Environment: pairs(jobEnv)},
 	}}
-	if b, _ := json.Marshal(overrides); len(b) > maxOverrides {
-		return nil, jobs.Permanent(jobs.Userf("the steps and env of %s come to %d characters; ECS takes at most %d in a task's overrides. Move long scripts into files in the repository and run those", j.Name(), len(b), maxOverrides))
+	if n := overridesSize(overrides); n > maxOverrides {
+		return nil, jobs.Permanent(jobs.Userf("the steps and env of %s come to %d characters; ECS takes at most %d in a task's overrides. Move long scripts into files in the repository and run those", j.Name(), n, maxOverrides))
 	}
 	ip := types.AssignPublicIpDisabled
 	if r.cfg.AssignPublicIP {
@@ -76,6 +76,30 @@ func (r *Runner) runTaskInput(x *jobs.Execution, def definition) (*awsecs.RunTas
 	return in, nil
 }
 
+// overridesSize is the length of the overrides as they go on the wire.
+func overridesSize(o *types.TaskOverride) int {
+	type pair struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	type container struct {
+		Name        string `json:"name"`
+		Environment []pair `json:"environment"`
+	}
+	var wire struct {
+		ContainerOverrides []container `json:"containerOverrides"`
+	}
+	for _, c := range o.ContainerOverrides {
+		wc := container{Name: aws.ToString(c.Name)}
+		for _, kv := range c.Environment {
+			wc.Environment = append(wc.Environment, pair{aws.ToString(kv.Name), aws.ToString(kv.Value)})
+		}
+		wire.ContainerOverrides = append(wire.ContainerOverrides, wc)
+	}
+	b, _ := json.Marshal(wire)
+	return len(b)
+}
+
 func pairs(env map[string]string) []types.KeyValuePair {
 	out := make([]types.KeyValuePair, 0, len(env))
 	for _, k := range slices.Sorted(maps.Keys(env)) {
@@ -102,6 +126,9 @@ func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTas
 	wait := r.cfg.PlaceBackoff
 	reregistered := false
 	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx) // nothing was sent: there is no task to stop
+		}
 		out, err := r.ecs.RunTask(ctx, in)
 		if err != nil {
 			if ctx.Err() != nil {

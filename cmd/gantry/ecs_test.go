@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/gantry-ci/gantry/internal/awsserver"
+	"github.com/gantry-ci/gantry/internal/redistest"
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// TestMain lets the test binary be gantry itself for a child process: the
+// ECS end-to-end test runs its fetch containers as `gantry fetch` this way.
+func TestMain(m *testing.M) {
+	if os.Getenv("GANTRY_TEST_RUN_MAIN") == "1" {
+		mm := &Main{Args: os.Args[1:], Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+		code := mm.Run(context.Background())
+		_ = mm.Close()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+const e2eConfig = `repos:
+  hello:
+    github: acme/hello
+runner:
+  kind: ecs
+  ecs:
+    cluster: ci
+    launch_type: FARGATE
+    subnets: [subnet-1]
+    security_groups: [sg-1]
+    log_group: /gantry/jobs
+    execution_role_arn: arn:aws:iam::123456789012:role/gantry-exec
+    task_role_arn: arn:aws:iam::123456789012:role/gantry-job
+    fetch_image: gantry:e2e
+workers: 2
+`
+
+// `gantry worker` with the ecs runner, its AWS clients pointed at the test
+// server through the SDK's own environment, runs a job to success: the
+// task's fetch container is this binary running `gantry fetch` against a
+// local bare repository, the job container runs the steps with sh. The
+// worker runs as an ECS task itself: it protects its task while busy and
+// publishes the queue depth.
+func TestWorkerRunsJobAsECSTask(t *testing.T) {
+	rs := redistest.Start(t)
+	srv := awsserver.New(t)
+	srv.SetEnv()
+	srv.RunLocally(awsserver.LocalConfig{Programs: map[string]awsserver.LocalProgram{
+		"gantry": {Path: os.Args[0], Env: []string{"GANTRY_TEST_RUN_MAIN=1"}},
+	}})
+	workerARN, metadata := selfTask(t, srv)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gantry.yml")
+	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url, sha := bareRepo(t)
+
+	env := map[string]string{"REDIS_URL": rs.URL(), "GANTRY_CONFIG": cfgPath, "ECS_CONTAINER_METADATA_URI_V4": metadata}
+	stderr := &syncBuffer{}
+	m := &Main{Args: []string{"worker"}, Getenv: func(k string) string { return env[k] }, Stdout: &syncBuffer{}, Stderr: stderr}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	go func() { exited <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			t.Error("the worker did not stop")
+		}
+		_ = m.Close()
+		if t.Failed() {
+			t.Logf("gantry's log:\n%s", stderr)
+		}
+	})
+
+	store := jobs.NewStore(rs.Client(), jobs.StoreConfig{})
+	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
+	j := &jobs.Job{Kind: jobs.Build, Repo: "hello", Ref: "main", SHA: sha, Source: jobs.SourceGitHub, CloneURL: url, GitHub: "acme/hello",
+		Plan: spec.Plan{Name: "branch", Image: "golang:1.26", Timeout: time.Minute, Env: map[string]string{},
+			Steps: []spec.Step{{Name: "cat", Run: `echo "built $GANTRY_REPO@$GANTRY_REF: $(cat greeting.txt)"`}}},
+		Requester: "U1", Origin: "chat", Channel: "C1"}
+	if err := store.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	protectedWhileBusy := false
+	var done *jobs.Job
+	deadline := time.Now().Add(30 * time.Second)
+	for done == nil || !done.State.Final() {
+		if time.Now().After(deadline) {
+			t.Fatalf("job #%d is %s after 30s", j.ID, done.State)
+		}
+		task, _ := srv.Task(workerARN)
+		protectedWhileBusy = protectedWhileBusy || task.Protected
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		if done, err = store.Get(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, _ := log.All(ctx, j.ID)
+	if done.State != jobs.Succeeded {
+		t.Fatalf("job ended %s (%s)\nlog:\n%s", done.State, done.Reason, all)
+	}
+	if !strings.Contains(string(all), "built hello@main: hello from the repository") {
+		t.Errorf("the step's output is not in the job log:\n%s", all)
+	}
+	if n := srv.Count("RunTask"); n != 2 { // the worker's own task, and the job's
+		t.Errorf("RunTask called %d times, want 2", n)
+	}
+	if !protectedWhileBusy {
+		t.Error("the worker's task was never protected while it ran the job")
+	}
+	waitUntil(t, "protection off when idle", func() bool { task, _ := srv.Task(workerARN); return !task.Protected })
+	waitUntil(t, "the queue depth metric", func() bool {
+		for _, mt := range srv.Metrics() {
+			if mt.Namespace == "Gantry" && mt.Name == "QueueDepth" && mt.Dimensions["Queue"] == "gantry" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestFetchSubcommand(t *testing.T) {
+	url, sha := bareRepo(t)
+	dst := filepath.Join(t.TempDir(), "src")
+	out := &syncBuffer{}
+	m := &Main{Args: []string{"fetch", "-url", url, "-sha", sha, "-dir", dst}, Getenv: func(string) string { return "" }, Stdout: out, Stderr: out}
+	if code := m.Run(context.Background()); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "greeting.txt")); err != nil || string(b) != "hello from the repository\n" {
+		t.Errorf("greeting.txt = %q, %v", b, err)
+	}
+	errOut := &syncBuffer{}
+	m = &Main{Args: []string{"fetch", "-sha", sha}, Getenv: func(string) string { return "" }, Stdout: errOut, Stderr: errOut}
+	if code := m.Run(context.Background()); code != 1 || !strings.Contains(errOut.String(), "gantry: GANTRY_FETCH_URL: is not set") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	errOut = &syncBuffer{}
+	m = &Main{Args: []string{"fetch", "s3cr3t"}, Getenv: func(string) string { return "" }, Stdout: errOut, Stderr: errOut}
+	if code := m.Run(context.Background()); code != 1 || !strings.Contains(errOut.String(), "never from the command line") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestECSRunnerSettingsAreChecked(t *testing.T) {
+	srv := awsserver.New(t)
+	srv.SetEnv()
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gantry.yml")
+	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := redistest.Start(t)
+	out := &syncBuffer{}
+	env := map[string]string{"REDIS_URL": rs.URL(), "GANTRY_CONFIG": cfgPath}
+	m := &Main{Args: []string{"worker"}, Getenv: func(k string) string { return env[k] }, Stdout: out, Stderr: out}
+	defer m.Close()
+	if code := m.Run(context.Background()); code != 1 || !strings.Contains(out.String(), "gantry: AWS_REGION: is not set") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}
+
+// selfTask starts a task standing for the worker's own, and serves task
+// metadata that names it.
+func selfTask(t *testing.T, srv *awsserver.Server) (arn, uri string) {
+	t.Helper()
+	c := awsecs.NewFromConfig(srv.AWSConfig())
+	ctx := context.Background()
+	td, err := c.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{Family: aws.String("gantry-worker"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("gantry"), Image: aws.String("gantry:e2e")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.QueueScripts(awsserver.RunUntilStopped())
+	out, err := c.RunTask(ctx, &awsecs.RunTaskInput{Cluster: aws.String("services"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn, LaunchType: ecstypes.LaunchTypeEc2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn = aws.ToString(out.Tasks[0].TaskArn)
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"Cluster": "services", "TaskARN": arn})
+	}))
+	t.Cleanup(meta.Close)
+	return arn, meta.URL
+}
+
+// bareRepo is a bare git repository with one commit, by file:// URL.
+func bareRepo(t *testing.T) (url, sha string) {
+	t.Helper()
+	work, bare := t.TempDir(), filepath.Join(t.TempDir(), "hello.git")
+	run := func(dir string, args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run(work, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(work, "greeting.txt"), []byte("hello from the repository\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(work, "add", ".")
+	run(work, "commit", "-q", "-m", "greeting")
+	run("", "clone", "-q", "--bare", work, bare)
+	return "file://" + bare, run(work, "rev-parse", "HEAD")
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
