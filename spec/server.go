@@ -1,0 +1,502 @@
+package spec
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Server is the server config, gantry.yml.
+type Server struct {
+	Repos        map[string]Repo // by name
+	Runner       RunnerConfig
+	Pools        map[string][]string    // pool name -> members
+	Environments map[string]Environment // who may deploy and approve, by environment
+	Admins       []string               // persons (see Environment)
+	Web          Web
+	Workers      int   // jobs one process runs at once; default 4
+	Retry        Retry // how jobs that errored are tried again
+}
+
+// Repo is one repository gantry builds. It has a local Path, a GitHub
+// repository, or both.
+type Repo struct {
+	Path          string // a local directory
+	GitHub        string // owner/name
+	Channel       string // the Slack channel whose default repo this is ("" for none)
+	DefaultBranch string // default "main"
+}
+
+// RunnerConfig says where jobs run.
+type RunnerConfig struct {
+	Kind string // "local" (default) or "ecs"
+	ECS  ECSConfig
+}
+
+// ECSConfig is how jobs run as ECS tasks. Exactly one of LaunchType and
+// CapacityProvider is set when the runner kind is ecs.
+type ECSConfig struct {
+	Cluster          string
+	LaunchType       string // FARGATE, EC2 or EXTERNAL
+	CapacityProvider string
+	Subnets          []string
+	SecurityGroups   []string
+	AssignPublicIP   bool
+	LogGroup         string
+	LogStreamPrefix  string // default "gantry"
+	ExecutionRoleARN string
+	TaskRoleARN      string
+	FetchImage       string // gantry's own image, which checks the source out into the task
+	CPU              string // task CPU units or "N vCPU"; default "1024"
+	Memory           string // task memory in MiB or "N GB"; default "2048"
+}
+
+// Environment says who may deploy to an environment and who may approve.
+//
+// A person is "*" (everyone in a channel the bot is in), a Slack user ID
+// (U…, W…), a Slack user group ID (S…), a user group by its handle
+// ("S-releasers" for @releasers), or a plain user name as the console uses
+// ($USER).
+type Environment struct {
+	Deployers    []string
+	Approvers    []string
+	Approval     bool          // every deploy needs approval (a .gantry.yml stage may ask for it too)
+	ApprovalTTL  time.Duration // how long an approval request lives; default 1h
+	SelfApproval bool          // the requester may approve their own deploy
+}
+
+// Web configures the job pages.
+type Web struct {
+	Public bool // pages open without a signed link
+}
+
+// Retry says how jobs that errored (gantry or AWS failed, not the steps) are
+// tried again.
+type Retry struct {
+	MaxAttempts int           // runs in all, the first included; default 3
+	Backoff     time.Duration // wait before the second run, doubling after; default 5s
+}
+
+// Defaults and limits of the server config.
+const (
+	DefaultWorkers     = 4
+	MaxWorkers         = 256
+	DefaultApprovalTTL = time.Hour
+	MaxApprovalTTL     = 7 * 24 * time.Hour
+	DefaultAttempts    = 3
+	MaxAttempts        = 100
+	DefaultBackoff     = 5 * time.Second
+	MaxBackoff         = time.Hour
+	DefaultBranch      = "main"
+)
+
+var (
+	serverKeys = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry"}
+	repoKeys   = []string{"path", "github", "channel", "default_branch"}
+	runnerKeys = []string{"kind", "ecs"}
+	ecsKeys    = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
+		"log_group", "log_stream_prefix", "execution_role_arn", "task_role_arn", "fetch_image", "cpu", "memory"}
+	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval"}
+	webKeys   = []string{"public"}
+	retryKeys = []string{"max_attempts", "backoff"}
+)
+
+// DefaultServer returns the config used when there is no gantry.yml: no
+// repositories, the local runner, 4 workers, no pools, no environments, no
+// admins, job pages behind signed links.
+func DefaultServer() *Server {
+	return &Server{
+		Repos:        map[string]Repo{},
+		Runner:       RunnerConfig{Kind: "local", ECS: ECSConfig{LogStreamPrefix: "gantry", CPU: "1024", Memory: "2048"}},
+		Pools:        map[string][]string{},
+		Environments: map[string]Environment{},
+		Workers:      DefaultWorkers,
+		Retry:        Retry{MaxAttempts: DefaultAttempts, Backoff: DefaultBackoff},
+	}
+}
+
+// ParseServer reads a server config. filename is used in messages only. Keys
+// not written keep DefaultServer's values; an empty file is the defaults. Any
+// problem makes it return an *Error listing all of them.
+func ParseServer(filename string, data []byte) (*Server, error) {
+	d := newDecoder(filename)
+	s := DefaultServer()
+	root, _ := d.document(data)
+	if root != nil {
+		d.server(root, s)
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RepoForChannel returns the repository bound to a Slack channel.
+func (s *Server) RepoForChannel(channel string) (name string, ok bool) {
+	if channel == "" {
+		return "", false
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.Repos)) {
+		if s.Repos[n].Channel == channel {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// IsAdmin reports whether user is listed as an admin, or admins include
+// "*". Membership of a user group cannot be seen from here: callers that
+// know a person's groups check those too.
+func (s *Server) IsAdmin(user string) bool {
+	return user != "" && (slices.Contains(s.Admins, user) || slices.Contains(s.Admins, "*"))
+}
+
+func (d *decoder) server(root *yaml.Node, s *Server) {
+	if root.Kind != yaml.MappingNode {
+		d.problem(root, "the file must be a mapping of keys such as repos, runner and environments, not %s", describe(root))
+		return
+	}
+	for _, fl := range d.fields(root, "") {
+		v := fl.val
+		switch fl.key.Value {
+		case "repos":
+			d.repos(v, s)
+		case "runner":
+			d.runner(v, &s.Runner)
+		case "pools":
+			d.pools(v, s)
+		case "environments":
+			d.environments(v, s)
+		case "admins":
+			s.Admins = d.persons(v, "admins")
+		case "web":
+			fs, _ := d.mapping(v, "web", " in web")
+			for _, f := range fs {
+				if f.key.Value != "public" {
+					d.unknownKey(f.key, " in web", webKeys)
+					continue
+				}
+				s.Web.Public, _ = d.boolean(f.val, "public in web")
+			}
+		case "workers":
+			if n, ok := d.integer(v, "workers", 1, MaxWorkers); ok {
+				s.Workers = n
+			}
+		case "retry":
+			d.retry(v, &s.Retry)
+		default:
+			d.unknownKey(fl.key, "", serverKeys)
+		}
+	}
+}
+
+func (d *decoder) repos(n *yaml.Node, s *Server) {
+	fs, _ := d.mapping(n, "repos", " in repos")
+	boundTo := map[string]string{} // channel -> repo
+	for _, fl := range fs {
+		name := fl.key.Value
+		if !repoNameRE.MatchString(name) {
+			d.problem(fl.key, "repos: %q is not a valid repo name (%s)", clip(name), repoNameRule)
+			continue
+		}
+		where := fmt.Sprintf(" in repo %q", name)
+		r := Repo{DefaultBranch: DefaultBranch}
+		keys, ok := d.mapping(fl.val, fmt.Sprintf("repo %q", name), where)
+		if !ok {
+			continue
+		}
+		for _, k := range keys {
+			v := k.val
+			switch k.key.Value {
+			case "path":
+				if p, ok := d.str(v, "path"+where); ok && p == "" {
+					d.problem(resolve(v), "path%s: is empty", where)
+				} else {
+					r.Path = p
+				}
+			case "github":
+				if g, ok := d.str(v, "github"+where); ok {
+					if githubRE.MatchString(g) {
+						r.GitHub = g
+					} else {
+						d.problem(resolve(v), "github%s: %q is not owner/name (e.g. acme/hello)", where, clip(g))
+					}
+				}
+			case "channel":
+				c, ok := d.str(v, "channel"+where)
+				switch {
+				case !ok:
+				case !channelRE.MatchString(c):
+					d.problem(resolve(v), "channel%s: %q is not a Slack channel ID (C…, G… or D…, e.g. C0123456789: use the ID, not the name)", where, clip(c))
+				case boundTo[c] != "":
+					d.problem(resolve(v), "channel%s: %s is already bound to repo %q (a channel has one default repo)", where, c, boundTo[c])
+				default:
+					boundTo[c] = name
+					r.Channel = c
+				}
+			case "default_branch":
+				if b, ok := d.str(v, "default_branch"+where); ok {
+					if validBranch(b) {
+						r.DefaultBranch = b
+					} else {
+						d.problem(resolve(v), "default_branch%s: %q is not a valid branch name", where, clip(b))
+					}
+				}
+			default:
+				d.unknownKey(k.key, where, repoKeys)
+			}
+		}
+		if r.Path == "" && r.GitHub == "" && !slices.ContainsFunc(keys, func(f field) bool {
+			return f.key.Value == "path" || f.key.Value == "github"
+		}) {
+			d.problem(fl.key, "repo %q needs path (a local directory) or github (owner/name)", name)
+		}
+		s.Repos[name] = r
+	}
+}
+
+func (d *decoder) runner(n *yaml.Node, rc *RunnerConfig) {
+	fs, _ := d.mapping(n, "runner", " in runner")
+	var kindNode, ecsNode *yaml.Node
+	for _, fl := range fs {
+		switch fl.key.Value {
+		case "kind":
+			kindNode = fl.key
+			if k, ok := d.str(fl.val, "kind in runner"); ok {
+				if k == "local" || k == "ecs" {
+					rc.Kind = k
+				} else {
+					d.problem(resolve(fl.val), "kind in runner: %q is not a runner kind (local or ecs)", clip(k))
+				}
+			}
+		case "ecs":
+			ecsNode = fl.key
+			d.ecs(fl.val, &rc.ECS)
+		default:
+			d.unknownKey(fl.key, " in runner", runnerKeys)
+		}
+	}
+	if rc.Kind != "ecs" {
+		return
+	}
+	at := cmp.Or(ecsNode, kindNode)
+	e := rc.ECS
+	for _, req := range []struct{ key, value string }{
+		{"cluster", e.Cluster}, {"log_group", e.LogGroup}, {"fetch_image", e.FetchImage},
+	} {
+		if req.value == "" {
+			d.problem(at, "runner.ecs needs %s (the runner kind is ecs)", req.key)
+		}
+	}
+	if len(e.Subnets) == 0 {
+		d.problem(at, "runner.ecs needs subnets (the runner kind is ecs)")
+	}
+	if e.LaunchType == "" && e.CapacityProvider == "" {
+		d.problem(at, "runner.ecs needs launch_type (FARGATE, EC2 or EXTERNAL) or capacity_provider (the runner kind is ecs)")
+	}
+}
+
+func (d *decoder) ecs(n *yaml.Node, e *ECSConfig) {
+	const where = " in runner.ecs"
+	fs, _ := d.mapping(n, "runner.ecs", where)
+	var launchType, provider *yaml.Node
+	for _, fl := range fs {
+		k, v := fl.key.Value, fl.val
+		subject := k + where
+		str := func(dst *string) {
+			if s, ok := d.str(v, subject); ok {
+				if s == "" {
+					d.problem(resolve(v), "%s: is empty", subject)
+					return
+				}
+				*dst = s
+			}
+		}
+		switch k {
+		case "cluster":
+			str(&e.Cluster)
+		case "launch_type":
+			launchType = fl.key
+			if s, ok := d.str(v, subject); ok {
+				if s == "FARGATE" || s == "EC2" || s == "EXTERNAL" {
+					e.LaunchType = s
+				} else {
+					d.problem(resolve(v), "%s: %q is not FARGATE, EC2 or EXTERNAL", subject, clip(s))
+				}
+			}
+		case "capacity_provider":
+			provider = fl.key
+			str(&e.CapacityProvider)
+		case "subnets":
+			e.Subnets = d.words(v, subject)
+		case "security_groups":
+			e.SecurityGroups = d.words(v, subject)
+		case "assign_public_ip":
+			e.AssignPublicIP, _ = d.boolean(v, subject)
+		case "log_group":
+			str(&e.LogGroup)
+		case "log_stream_prefix":
+			str(&e.LogStreamPrefix)
+		case "execution_role_arn":
+			str(&e.ExecutionRoleARN)
+		case "task_role_arn":
+			str(&e.TaskRoleARN)
+		case "fetch_image":
+			if img := d.image(v, subject); img != "" {
+				e.FetchImage = img
+			}
+		case "cpu", "memory":
+			if s, ok := d.text(v, subject); ok {
+				if !ecsSizeRE.MatchString(s) {
+					d.problem(resolve(v), "%s: %q is not a size ECS accepts (e.g. 1024, or 1 vCPU / 2 GB)", subject, clip(s))
+				} else if k == "cpu" {
+					e.CPU = s
+				} else {
+					e.Memory = s
+				}
+			}
+		default:
+			d.unknownKey(fl.key, where, ecsKeys)
+		}
+	}
+	if launchType != nil && provider != nil {
+		d.problem(provider, "runner.ecs sets both launch_type (line %d) and capacity_provider: choose one", launchType.Line)
+	}
+}
+
+// words reads a list of non-empty strings.
+func (d *decoder) words(n *yaml.Node, subject string) []string {
+	items, _ := d.list(n, subject)
+	var out []string
+	for i, it := range items {
+		s, ok := d.str(it, fmt.Sprintf("%s: item %d", subject, i+1))
+		switch {
+		case !ok:
+		case s == "":
+			d.problem(it, "%s: item %d is empty", subject, i+1)
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (d *decoder) pools(n *yaml.Node, s *Server) {
+	fs, _ := d.mapping(n, "pools", " in pools")
+	memberOf := map[string]string{}
+	for _, fl := range fs {
+		name := fl.key.Value
+		if !nameRE.MatchString(name) {
+			d.problem(fl.key, "pools: %q is not a valid pool name (%s)", clip(name), nameRule)
+			continue
+		}
+		subject := fmt.Sprintf("pool %q", name)
+		items, ok := d.list(fl.val, subject)
+		if !ok {
+			continue
+		}
+		if len(items) == 0 {
+			d.problem(fl.key, "pool %q has no members", name)
+			continue
+		}
+		var members []string
+		for i, it := range items {
+			m, ok := d.str(it, fmt.Sprintf("%s: member %d", subject, i+1))
+			switch {
+			case !ok:
+			case !memberRE.MatchString(m):
+				d.problem(it, "%s: %q is not a valid resource name (%s)", subject, clip(m), memberRule)
+			case memberOf[m] == name:
+				d.problem(it, "%s: %q is listed twice", subject, m)
+			case memberOf[m] != "":
+				d.problem(it, "%s: %q is already a member of pool %q (a resource belongs to one pool)", subject, m, memberOf[m])
+			default:
+				memberOf[m] = name
+				members = append(members, m)
+			}
+		}
+		s.Pools[name] = members
+	}
+}
+
+func (d *decoder) environments(n *yaml.Node, s *Server) {
+	fs, _ := d.mapping(n, "environments", " in environments")
+	for _, fl := range fs {
+		name := fl.key.Value
+		if !nameRE.MatchString(name) {
+			d.problem(fl.key, "environments: %q is not a valid environment name (%s)", clip(name), nameRule)
+			continue
+		}
+		where := fmt.Sprintf(" in environment %q", name)
+		keys, ok := d.mapping(fl.val, fmt.Sprintf("environment %q", name), where)
+		if !ok {
+			continue
+		}
+		env := Environment{ApprovalTTL: DefaultApprovalTTL}
+		approversBad := false
+		for _, k := range keys {
+			v, subject := k.val, k.key.Value+where
+			switch k.key.Value {
+			case "deployers":
+				env.Deployers = d.persons(v, subject)
+			case "approvers":
+				before := len(d.found)
+				env.Approvers = d.persons(v, subject)
+				approversBad = len(d.found) > before
+			case "approval":
+				env.Approval, _ = d.boolean(v, subject)
+			case "approval_ttl":
+				if ttl, ok := d.duration(v, subject, MaxApprovalTTL); ok {
+					env.ApprovalTTL = ttl
+				}
+			case "self_approval":
+				env.SelfApproval, _ = d.boolean(v, subject)
+			default:
+				d.unknownKey(k.key, where, envKeys)
+			}
+		}
+		if env.Approval && len(env.Approvers) == 0 && !approversBad {
+			d.problem(fl.key, "environment %q requires approval but names no approvers", name)
+		}
+		s.Environments[name] = env
+	}
+}
+
+// persons reads a list of people and groups (see Environment).
+func (d *decoder) persons(n *yaml.Node, subject string) []string {
+	items, _ := d.list(n, subject)
+	var out []string
+	for i, it := range items {
+		p, ok := d.str(it, fmt.Sprintf("%s: item %d", subject, i+1))
+		switch {
+		case !ok:
+		case !validPerson(p):
+			d.problem(it, "%s: %q is not %s", subject, clip(p), personRule)
+		case !slices.Contains(out, p):
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (d *decoder) retry(n *yaml.Node, r *Retry) {
+	fs, _ := d.mapping(n, "retry", " in retry")
+	for _, fl := range fs {
+		switch fl.key.Value {
+		case "max_attempts":
+			if v, ok := d.integer(fl.val, "max_attempts in retry", 1, MaxAttempts); ok {
+				r.MaxAttempts = v
+			}
+		case "backoff":
+			if v, ok := d.duration(fl.val, "backoff in retry", MaxBackoff); ok {
+				r.Backoff = v
+			}
+		default:
+			d.unknownKey(fl.key, " in retry", retryKeys)
+		}
+	}
+}
