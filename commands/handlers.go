@@ -268,7 +268,7 @@ func (s *Service) cancel(ctx context.Context, r *Request, c *Command) (Reply, er
 	} else if !ok {
 		return Reply{}, jobs.Userf("you may not cancel %s; who may: %s", j.Name(), who)
 	}
-	prev, err := s.store.Cancel(ctx, j.ID, r.User)
+	prev, err := s.store.Cancel(ctx, j.ID, Mention(r.User)) // "cancelled by <@U…>" in Slack
 	if err != nil {
 		return Reply{}, err
 	}

@@ -84,6 +84,9 @@ type Job struct {
 	Cursor   string // runner's resume point in its log source
 	Retried  int64  // the job that this one retries
 	Decision string // who approved or rejected the deploy, and when
+	// Deployment is the id of the GitHub deployment that records this
+	// deploy; 0 until one is made.
+	Deployment int64
 
 	Created  time.Time
 	Started  time.Time
@@ -165,6 +168,7 @@ func (j *Job) fields() ([]any, error) {
 		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", j.Reason,
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
 		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", j.Decision,
+		"deployment", strconv.FormatInt(j.Deployment, 10),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil
 }
@@ -187,6 +191,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 	j.Attempt, _ = strconv.Atoi(m["attempt"])
 	j.Step, _ = strconv.Atoi(m["step"])
 	j.Retried, _ = strconv.ParseInt(m["retried"], 10, 64)
+	j.Deployment, _ = strconv.ParseInt(m["deployment"], 10, 64)
 	if s := m["exit"]; s != "" {
 		j.ExitCode, _ = strconv.Atoi(s)
 		j.HasExit = true

@@ -236,6 +236,7 @@ type parts struct {
 	log      *jobs.Log
 	redactor *jobs.Redactor
 	sources  *scm.Resolver
+	github   *scm.GitHub // nil without GITHUB_TOKEN
 	pools    *pool.Pools // resource pools; nil when none are configured
 	slots    *pool.Pools // one single-member pool per environment: one deploy at a time
 	links    *web.Links  // signed job page links; nil without an HTTP server
@@ -263,7 +264,11 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE")})
 	redactor := jobs.NewRedactor(m.secrets()...)
 	log := jobs.NewLog(store, jobs.LogConfig{}, redactor)
-	p := &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, sources: scm.NewResolver(cfg, nil)}
+	gh, err := m.githubClient()
+	if err != nil {
+		return nil, err
+	}
+	p := &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh}
 	ns := m.Getenv("GANTRY_REDIS_NAMESPACE")
 	if ns == "" {
 		ns = "gantry"
@@ -368,7 +373,11 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, l, err := m.webServer(ctx, p, "127.0.0.1:8080", nil)
+	gh, err := m.setupGitHub(p)
+	if err != nil {
+		return err
+	}
+	srv, l, err := m.webServer(ctx, p, "127.0.0.1:8080", gh.webhook())
 	if err != nil {
 		// The console works without job pages: say so and go on.
 		m.logger.Warn("job pages are off", "err", err)
@@ -390,6 +399,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 	svc := m.service(p)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	gh.start(ctx, &wg)
 	wg.Add(3)
 	go func() { defer wg.Done(); _ = w.Run(ctx) }()
 	go func() { defer wg.Done(); _ = threads.Consume(ctx, from) }()

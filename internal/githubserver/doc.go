@@ -26,7 +26,16 @@
 // over it; Remove deletes a file. SHAs are 40 hex digits. AddTag,
 // DeleteBranch, Head, Commit and CloneURL complete the picture; names are
 // matched without regard to case, as on GitHub. The server does not serve
-// git itself: its clone URLs cannot be cloned.
+// git itself: the clone URLs of these repositories cannot be cloned.
+//
+// A repository that must really build is backed by git instead:
+//
+//	srv.AddGitRepo("acme/hello", dir) // dir: a repository made with git
+//
+// Its branches, tags, commits and files are read from dir (again whenever
+// they are looked at, so later commits in dir show up), its SHAs are git's,
+// and its clone URL is file://DIR, so `git clone` gets the same commits the
+// API reports.
 //
 // # Endpoints
 //

@@ -30,6 +30,8 @@ type repo struct {
 	commits       map[string]*Commit
 	statuses      map[string][]Status // by sha, in order received
 	deployments   []int64
+	gitDir        string // AddGitRepo: the git repository it is read from
+	gitRefs       string // the refs last read from gitDir
 }
 
 func (r *repo) fullName() string { return r.owner + "/" + r.name }
@@ -38,7 +40,7 @@ func (r *repo) fullName() string { return r.owner + "/" + r.name }
 type Commit struct {
 	SHA     string
 	Parent  string // "" for a root commit
-	Branch  string // the branch it was added to
+	Branch  string // the branch it was added to; "" for commits read from git
 	Message string
 	Files   map[string]string // the whole tree at this commit
 	Time    time.Time
@@ -91,6 +93,9 @@ func (s *Server) AddCommit(repoName, branch string, files map[string]string) str
 	r := s.repos[strings.ToLower(repoName)]
 	if r == nil {
 		s.errorf("AddCommit: no repository %s (AddRepo first)", repoName)
+		return ""
+	}
+	if s.gitBackedLocked("AddCommit", r) {
 		return ""
 	}
 	if branch == "" {
@@ -148,6 +153,9 @@ func (s *Server) AddTag(repoName, tag, sha string) {
 		s.errorf("AddTag: no commit %s in %s", sha, repoName)
 		return
 	}
+	if s.gitBackedLocked("AddTag", r) {
+		return
+	}
 	r.tags[tag] = sha
 	s.notifyLocked()
 }
@@ -158,6 +166,9 @@ func (s *Server) DeleteBranch(repoName, branch string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.repos[strings.ToLower(repoName)]
+	if r != nil && s.gitBackedLocked("DeleteBranch", r) {
+		return
+	}
 	if r == nil || r.branches[branch] == "" {
 		s.errorf("DeleteBranch: no branch %s in %s", branch, repoName)
 		return
@@ -171,6 +182,7 @@ func (s *Server) Head(repoName, branch string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.repos[strings.ToLower(repoName)]; r != nil {
+		s.refreshLocked(r)
 		return r.branches[branch]
 	}
 	return ""
@@ -181,6 +193,7 @@ func (s *Server) Commit(repoName, sha string) (Commit, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.repos[strings.ToLower(repoName)]; r != nil {
+		s.refreshLocked(r)
 		if c := r.commits[sha]; c != nil {
 			return c.clone(), true
 		}
@@ -189,19 +202,23 @@ func (s *Server) Commit(repoName, sha string) (Commit, bool) {
 }
 
 // CloneURL is the clone_url the server reports for repo. The server does not
-// serve git: nothing can be cloned from it.
+// serve git: only a repository added with AddGitRepo can be cloned, from
+// its git directory.
 func (s *Server) CloneURL(repoName string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.repos[strings.ToLower(repoName)]; r != nil {
-		return s.http.URL + "/" + r.fullName() + ".git"
+		return s.cloneURL(r)
 	}
 	return s.http.URL + "/" + repoName + ".git"
 }
 
-// repoLocked finds the repository a request names.
+// repoLocked finds the repository a request names, brought up to date
+// with its git directory when it has one.
 func (s *Server) repoLocked(req *http.Request) *repo {
-	return s.repos[strings.ToLower(req.PathValue("owner")+"/"+req.PathValue("repo"))]
+	r := s.repos[strings.ToLower(req.PathValue("owner")+"/"+req.PathValue("repo"))]
+	s.refreshLocked(r)
+	return r
 }
 
 // resolveLocked finds the commit ref names: a full or abbreviated (7 or
@@ -264,7 +281,7 @@ func (s *Server) repoJSON(r *repo) map[string]any {
 		"id": r.id, "node_id": fmt.Sprintf("R_%d", r.id), "name": r.name, "full_name": full,
 		"owner": s.user(r.owner, r.id+1), "private": true, "fork": false, "visibility": "private",
 		"html_url": s.http.URL + "/" + full, "url": s.apiURL("repos/%s", full),
-		"clone_url": s.http.URL + "/" + full + ".git", "git_url": "git://" + s.http.Listener.Addr().String() + "/" + full + ".git",
+		"clone_url": s.cloneURL(r), "git_url": "git://" + s.http.Listener.Addr().String() + "/" + full + ".git",
 		"ssh_url":        "git@" + s.http.Listener.Addr().String() + ":" + full + ".git",
 		"default_branch": r.defaultBranch, "archived": false, "disabled": false,
 		"created_at": r.created.Format(time.RFC3339), "updated_at": r.created.Format(time.RFC3339),

@@ -1,0 +1,226 @@
+package commands
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/scm"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// StatusReporter sets commit statuses on GitHub without blocking;
+// *scm.Reporter is the real one.
+type StatusReporter interface {
+	Status(repo, sha string, st scm.CommitStatus)
+}
+
+// Webhooks turns GitHub's webhooks into jobs: a push to a branch builds
+// the branch pipeline at the pushed commit, a pull request opened, reopened
+// or pushed to builds the pr pipeline at its head (stopping the build of
+// the push before it), and a pull request closed stops its build. Jobs
+// started this way have no requester and go to the repository's bound
+// channel.
+type Webhooks struct {
+	s        *Service
+	statuses StatusReporter
+	logger   *slog.Logger
+}
+
+// Webhooks returns the webhook handler of s. statuses, where a
+// .gantry.yml that is not valid is reported, may be nil.
+func (s *Service) Webhooks(statuses StatusReporter) *Webhooks {
+	return &Webhooks{s: s, statuses: statuses, logger: s.logger}
+}
+
+// Handle acts on one webhook. It returns an error only for what may mend
+// when GitHub delivers the webhook again (Redis or GitHub unreachable);
+// events for repositories gantry does not build, and commits it cannot
+// build, are logged and dropped.
+func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
+	log := w.logger.With("delivery", ev.Delivery, "event", ev.Kind, "repo", ev.Repo, "sender", ev.Sender)
+	switch ev.Kind {
+	case "push", "pull_request":
+	case "ping":
+		log.Info("GitHub webhook ping")
+		return nil
+	default:
+		log.Debug("GitHub webhook ignored: not a push or pull request")
+		return nil
+	}
+	name, rc, ok := w.repoFor(ev.Repo)
+	if !ok {
+		log.Info("GitHub webhook ignored: no configured repo has this github")
+		return nil
+	}
+	log = log.With("repo_name", name)
+	if ev.Kind == "push" {
+		if ev.Deleted {
+			log.Info("GitHub push ignored: the branch was deleted", "branch", ev.Branch)
+			return nil
+		}
+		return w.start(ctx, log, ev, name, rc, "branch")
+	}
+	log = log.With("pr", ev.PR, "action", ev.Action)
+	switch ev.Action {
+	case "opened", "reopened", "synchronize":
+		return w.start(ctx, log, ev, name, rc, "pr")
+	case "closed":
+		return w.cancelPR(ctx, log, ev, name, fmt.Sprintf("GitHub: pull request #%d was closed", ev.PR))
+	}
+	log.Debug("GitHub pull request event ignored")
+	return nil
+}
+
+// repoFor finds the configured repo whose github is full (owner/name, in
+// any case, as GitHub matches them); the first by name when several are.
+func (w *Webhooks) repoFor(full string) (string, spec.Repo, bool) {
+	for _, name := range slices.Sorted(maps.Keys(w.s.cfg.Repos)) {
+		rc := w.s.cfg.Repos[name]
+		if rc.GitHub != "" && strings.EqualFold(rc.GitHub, full) {
+			return name, rc, true
+		}
+	}
+	return "", spec.Repo{}, false
+}
+
+// start queues a build of pipeline at the event's commit.
+func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookEvent, name string, rc spec.Repo, pipeline string) error {
+	log = log.With("branch", ev.Branch, "sha", ev.SHA, "pipeline", pipeline)
+	if ev.PR > 0 {
+		if busy, err := w.building(ctx, name, ev.PR, ev.SHA); err != nil || busy {
+			if busy {
+				log.Info("GitHub webhook ignored: this commit of the pull request is being built already")
+			}
+			return err
+		}
+	}
+	src, err := w.s.sources.Resolve(ctx, name, ev.SHA, false)
+	if err != nil {
+		if permanent(err) {
+			log.Warn("GitHub webhook dropped: cannot read the commit", "err", err)
+			return nil
+		}
+		return fmt.Errorf("read %s at %s: %w", name, ev.SHA, err)
+	}
+	f, err := src.Parse()
+	if err != nil {
+		log.Warn("GitHub webhook: nothing queued: .gantry.yml is not valid", "err", err)
+		w.reportInvalid(src, ev, err)
+		return nil
+	}
+	plan, err := f.Pipeline(pipeline)
+	if errors.Is(err, spec.ErrNotDefined) {
+		log.Info("GitHub webhook: nothing to run: .gantry.yml has no such pipeline")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	j := &jobs.Job{
+		Kind: jobs.Build, Repo: name, Ref: ev.Branch, SHA: src.SHA, Plan: *plan, Source: src.Kind, Path: src.Path,
+		CloneURL: cmp.Or(src.CloneURL, ev.CloneURL), GitHub: src.GitHub, PR: ev.PR, Origin: "github", Channel: rc.Channel,
+	}
+	if err := w.s.store.Create(ctx, j); err != nil {
+		return err
+	}
+	log.Info("GitHub webhook queued a build", "job", j.ID)
+	if ev.PR > 0 {
+		by := fmt.Sprintf("a newer push to PR #%d (%s)", ev.PR, j.Name())
+		if err := w.cancelPR(ctx, log, ev, name, by, j.ID); err != nil {
+			// The new build is queued: stopping the old one is not worth
+			// GitHub's redelivery, which would queue the new one twice.
+			log.Error("stop the builds a newer push superseded", "err", err)
+		}
+	}
+	return nil
+}
+
+// building reports whether a build of pull request pr of repo at sha is
+// queued or running, and not being stopped: a webhook delivered twice
+// starts it once, and a pull request reopened right after it was closed
+// is built again.
+func (w *Webhooks) building(ctx context.Context, repo string, pr int, sha string) (bool, error) {
+	active, err := w.s.store.Active(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range active {
+		if j.Kind != jobs.Build || j.Repo != repo || j.PR != pr || j.SHA != sha {
+			continue
+		}
+		stopping, err := w.s.store.CancelRequest(ctx, j.ID)
+		if err != nil {
+			return false, err
+		}
+		if stopping == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// cancelPR cancels every queued or running build of the event's pull
+// request but those in keep and those being stopped already, on behalf of
+// by.
+func (w *Webhooks) cancelPR(ctx context.Context, log *slog.Logger, ev *scm.WebhookEvent, repo, by string, keep ...int64) error {
+	active, err := w.s.store.Active(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, j := range active {
+		if j.Kind != jobs.Build || j.Repo != repo || j.PR != ev.PR || slices.Contains(keep, j.ID) {
+			continue
+		}
+		if stopping, err := w.s.store.CancelRequest(ctx, j.ID); err != nil || stopping != nil {
+			if err != nil {
+				errs = append(errs, err)
+			}
+			continue // being stopped already, for its own reason
+		}
+		prev, err := w.s.store.Cancel(ctx, j.ID, by)
+		if errors.Is(err, jobs.ErrNotFound) || errors.Is(err, jobs.ErrConflict) {
+			continue // it ended meanwhile
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		log.Info("cancelled a pull request build", "job", j.ID, "was", prev, "by", by)
+	}
+	return errors.Join(errs...)
+}
+
+// reportInvalid sets an error status on the commit whose .gantry.yml is not
+// valid, naming the first problem's file and line, so the person who
+// pushed sees it next to the commit and in the pull request.
+func (w *Webhooks) reportInvalid(src *scm.Source, ev *scm.WebhookEvent, err error) {
+	if w.statuses == nil || src.GitHub == "" || src.SHA == "" {
+		return
+	}
+	desc := err.Error()
+	var se *spec.Error
+	if errors.As(err, &se) && len(se.Problems) > 0 {
+		desc = se.Problems[0].String()
+		if n := len(se.Problems) - 1; n > 0 {
+			desc += fmt.Sprintf(" (and %d more)", n)
+		}
+	}
+	w.statuses.Status(src.GitHub, src.SHA, scm.CommitStatus{
+		State: "error", Description: "not built: " + desc, Context: scm.BuildContext(ev.PR),
+	})
+}
+
+// permanent reports whether err is one that delivering the webhook again
+// would not mend.
+func permanent(err error) bool {
+	var ue *jobs.UserError
+	return errors.Is(err, jobs.ErrPermanent) || errors.As(err, &ue)
+}
