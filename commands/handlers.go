@@ -43,22 +43,32 @@ func (s *Service) newJob(r *Request, src *scm.Source, kind jobs.Kind) *jobs.Job 
 	}
 }
 
+// resolvePlan reads repo at ref and resolves one plan of its .gantry.yml;
+// any problem comes back as a sentence for the person.
+func (s *Service) resolvePlan(ctx context.Context, r *Request, repo, ref string, pick func(*spec.File) (*spec.Plan, error)) (*scm.Source, *spec.Plan, error) {
+	src, err := s.sources.Resolve(ctx, repo, ref, r.Console)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := src.Parse()
+	if err != nil {
+		return nil, nil, specError(err)
+	}
+	plan, err := pick(f)
+	if err != nil {
+		return nil, nil, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
+	}
+	return src, plan, nil
+}
+
 func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	repo, err := s.repoFor(r, c.Repo)
 	if err != nil {
 		return Reply{}, err
 	}
-	src, err := s.sources.Resolve(ctx, repo, c.Ref, r.Console)
+	src, plan, err := s.resolvePlan(ctx, r, repo, c.Ref, func(f *spec.File) (*spec.Plan, error) { return f.Pipeline("branch") })
 	if err != nil {
 		return Reply{}, err
-	}
-	f, err := src.Parse()
-	if err != nil {
-		return Reply{}, specError(err)
-	}
-	plan, err := f.Pipeline("branch")
-	if err != nil {
-		return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
 	}
 	j := s.newJob(r, src, jobs.Build)
 	j.Plan = *plan
@@ -88,28 +98,15 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	if err != nil {
 		return Reply{}, err
 	}
-	src, err := s.sources.Resolve(ctx, repo, c.Ref, r.Console)
+	stage := func(f *spec.File) (*spec.Plan, error) { return f.Deploy(c.Env) }
+	src, plan, err := s.resolvePlan(ctx, r, repo, c.Ref, stage)
 	if err != nil {
 		return Reply{}, err
 	}
-	f, err := src.Parse()
-	if err != nil {
-		return Reply{}, specError(err)
-	}
-	plan, err := f.Deploy(c.Env)
-	if err != nil {
-		return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
-	}
 	if c.Ref == "" && plan.Branch != "" && plan.Branch != src.Ref && src.SHA != "" {
 		// The stage deploys its own branch by default: read it there.
-		if src, err = s.sources.Resolve(ctx, repo, plan.Branch, r.Console); err != nil {
+		if src, plan, err = s.resolvePlan(ctx, r, repo, plan.Branch, stage); err != nil {
 			return Reply{}, err
-		}
-		if f, err = src.Parse(); err != nil {
-			return Reply{}, specError(err)
-		}
-		if plan, err = f.Deploy(c.Env); err != nil {
-			return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
 		}
 	}
 	j := s.newJob(r, src, jobs.Deploy)
