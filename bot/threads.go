@@ -45,6 +45,7 @@ type Threads struct {
 	logger  *slog.Logger
 	poll    time.Duration
 	upload  bool
+	claim   func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
 	mu        sync.Mutex
 	followers map[int64]*follower
@@ -57,6 +58,10 @@ type ThreadsConfig struct {
 	Logger     *slog.Logger
 	PollLog    time.Duration // how often a running job's log is read; 0 is 250ms
 	UploadLogs bool          // attach the whole log when a job ends
+	// Claim, when set, lets one of several processes that share the events
+	// post each job's message: it reports whether key was claimed first
+	// (Store.FirstSeen). nil: this process is the only one.
+	Claim func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 type follower struct {
@@ -74,7 +79,7 @@ func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) 
 	}
 	return &Threads{
 		store: s, log: l, surface: surface, links: cfg.Links, logger: cfg.Logger, poll: cfg.PollLog,
-		upload: cfg.UploadLogs, followers: map[int64]*follower{},
+		upload: cfg.UploadLogs, claim: cfg.Claim, followers: map[int64]*follower{},
 	}
 }
 
@@ -101,16 +106,13 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 	if final {
 		t.drain(j.ID) // the last lines come before the verdict
 	}
+	posted := false
 	if j.ThreadTS == "" {
-		ts, err := t.surface.Post(ctx, j.Channel, "", JobMessage(j, t.store.Now(), t.link(j.ID)))
-		if err != nil {
-			return fmt.Errorf("post message of job #%d: %w", j.ID, err)
-		}
-		j.ThreadTS = ts
-		if err := t.store.SetThread(ctx, j.ID, j.Channel, ts); err != nil {
+		if posted, err = t.postJobMessage(ctx, j); err != nil {
 			return err
 		}
-	} else if e.Type == jobs.EventState || e.Type == jobs.EventStep || e.Type == jobs.EventRetry {
+	}
+	if !posted && (e.Type == jobs.EventState || e.Type == jobs.EventStep || e.Type == jobs.EventRetry) {
 		if err := t.surface.Update(ctx, j.Channel, j.ThreadTS, JobMessage(j, t.store.Now(), t.link(j.ID))); err != nil {
 			return fmt.Errorf("update message of job #%d: %w", j.ID, err)
 		}
@@ -129,6 +131,59 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 	return nil
 }
 
+// postJobMessage posts job j's message and records its thread, or, when
+// another process claimed that, waits until it has. It reports whether the
+// message it leaves in j.ThreadTS shows j's current state.
+func (t *Threads) postJobMessage(ctx context.Context, j *jobs.Job) (bool, error) {
+	// A claim outlives a post held back by rate limits; one whose holder
+	// died lapses, and then this process posts.
+	const claimFor = 2 * time.Minute
+	for t.claim != nil {
+		first, err := t.claim(ctx, fmt.Sprintf("thread:job:%d", j.ID), claimFor)
+		if err != nil {
+			return false, err
+		}
+		if first {
+			break
+		}
+		if err := t.awaitThread(ctx, j, claimFor+5*time.Second); err == nil || ctx.Err() != nil {
+			return false, err
+		}
+		t.logger.Warn("the process that claimed a job's message did not post it; posting it here", "job", j.ID)
+	}
+	ts, err := t.surface.Post(ctx, j.Channel, "", JobMessage(j, t.store.Now(), t.link(j.ID)))
+	if err != nil {
+		return false, fmt.Errorf("post message of job #%d: %w", j.ID, err)
+	}
+	j.ThreadTS = ts
+	return true, t.store.SetThread(ctx, j.ID, j.Channel, ts)
+}
+
+// awaitThread waits, up to within, for the process that claimed job j's
+// message to record its thread.
+func (t *Threads) awaitThread(ctx context.Context, j *jobs.Job, within time.Duration) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(within)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("job #%d: the process that claimed its message has not posted it", j.ID)
+		case <-tick.C:
+		}
+		cur, err := t.store.Get(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		if cur.ThreadTS != "" {
+			j.ThreadTS = cur.ThreadTS
+			return nil
+		}
+	}
+}
+
 // follow starts streaming job j's log into its thread, once.
 func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 	t.mu.Lock()
@@ -137,6 +192,9 @@ func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 		return
 	}
 	sink, err := t.surface.LiveLog(ctx, j)
+	if errors.Is(err, ErrLiveLogElsewhere) {
+		return
+	}
 	if err != nil {
 		t.logger.Error("start live log", "job", j.ID, "err", err)
 		return
@@ -146,14 +204,37 @@ func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 	go func() {
 		defer close(f.done)
 		bg := context.WithoutCancel(ctx)
-		_, err := t.log.Follow(bg, j.ID, 0, t.poll, f.stop.Load, func(b []byte) error { return sink.Write(bg, b) })
+		_, err := t.log.Follow(bg, j.ID, 0, t.poll, t.stopFollowing(bg, j.ID, f), func(b []byte) error { return sink.Write(bg, b) })
 		if err != nil {
 			t.logger.Error("follow job log", "job", j.ID, "err", err)
 		}
 		if err := sink.Close(bg); err != nil {
 			t.logger.Error("close live log", "job", j.ID, "err", err)
 		}
+		// Stopped without drain: the job's end was shown elsewhere.
+		t.mu.Lock()
+		if t.followers[j.ID] == f {
+			delete(t.followers, j.ID)
+		}
+		t.mu.Unlock()
 	}()
+}
+
+// stopFollowing tells Follow when to stop: when drain says so, or when the
+// job has ended and another process showed its end (checked every 2s).
+func (t *Threads) stopFollowing(ctx context.Context, id int64, f *follower) func() bool {
+	var checked time.Time
+	return func() bool {
+		if f.stop.Load() {
+			return true
+		}
+		if time.Since(checked) < 2*time.Second {
+			return false
+		}
+		checked = time.Now()
+		j, err := t.store.Get(ctx, id)
+		return err == nil && j.State.Final()
+	}
 }
 
 // drain ends job id's live log once it has shown everything written.

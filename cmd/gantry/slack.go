@@ -3,14 +3,172 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/gantry-ci/gantry/bot"
+	"github.com/gantry-ci/gantry/jobs"
 )
 
 // runServe runs the Slack bot, the workers and the HTTP server in one process.
 func (m *Main) runServe(ctx context.Context, args []string) error {
-	return errors.New("serve: the Slack front end is not built yet")
+	return m.runSlack(ctx, true)
 }
 
 // runBot runs the Slack bot and the HTTP server without workers.
 func (m *Main) runBot(ctx context.Context, args []string) error {
-	return errors.New("bot: the Slack front end is not built yet")
+	return m.runSlack(ctx, false)
+}
+
+// slackClient reads SLACK_APP_TOKEN, SLACK_BOT_TOKEN and SLACK_API_URL and
+// returns the Web API client they make.
+func (m *Main) slackClient() (*slack.Client, error) {
+	app, botToken := m.Getenv("SLACK_APP_TOKEN"), m.Getenv("SLACK_BOT_TOKEN")
+	switch {
+	case app == "":
+		return nil, &settingError{"SLACK_APP_TOKEN", "is not set: Socket Mode needs the app-level token (xapp-…) with connections:write"}
+	case !strings.HasPrefix(app, "xapp-"):
+		return nil, &settingError{"SLACK_APP_TOKEN", "is not an app-level token: it starts with xapp- (Basic Information → App-Level Tokens)"}
+	case botToken == "":
+		return nil, &settingError{"SLACK_BOT_TOKEN", "is not set: the Web API needs the bot token (xoxb-…)"}
+	case !strings.HasPrefix(botToken, "xoxb-"):
+		return nil, &settingError{"SLACK_BOT_TOKEN", "is not a bot token: it starts with xoxb- (OAuth & Permissions → Bot User OAuth Token)"}
+	}
+	opts := []slack.Option{slack.OptionAppLevelToken(app)}
+	if api := m.Getenv("SLACK_API_URL"); api != "" {
+		u, err := url.Parse(api)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, &settingError{"SLACK_API_URL", fmt.Sprintf("%q is not an http(s) URL such as https://slack.com/api/", api)}
+		}
+		if !strings.HasSuffix(api, "/") {
+			api += "/"
+		}
+		opts = append(opts, slack.OptionAPIURL(api))
+	}
+	return slack.New(botToken, opts...), nil
+}
+
+// slackIdentity checks both tokens with Slack before anything starts, so a
+// wrong one stops start-up with one line that names it.
+func (m *Main) slackIdentity(ctx context.Context, api *slack.Client) (*slack.AuthTestResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	who, err := api.AuthTestContext(ctx)
+	if err != nil {
+		return nil, slackSettingError("SLACK_BOT_TOKEN", err)
+	}
+	// A Socket Mode URL may be asked for and left unused; each works once.
+	if _, _, err := socketmode.New(api).OpenContext(ctx); err != nil {
+		return nil, slackSettingError("SLACK_APP_TOKEN", err)
+	}
+	return who, nil
+}
+
+// slackSettingError names the setting behind a refused Slack call.
+func slackSettingError(setting string, err error) error {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "not_allowed_token_type":
+			return &settingError{setting, "Slack says it is the wrong kind of token (not_allowed_token_type)"}
+		case "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired":
+			return &settingError{setting, fmt.Sprintf("Slack refused it (%s): check the token and that the app is installed in the workspace", se.Err)}
+		}
+		return &settingError{setting, fmt.Sprintf("Slack answered %s", se.Err)}
+	}
+	return &settingError{"SLACK_API_URL", fmt.Sprintf("cannot reach Slack: %v", err)}
+}
+
+// runSlack serves Slack: Socket Mode requests, the threads of jobs, the HTTP
+// server, and with workers the jobs themselves.
+func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
+	api, err := m.slackClient()
+	if err != nil {
+		return err
+	}
+	who, err := m.slackIdentity(ctx, api)
+	if err != nil {
+		return err
+	}
+	p, err := m.build(ctx)
+	if err != nil {
+		return err
+	}
+	gh, err := m.setupGitHub(p)
+	if err != nil {
+		return err
+	}
+	srv, l, err := m.webServer(ctx, p, ":8080", gh.webhook())
+	if err != nil {
+		return err
+	}
+	var w *jobs.Worker
+	if withWorkers {
+		if w, err = m.worker(ctx, p); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sched := bot.NewScheduler(bot.SchedulerConfig{Logger: m.logger, OnFatal: func(err error) {
+		cancel(&bot.AuthError{Token: "bot", Err: err})
+	}})
+	defer sched.Close()
+	host, _ := os.Hostname()
+	consumer := host + "/" + strconv.Itoa(os.Getpid())
+	surface := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{Leases: bot.NewLeases(p.store, consumer, 0), Logger: m.logger})
+	p.groups = bot.NewSlackGroups(api, sched, 0)
+	svc := m.service(p)
+	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
+		Links: p.jobLink(), Logger: m.logger, UploadLogs: true, Claim: p.store.FirstSeen,
+	})
+	front := bot.NewSlack(bot.SlackConfig{
+		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,
+	})
+	// Jobs asked for from now on are shown, even before the first read.
+	if err := bot.CreateEventGroup(ctx, p.store, "slack"); err != nil {
+		return err
+	}
+	m.logger.Info("gantry is serving Slack", "team", who.Team, "bot", who.User, "workers", withWorkers)
+
+	var wg sync.WaitGroup
+	gh.start(ctx, &wg) // commit statuses and deployments, before any job can move
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	run(func() error { return front.Run(ctx) })
+	run(func() error { return threads.ConsumeGroup(ctx, bot.GroupConfig{Consumer: consumer}) })
+	run(func() error { m.expireApprovals(ctx, svc); return nil })
+	run(func() error { return srv.Serve(ctx, l) })
+	if w != nil {
+		run(func() error { return w.Run(ctx) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	threads.Close()
+	cause := context.Cause(ctx)
+	var ae *bot.AuthError
+	switch {
+	case errors.As(cause, &ae) && ae.Token == "app":
+		return slackSettingError("SLACK_APP_TOKEN", ae.Err)
+	case errors.As(cause, &ae):
+		return slackSettingError("SLACK_BOT_TOKEN", ae.Err)
+	case errors.Is(cause, context.Canceled):
+		return nil
+	}
+	return cause
 }

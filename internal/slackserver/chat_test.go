@@ -286,11 +286,11 @@ func TestDirectory(t *testing.T) {
 
 func TestUnknownMethodIsRecorded(t *testing.T) {
 	srv := New(t)
-	_, err := newAPI(srv).GetConversationHistory(&slack.GetConversationHistoryParameters{ChannelID: "C0BUILDS"})
+	_, _, err := newAPI(srv).GetConversationsForUser(&slack.GetConversationsForUserParameters{UserID: "U0ALICE"})
 	if slackError(err) != "unknown_method" {
-		t.Errorf("conversations.history: %v", err)
+		t.Errorf("users.conversations: %v", err)
 	}
-	if calls := srv.Calls("conversations.history"); len(calls) != 1 || calls[0].Args.Get("channel") != "C0BUILDS" {
+	if calls := srv.Calls("users.conversations"); len(calls) != 1 || calls[0].Args.Get("user") != "U0ALICE" {
 		t.Errorf("calls = %+v", calls)
 	}
 }

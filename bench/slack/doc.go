@@ -1,0 +1,14 @@
+// Package slackbench holds gantry's Slack benchmarks, run against the fake Slack
+// of internal/slackserver with the real slack-go client and a real Redis:
+//
+//	go test ./bench/slack -run '^$' -bench . -benchtime 1x
+//
+// BenchmarkAckLatency sends slash commands at -rate a second for -for over
+// one Socket Mode connection and reports the time from the server writing
+// each envelope to it reading the ack (p50, p99, max), which bounds the
+// bot's own envelope-received-to-ack-written time from above.
+//
+// BenchmarkLiveLogCalls runs one job whose step prints -lines lines over
+// -over through the local runner, and reports the Web API calls it cost:
+// the live log's, and all of them by method.
+package slackbench

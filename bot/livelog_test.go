@@ -1,0 +1,92 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/redistest"
+	"github.com/gantry-ci/gantry/internal/slackserver"
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
+	srv := slackserver.New(t)
+	rdb := redistest.Start(t)
+	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	every := 400 * time.Millisecond
+	s := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
+	ctx := context.Background()
+	parent, err := s.Post(ctx, "C0BUILDS", "", Message{Text: "#7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &jobs.Job{ID: 7, Channel: "C0BUILDS", ThreadTS: parent}
+	sink, err := s.LiveLog(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process may not show the same live log while this one does.
+	other := newTestSurface(t, srv, SlackSurfaceConfig{Leases: NewLeases(store, "host-b/2", 0)})
+	if _, err := other.LiveLog(ctx, j); !errors.Is(err, ErrLiveLogElsewhere) {
+		t.Errorf("a second process's live log: %v, want ErrLiveLogElsewhere", err)
+	}
+
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 2*time.Second {
+		var b strings.Builder
+		for i := 0; i < 500; i++ {
+			n++
+			fmt.Fprintf(&b, "line %d <%d>\n", n, n)
+		}
+		if err := sink.Write(ctx, []byte(b.String())); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := sink.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	thread := srv.Thread("C0BUILDS", parent)
+	if len(thread) != 2 {
+		t.Fatalf("thread has %d messages, want the parent and the live log", len(thread))
+	}
+	live := thread[1]
+	text := live.VisibleText()
+	if !strings.Contains(text, fmt.Sprintf("line %d &lt;%d&gt;\n```", n, n)) || !strings.Contains(text, fmt.Sprintf("of %d lines · the job has ended", n)) {
+		t.Errorf("the live log does not end with line %d:\n%s", n, text)
+	}
+	calls := len(live.Revisions) // the post and each edit
+	if max := int(time.Since(start)/every) + 2; calls > max {
+		t.Errorf("%d calls for %d lines in %v; want at most %d", calls, n, time.Since(start), max)
+	}
+	// The server stamps a call when it has read it: allow for its jitter.
+	if d, ok := srv.MinInterval("chat.update", nil); ok && d < every-100*time.Millisecond {
+		t.Errorf("edits %v apart, want at least %v", d, every)
+	}
+	// Closing gave the live log up: another process may take it now.
+	if sink2, err := other.LiveLog(ctx, j); err != nil {
+		t.Errorf("after Close: %v", err)
+	} else {
+		_ = sink2.Close(ctx)
+	}
+}
+
+func TestLiveLogOfAJobWithoutOutputPostsNothing(t *testing.T) {
+	srv := slackserver.New(t)
+	s := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: 10 * time.Millisecond})
+	sink, err := s.LiveLog(context.Background(), &jobs.Job{ID: 1, Channel: "C0BUILDS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.CallCount(MethodPostMessage) + srv.CallCount(MethodUpdate); n != 0 {
+		t.Errorf("%d calls for a job that printed nothing", n)
+	}
+}

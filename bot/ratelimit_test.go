@@ -1,0 +1,189 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func testScheduler(limits map[string]Limit, onFatal func(error)) *Scheduler {
+	return NewScheduler(SchedulerConfig{Limits: limits, Backoff: 10 * time.Millisecond, OnFatal: onFatal, Logger: quiet})
+}
+
+func TestSchedulerKeepsPerChannelRate(t *testing.T) {
+	s := testScheduler(map[string]Limit{"m": {PerMinute: 6000, Burst: 100, PerChannelPerMinute: 600, ChannelBurst: 1}}, nil)
+	defer s.Close()
+	var mu sync.Mutex
+	at := map[string][]time.Time{}
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		for _, ch := range []string{"C1", "C2"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = s.Do(context.Background(), "m", ch, func(context.Context, int) error {
+					mu.Lock()
+					at[ch] = append(at[ch], time.Now())
+					mu.Unlock()
+					return nil
+				})
+			}()
+		}
+	}
+	wg.Wait()
+	for ch, times := range at {
+		for i := 1; i < len(times); i++ {
+			if d := times[i].Sub(times[i-1]); d < 90*time.Millisecond {
+				t.Errorf("%s: calls %v apart, want 100ms (10 a second)", ch, d)
+			}
+		}
+	}
+	// Channels do not wait for each other.
+	if d := at["C2"][0].Sub(at["C1"][0]); d > 50*time.Millisecond || d < -50*time.Millisecond {
+		t.Errorf("the first calls into two channels were %v apart", d)
+	}
+}
+
+func TestSchedulerPausesMethodForRetryAfter(t *testing.T) {
+	s := testScheduler(nil, nil)
+	defer s.Close()
+	var first atomic.Bool
+	var limitedAt time.Time
+	var mu sync.Mutex
+	var calls []time.Time
+	call := func(context.Context, int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, time.Now())
+		if first.CompareAndSwap(false, true) {
+			limitedAt = time.Now()
+			return &slack.RateLimitedError{RetryAfter: 300 * time.Millisecond}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Do(context.Background(), "chat.update", "", call); err != nil {
+				t.Error(err)
+			}
+		}()
+		time.Sleep(20 * time.Millisecond) // the others come while the method is paused
+	}
+	wg.Wait()
+	if len(calls) != 4 {
+		t.Fatalf("%d calls, want 4 (one 429 and three that went through)", len(calls))
+	}
+	for _, c := range calls[1:] {
+		if d := c.Sub(limitedAt); d < 290*time.Millisecond {
+			t.Errorf("a call came %v after the 429, within its Retry-After", d)
+		}
+	}
+	// Other methods are not paused.
+	start := time.Now()
+	_ = s.Do(context.Background(), "chat.postMessage", "C1", func(context.Context, int) error { return nil })
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("another method waited %v", d)
+	}
+}
+
+func TestSchedulerRetriesTransientFailuresOnly(t *testing.T) {
+	var fatal []error
+	s := testScheduler(nil, func(err error) { fatal = append(fatal, err) })
+	defer s.Close()
+	tries := 0
+	err := s.Do(context.Background(), "m", "", func(_ context.Context, attempt int) error {
+		tries++
+		if attempt != tries {
+			t.Errorf("attempt %d on try %d", attempt, tries)
+		}
+		if tries < 3 {
+			return slack.StatusCodeError{Code: 503, Status: "503 Service Unavailable"}
+		}
+		return nil
+	})
+	if err != nil || tries != 3 {
+		t.Errorf("transient failures: %v after %d tries, want success on the 3rd", err, tries)
+	}
+	tries = 0
+	err = s.Do(context.Background(), "m", "", func(context.Context, int) error {
+		tries++
+		return slack.SlackErrorResponse{Err: "channel_not_found"}
+	})
+	if slackErrorCode(err) != "channel_not_found" || tries != 1 {
+		t.Errorf("a permanent failure: %v after %d tries, want channel_not_found after 1", err, tries)
+	}
+	tries = 0
+	err = s.Do(context.Background(), "m", "", func(context.Context, int) error {
+		tries++
+		return slack.StatusCodeError{Code: 500}
+	})
+	if err == nil || tries != 5 {
+		t.Errorf("always failing: %v after %d tries, want an error after 5", err, tries)
+	}
+	for i := 0; i < 2; i++ {
+		err = s.Do(context.Background(), "m", "", func(context.Context, int) error { return slack.SlackErrorResponse{Err: "token_revoked"} })
+		if !IsFatalAuth(err) {
+			t.Errorf("token_revoked: %v", err)
+		}
+	}
+	if len(fatal) != 1 {
+		t.Errorf("OnFatal was called %d times, want once", len(fatal))
+	}
+}
+
+func TestSchedulerCoalescesEditsOfOneMessage(t *testing.T) {
+	s := testScheduler(nil, nil)
+	defer s.Close()
+	var mu sync.Mutex
+	var sent []int
+	var at []time.Time
+	edit := func(n int) Call {
+		return func(context.Context, int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, n)
+			at = append(at, time.Now())
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 1; i <= 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Edit(context.Background(), "chat.update", "C1", "C1/1", 150*time.Millisecond, edit(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+		time.Sleep(10 * time.Millisecond)
+	}
+	wg.Wait()
+	mu.Lock()
+	if len(sent) > 3 || sent[len(sent)-1] != 20 {
+		t.Errorf("sent edits %v; want at most 3, the newest (20) last", sent)
+	}
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < 140*time.Millisecond {
+			t.Errorf("edits %v apart, want at least 150ms", d)
+		}
+	}
+	mu.Unlock()
+	// A closed scheduler fails what waits.
+	s.Close()
+	err := s.Edit(context.Background(), "chat.update", "C1", "C1/2", 0, edit(0))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("edit after Close: %v", err)
+	}
+}

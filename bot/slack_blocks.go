@@ -1,0 +1,181 @@
+package bot
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+// Slack's limits on what one message may hold.
+const (
+	maxSectionText = 3000  // characters in a section's text
+	maxBlocks      = 50    // blocks in a message
+	maxLogLine     = 400   // characters of one log line shown live
+	maxMessageText = 39000 // message text, below Slack's cut at 40,000
+)
+
+// slackEscaper makes plain text safe in Slack's markup, where &, < and >
+// start entities, mentions and links.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+func escapeText(s string) string { return slackEscaper.Replace(s) }
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+}
+
+// clip cuts s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// Blocks renders m as Block Kit. A job message is a card with its buttons; a
+// step's start or end is a small grey line; other messages are their text,
+// with buttons when they have some. Nil means the text alone shows m.
+func Blocks(m Message) []slack.Block {
+	switch {
+	case m.Card != nil:
+		return cardBlocks(m.Card, m.Buttons)
+	case m.Step:
+		return []slack.Block{slack.NewContextBlock("step", plain(clip(m.Text, maxSectionText)))}
+	case len(m.Buttons) > 0:
+		text := m.Text
+		if text == "" {
+			text = " "
+		}
+		return []slack.Block{
+			slack.NewSectionBlock(mrkdwn(clip(text, maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("text")),
+			actionsBlock(m.Buttons),
+		}
+	}
+	return nil
+}
+
+// cardBlocks is the job message: what the job is, where it has got to, who
+// asked, and the buttons that fit its state.
+func cardBlocks(c *Card, buttons []Button) []slack.Block {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s *#%d* %s", c.Emoji, c.Job, escapeText(c.Title))
+	if c.SHA != "" {
+		fmt.Fprintf(&b, " `%s`", c.SHA)
+	}
+	status := []string{"*" + string(c.State) + "*"}
+	if c.State == jobs.Running && c.Steps > 0 && c.Step > 0 {
+		status = append(status, fmt.Sprintf("step %d of %d", c.Step, c.Steps))
+	}
+	if c.Elapsed > 0 {
+		status = append(status, roundDuration(c.Elapsed).String())
+	}
+	if c.ExitCode != nil && *c.ExitCode != 0 {
+		status = append(status, fmt.Sprintf("exit code %d", *c.ExitCode))
+	}
+	b.WriteString("\n" + strings.Join(status, " · "))
+	if c.Reason != "" && (c.State.Final() || c.State == jobs.Waiting) && c.State != jobs.Failed {
+		// Reasons are gantry's own sentences and may mention people.
+		b.WriteString("\n> " + strings.ReplaceAll(c.Reason, "\n", "\n> "))
+	}
+	who := "Requested by " + c.Who
+	if c.Who == "GitHub" {
+		who = "Started by GitHub"
+	}
+	if c.Link != "" {
+		who += fmt.Sprintf(" · <%s|Job page>", c.Link)
+	}
+	blocks := []slack.Block{
+		slack.NewSectionBlock(mrkdwn(clip(b.String(), maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("card")),
+		slack.NewContextBlock("who", mrkdwn(who)),
+	}
+	if len(buttons) > 0 {
+		blocks = append(blocks, actionsBlock(buttons))
+	}
+	return blocks
+}
+
+// actionsBlock holds gantry's buttons: action_id is the verb, value the job.
+func actionsBlock(buttons []Button) *slack.ActionBlock {
+	els := make([]slack.BlockElement, 0, len(buttons))
+	for _, bt := range buttons {
+		el := slack.NewButtonBlockElement(string(bt.Action), strconv.FormatInt(bt.Job, 10), plain(bt.Label))
+		if bt.Style != "" {
+			el = el.WithStyle(slack.Style(bt.Style))
+		}
+		switch bt.Label {
+		case "Cancel":
+			el = el.WithConfirm(confirm(fmt.Sprintf("Stop #%d?", bt.Job), "The job is cancelled; its steps are stopped.", "Stop it", "Keep running"))
+		case "Reject":
+			el = el.WithConfirm(confirm(fmt.Sprintf("Reject #%d?", bt.Job), "The deploy does not run.", "Reject", "Back"))
+		}
+		els = append(els, el)
+	}
+	return slack.NewActionBlock("actions", els...)
+}
+
+func confirm(title, text, yes, no string) *slack.ConfirmationBlockObject {
+	return slack.NewConfirmationBlockObject(plain(title), plain(text), plain(yes), plain(no))
+}
+
+// liveLogView is what the live-log message shows.
+type liveLogView struct {
+	Job   int64
+	Lines []string // the newest lines, oldest first
+	Total int64    // lines the job has printed so far
+	Ended bool
+}
+
+// text is the message's plain fallback text.
+func (v liveLogView) text() string {
+	if v.Ended {
+		return fmt.Sprintf("Log of #%d: %d lines", v.Job, v.Total)
+	}
+	return fmt.Sprintf("Live log of #%d: %d lines so far", v.Job, v.Total)
+}
+
+// blocks renders the newest lines that fit in one section as a code block.
+func (v liveLogView) blocks() []slack.Block {
+	code, shown := fitCode(v.Lines, maxSectionText)
+	head := fmt.Sprintf("*Live log* of #%d · last %d of %d lines · updated every few seconds", v.Job, shown, v.Total)
+	if v.Ended {
+		head = fmt.Sprintf("*Log* of #%d · last %d of %d lines · the job has ended", v.Job, shown, v.Total)
+	}
+	return []slack.Block{
+		slack.NewContextBlock("head", mrkdwn(head)),
+		slack.NewSectionBlock(mrkdwn(code), nil, nil, slack.SectionBlockOptionBlockID("log")),
+	}
+}
+
+// fitCode writes the newest lines as a code block of at most limit
+// characters, and how many lines it holds.
+func fitCode(lines []string, limit int) (string, int) {
+	const fence = "```"
+	budget := limit - 2*len(fence) - 2
+	var picked []string
+	for i := len(lines) - 1; i >= 0; i-- {
+		ln := escapeText(strings.ReplaceAll(clip(lines[i], maxLogLine), fence, "`\u200b`\u200b`"))
+		n := utf8.RuneCountInString(ln) + 1
+		if n > budget {
+			break
+		}
+		budget -= n
+		picked = append(picked, ln)
+	}
+	if len(picked) == 0 {
+		return fence + "\n(no output yet)\n" + fence, 0
+	}
+	for i, j := 0, len(picked)-1; i < j; i, j = i+1, j-1 {
+		picked[i], picked[j] = picked[j], picked[i]
+	}
+	return fence + "\n" + strings.Join(picked, "\n") + "\n" + fence, len(picked)
+}

@@ -1,0 +1,158 @@
+package bot
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/slack-go/slack"
+
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares v, as indented JSON, with testdata/name.golden.json.
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./bot -run %s -update to write it)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, cmp.Diff(string(want), string(got)))
+	}
+}
+
+type rendered struct {
+	Text   string        `json:"text"`
+	Blocks []slack.Block `json:"blocks"`
+}
+
+func sampleJob(state jobs.State) *jobs.Job {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	j := &jobs.Job{
+		ID: 42, Kind: jobs.Build, Repo: "hello", Ref: "main", SHA: "0123456789abcdef", Requester: "U0ALICE",
+		State: state, Channel: "C0BUILDS", Created: start,
+		Plan: spec.Plan{Steps: []spec.Step{{Name: "go vet ./..."}, {Name: "go test ./..."}, {Name: "make <release>"}}},
+	}
+	switch state {
+	case jobs.Running:
+		j.Started, j.Step = start, 2
+	case jobs.Succeeded, jobs.Failed, jobs.Cancelled:
+		j.Started, j.Finished, j.Step = start, start.Add(83*time.Second), 3
+	}
+	return j
+}
+
+func TestJobMessageGolden(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 12, 0, time.UTC)
+	failed := sampleJob(jobs.Failed)
+	failed.ExitCode, failed.HasExit = 2, true
+	cancelled := sampleJob(jobs.Cancelled)
+	cancelled.Reason = "cancelled by <@U0BOB>"
+	deploy := sampleJob(jobs.AwaitingApproval)
+	deploy.Kind, deploy.Env = jobs.Deploy, "production"
+	github := sampleJob(jobs.Queued)
+	github.Requester = ""
+	for name, tc := range map[string]struct {
+		j    *jobs.Job
+		link string
+	}{
+		"job_queued":            {sampleJob(jobs.Queued), ""},
+		"job_running":           {sampleJob(jobs.Running), "https://gantry.example/jobs/42?sig=abc"},
+		"job_awaiting_approval": {deploy, ""},
+		"job_succeeded":         {sampleJob(jobs.Succeeded), ""},
+		"job_failed":            {failed, ""},
+		"job_cancelled":         {cancelled, ""},
+		"job_github":            {github, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := JobMessage(tc.j, now, tc.link)
+			blocks := Blocks(m)
+			checkLimits(t, blocks)
+			golden(t, name, rendered{Text: m.Text, Blocks: blocks})
+		})
+	}
+}
+
+func TestThreadMessagesGolden(t *testing.T) {
+	step := Message{Text: "step 2/3 started: go test ./...", Step: true}
+	golden(t, "step", rendered{Text: step.Text, Blocks: Blocks(step)})
+	withButtons := Message{Text: "#7 asks to deploy to *production*", Buttons: []Button{
+		{Label: "Approve", Action: "approve", Job: 7, Style: "primary"}, {Label: "Reject", Action: "reject", Job: 7, Style: "danger"}}}
+	golden(t, "text_buttons", rendered{Text: withButtons.Text, Blocks: Blocks(withButtons)})
+	if b := Blocks(Message{Text: "plain"}); b != nil {
+		t.Errorf("a plain message has blocks: %+v", b)
+	}
+}
+
+func TestLiveLogGolden(t *testing.T) {
+	v := liveLogView{Job: 42, Total: 3, Lines: []string{"compiling <pkg> & friends", "ok  ```fenced```", "PASS"}}
+	golden(t, "livelog_running", rendered{Text: v.text(), Blocks: v.blocks()})
+	v.Ended = true
+	golden(t, "livelog_ended", rendered{Text: v.text(), Blocks: v.blocks()})
+	empty := liveLogView{Job: 43}
+	golden(t, "livelog_empty", rendered{Text: empty.text(), Blocks: empty.blocks()})
+}
+
+func TestLiveLogKeepsNewestLinesWithinSectionLimit(t *testing.T) {
+	var lines []string
+	for i := 1; i <= 5000; i++ {
+		lines = append(lines, fmt.Sprintf("line %d %s", i, strings.Repeat("x<", i%150)))
+	}
+	v := liveLogView{Job: 1, Lines: lines, Total: 5000}
+	blocks := v.blocks()
+	checkLimits(t, blocks)
+	code := blocks[1].(*slack.SectionBlock).Text.Text
+	if n := utf8.RuneCountInString(code); n > maxSectionText || n < maxSectionText-maxLogLine*5 {
+		t.Errorf("code block is %d characters; want close to but within %d", n, maxSectionText)
+	}
+	if !strings.HasSuffix(code, "line 5000 "+strings.Repeat("x&lt;", 5000%150)+"\n```") {
+		t.Errorf("the newest line is not last:\n…%s", code[len(code)-200:])
+	}
+	if strings.Contains(code, "<") {
+		t.Error("a < in the log was not escaped")
+	}
+}
+
+// checkLimits applies Slack's block limits that gantry must keep.
+func checkLimits(t *testing.T, blocks []slack.Block) {
+	t.Helper()
+	if len(blocks) > maxBlocks {
+		t.Errorf("%d blocks", len(blocks))
+	}
+	raw, _ := json.Marshal(blocks)
+	if n := utf8.RuneCount(raw); n > 13000 {
+		t.Errorf("blocks are %d characters", n)
+	}
+	for _, b := range blocks {
+		if s, ok := b.(*slack.SectionBlock); ok && utf8.RuneCountInString(s.Text.Text) > maxSectionText {
+			t.Errorf("section text of %d characters", utf8.RuneCountInString(s.Text.Text))
+		}
+	}
+}

@@ -1,0 +1,340 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/jobs"
+)
+
+// metadataEvent is the event_type of the metadata gantry puts on each of
+// its messages; its payload's "key" tells a retried post whether the
+// earlier try went through.
+const metadataEvent = "gantry_message"
+
+// ErrLiveLogElsewhere is returned by LiveLog when another gantry process
+// already shows the job's live log.
+var ErrLiveLogElsewhere = errors.New("another process shows this live log")
+
+// SlackSurface shows gantry's messages in a Slack workspace. Every call goes
+// through one Scheduler, so the whole process keeps within Slack's limits.
+type SlackSurface struct {
+	api      WebAPI
+	sched    *Scheduler
+	leases   *Leases
+	logger   *slog.Logger
+	liveLog  time.Duration
+	cardEdit time.Duration
+	respond  *responder
+
+	mu   sync.Mutex
+	sent map[string]string // channel/ts -> what the message shows now
+}
+
+// SlackSurfaceConfig configures a SlackSurface. Zero values are the defaults.
+type SlackSurfaceConfig struct {
+	// Leases lets one of several processes show each live log; nil: this
+	// process shows every live log it is asked for.
+	Leases *Leases
+	// LiveLogEvery is the least time between two calls for one live log;
+	// 0 is 2s, whatever the job prints.
+	LiveLogEvery time.Duration
+	// CardEvery is the least time between two edits of a job message; 0 is
+	// 1s. Edits that come faster are coalesced: the newest state shows.
+	CardEvery time.Duration
+	Logger    *slog.Logger
+}
+
+// NewSlackSurface returns the Slack surface that calls api through sched.
+func NewSlackSurface(api WebAPI, sched *Scheduler, cfg SlackSurfaceConfig) *SlackSurface {
+	s := &SlackSurface{api: api, sched: sched, leases: cfg.Leases, logger: cfg.Logger, liveLog: cfg.LiveLogEvery, cardEdit: cfg.CardEvery}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.liveLog <= 0 {
+		s.liveLog = 2 * time.Second
+	}
+	if s.cardEdit <= 0 {
+		s.cardEdit = time.Second
+	}
+	s.respond = newResponder()
+	s.sent = map[string]string{}
+	return s
+}
+
+// content is the text and blocks of m for chat.postMessage and chat.update.
+func content(m Message) (string, []slack.Block) {
+	text := m.Text
+	if text == "" && m.Card != nil {
+		text = CardText(m.Card)
+	}
+	return clip(text, maxMessageText), Blocks(m)
+}
+
+// Post sends m to channel, in the thread of threadTS when set, and returns
+// its ts. A post retried after a failure that may have taken effect (a 429
+// or an error after Slack had the message) first looks for the message by
+// the key in its metadata, so it is never posted twice.
+func (s *SlackSurface) Post(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+	text, blocks := content(m)
+	payload := map[string]any{}
+	if m.Card != nil {
+		payload["job"] = m.Card.Job
+	}
+	return s.post(ctx, channel, threadTS, text, blocks, payload)
+}
+
+func (s *SlackSurface) post(ctx context.Context, channel, threadTS, text string, blocks []slack.Block, payload map[string]any) (string, error) {
+	key := newKey()
+	payload["key"] = key
+	opts := []slack.MsgOption{
+		slack.MsgOptionText(text, false),
+		slack.MsgOptionDisableLinkUnfurl(),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataEvent, EventPayload: payload}),
+	}
+	if blocks != nil {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	// Slack's clock may differ a little from ours.
+	since := time.Now().Add(-time.Minute)
+	var ts string
+	var last error
+	err := s.sched.Do(ctx, MethodPostMessage, channel, func(ctx context.Context, attempt int) error {
+		if attempt > 1 && mayHaveApplied(last) {
+			found, err := s.findPosted(ctx, channel, threadTS, key, since)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return err
+			case err != nil:
+				// Better a rare duplicate than a lost message.
+				s.logger.Warn("cannot tell whether an earlier try posted the message; posting it", "channel", channel, "err", err)
+			case found != "":
+				ts = found
+				return nil
+			}
+		}
+		_, t, err := s.api.PostMessageContext(ctx, channel, opts...)
+		last, ts = err, t
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("post to %s: %w", channel, err)
+	}
+	if sh, err := shows(text, blocks); err == nil {
+		s.remember(channel+"/"+ts, sh)
+	}
+	return ts, nil
+}
+
+// mayHaveApplied reports whether a post that failed with err may still have
+// been posted: Slack can answer 429 or fail after it stored the message.
+func mayHaveApplied(err error) bool {
+	if err == nil {
+		return false
+	}
+	_, limited := rateLimited(err)
+	return limited || isTransient(err)
+}
+
+// findPosted looks for gantry's message with key posted after since: in the
+// thread of threadTS, or at the top of the channel. It reads a few pages at
+// most; a busy channel's older messages are not the one.
+func (s *SlackSurface) findPosted(ctx context.Context, channel, threadTS, key string, since time.Time) (string, error) {
+	oldest := strconv.FormatInt(since.Unix(), 10) + ".000000"
+	cursor := ""
+	for page := 0; page < 5; page++ {
+		var msgs []slack.Message
+		var next string
+		var err error
+		if threadTS != "" {
+			err = s.sched.Do(ctx, MethodReplies, "", func(ctx context.Context, _ int) error {
+				var e error
+				msgs, _, next, e = s.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+					ChannelID: channel, Timestamp: threadTS, Oldest: oldest, Inclusive: true, Limit: 200, IncludeAllMetadata: true, Cursor: cursor,
+				})
+				return e
+			})
+		} else {
+			err = s.sched.Do(ctx, MethodHistory, "", func(ctx context.Context, _ int) error {
+				h, e := s.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+					ChannelID: channel, Oldest: oldest, Inclusive: true, Limit: 200, IncludeAllMetadata: true, Cursor: cursor,
+				})
+				if h != nil {
+					msgs, next = h.Messages, h.ResponseMetaData.NextCursor
+				}
+				return e
+			})
+		}
+		if err != nil {
+			return "", err
+		}
+		for _, m := range msgs {
+			if m.Metadata.EventType == metadataEvent && m.Metadata.EventPayload["key"] == key {
+				return m.Timestamp, nil
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return "", nil
+}
+
+func newKey() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail
+	return hex.EncodeToString(b)
+}
+
+// Update replaces the message at ts. Edits of one message that come faster
+// than CardEvery are coalesced: only the newest is sent.
+func (s *SlackSurface) Update(ctx context.Context, channel, ts string, m Message) error {
+	text, blocks := content(m)
+	return s.edit(ctx, channel, ts, text, blocks, s.cardEdit)
+}
+
+func (s *SlackSurface) edit(ctx context.Context, channel, ts, text string, blocks []slack.Block, spacing time.Duration) error {
+	key := channel + "/" + ts
+	view, err := shows(text, blocks)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	same := s.sent[key] == view
+	s.mu.Unlock()
+	if same {
+		return nil // an event that changed nothing people see
+	}
+	// Blocks are always sent, so a message without them loses the old ones.
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	err = s.sched.Edit(ctx, MethodUpdate, channel, "update "+key, spacing, func(ctx context.Context, _ int) error {
+		_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts, opts...)
+		if err == nil {
+			s.remember(key, view)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("update %s/%s: %w", channel, ts, err)
+	}
+	return nil
+}
+
+// shows is what a message with text and blocks shows, to compare edits.
+func shows(text string, blocks []slack.Block) (string, error) {
+	raw, err := json.Marshal(blocks)
+	if err != nil {
+		return "", fmt.Errorf("encode blocks: %w", err)
+	}
+	return text + "\x00" + string(raw), nil
+}
+
+// remember records what the message at key shows, keeping the record of
+// a bounded number of messages.
+func (s *SlackSurface) remember(key, shows string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) >= 10000 {
+		clear(s.sent)
+	}
+	s.sent[key] = shows
+}
+
+// Upload shares f in the thread of threadTS with files upload v2: an upload
+// URL, the bytes, then the completing call that shares it.
+func (s *SlackSurface) Upload(ctx context.Context, channel, threadTS string, f commands.File, comment string) error {
+	if len(f.Content) == 0 {
+		return nil
+	}
+	var u *slack.GetUploadURLExternalResponse
+	err := s.sched.Do(ctx, MethodGetUploadURL, "", func(ctx context.Context, _ int) error {
+		var e error
+		u, e = s.api.GetUploadURLExternalContext(ctx, slack.GetUploadURLExternalParameters{
+			FileName: f.Name, FileSize: len(f.Content), SnippetType: "text",
+		})
+		return e
+	})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", f.Name, err)
+	}
+	err = s.sched.Do(ctx, MethodUpload, "", func(ctx context.Context, _ int) error {
+		return s.api.UploadToURL(ctx, slack.UploadToURLParameters{UploadURL: u.UploadURL, Reader: bytes.NewReader(f.Content), Filename: f.Name})
+	})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", f.Name, err)
+	}
+	err = s.sched.Do(ctx, MethodCompleteUpload, channel, func(ctx context.Context, attempt int) error {
+		_, e := s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
+			Files: []slack.FileSummary{{ID: u.FileID, Title: f.Title}}, Channel: channel, ThreadTimestamp: threadTS, InitialComment: comment,
+		})
+		if attempt > 1 && slackErrorCode(e) == "file_already_completed" {
+			return nil // the earlier try went through
+		}
+		return e
+	})
+	if err != nil {
+		return fmt.Errorf("share %s in %s: %w", f.Name, channel, err)
+	}
+	return nil
+}
+
+// LiveLog returns the sink that shows job j's newest lines in one message
+// of its thread, edited at most once every LiveLogEvery.
+func (s *SlackSurface) LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error) {
+	name := "livelog:" + strconv.FormatInt(j.ID, 10)
+	if s.leases != nil {
+		ok, err := s.leases.Acquire(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrLiveLogElsewhere
+		}
+	}
+	return newLiveLog(s, j, name), nil
+}
+
+// Ephemeral shows text to user alone, in channel (in the thread of threadTS
+// when set).
+func (s *SlackSurface) Ephemeral(ctx context.Context, channel, user, threadTS, text string) error {
+	opts := []slack.MsgOption{slack.MsgOptionText(clip(text, maxMessageText), false)}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	err := s.sched.Do(ctx, MethodPostEphemeral, channel, func(ctx context.Context, _ int) error {
+		_, err := s.api.PostEphemeralContext(ctx, channel, user, opts...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ephemeral to %s in %s: %w", user, channel, err)
+	}
+	return nil
+}
+
+// Respond answers through a slash command's or a button's response_url:
+// to the person alone, or to the channel when inChannel.
+func (s *SlackSurface) Respond(ctx context.Context, responseURL, text string, inChannel bool) error {
+	err := s.sched.Do(ctx, MethodResponseURL, "", func(ctx context.Context, _ int) error {
+		return s.respond.post(ctx, responseURL, clip(text, maxMessageText), inChannel)
+	})
+	if err != nil {
+		return fmt.Errorf("answer through response_url: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/redistest"
+	"github.com/gantry-ci/gantry/internal/slackserver"
+)
+
+// Channels bound to the test repos, and the people in them.
+const (
+	chHello  = "C0BUILDS"
+	chSlow   = "C0SLOW"
+	chChatty = "C0CHATTY"
+	alice    = "U0ALICE"
+	bob      = "U0BOB"
+	admin    = "U0ADMIN"
+)
+
+// slackSession is `gantry serve` running in-process against the fake Slack
+// and a real Redis.
+type slackSession struct {
+	t      *testing.T
+	srv    *slackserver.Server
+	errOut *syncBuffer
+	done   chan int
+	// wantExit is the exit code the session should end with.
+	wantExit int
+}
+
+// gitRepo makes a git checkout with files, committed on main.
+func gitRepo(t *testing.T, dir string, files map[string]string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "."},
+		{"-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-q", "-m", "init"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+func readExample(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(examples("hello"), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// startSlack runs gantry serve with three repos bound to channels: hello
+// (the example), slow (a step that sleeps) and chatty (a step that prints
+// tens of thousands of lines).
+func startSlack(t *testing.T, opts ...slackserver.Option) *slackSession {
+	t.Helper()
+	srv := slackserver.New(t, opts...)
+	rdb := redistest.Start(t)
+	dir := t.TempDir()
+	hello := gitRepo(t, filepath.Join(dir, "hello"), map[string]string{
+		".gantry.yml": readExample(t, ".gantry.yml"), "greet.sh": readExample(t, "greet.sh"),
+	})
+	slow := gitRepo(t, filepath.Join(dir, "slow"), map[string]string{
+		".gantry.yml": "pipelines:\n  branch:\n    steps:\n      - echo sleeping; sleep 300\n",
+	})
+	chatty := gitRepo(t, filepath.Join(dir, "chatty"), map[string]string{
+		".gantry.yml": "pipelines:\n  branch:\n    steps:\n      - for i in $(seq 0 15); do seq -f 'line %g' $((i*3000+1)) $((i*3000+3000)); sleep 0.5; done\n",
+	})
+	cfg := "repos:\n" +
+		"  hello: {path: " + hello + ", channel: " + chHello + "}\n" +
+		"  slow: {path: " + slow + ", channel: " + chSlow + "}\n" +
+		"  chatty: {path: " + chatty + ", channel: " + chChatty + "}\n" +
+		"admins: [" + admin + "]\n"
+	cfgPath := filepath.Join(dir, "gantry.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"SLACK_APP_TOKEN": slackserver.AppToken, "SLACK_BOT_TOKEN": slackserver.BotToken, "SLACK_API_URL": srv.APIURL(),
+		"REDIS_URL": rdb.URL(), "GANTRY_CONFIG": cfgPath, "GANTRY_HTTP_ADDR": "127.0.0.1:0",
+	}
+	s := &slackSession{t: t, srv: srv, errOut: &syncBuffer{}, done: make(chan int, 1)}
+	m := &Main{Args: []string{"serve"}, Getenv: func(k string) string { return env[k] }, Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: s.errOut}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { s.done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-s.done:
+			if code != s.wantExit {
+				t.Errorf("gantry serve exited with %d, want %d", code, s.wantExit)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("gantry serve did not stop")
+		}
+		_ = m.Close()
+		if t.Failed() {
+			t.Logf("stderr:\n%s", s.errOut)
+		}
+	})
+	srv.WaitConnection(t, 1, 20*time.Second)
+	return s
+}
+
+// card waits for job n's message at the top of channel, in a state that
+// matches state (a regular expression of its text), and returns it.
+func (s *slackSession) card(channel string, n int, state string, within time.Duration) slackserver.Message {
+	s.t.Helper()
+	prefix := "#" + itoa(n) + " "
+	rx := regexp.MustCompile(`: ` + state + `\b`)
+	var got slackserver.Message
+	s.srv.WaitFor(s.t, within, "job message "+prefix+"in state "+state, func(srv *slackserver.Server) bool {
+		for _, m := range srv.History(channel) {
+			if m.FromBot() && strings.HasPrefix(m.Text, prefix) && rx.MatchString(m.Text) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// cards counts the job messages of job n at the top of channel.
+func (s *slackSession) cards(channel string, n int) int {
+	count := 0
+	for _, m := range s.srv.History(channel) {
+		if m.FromBot() && strings.HasPrefix(m.Text, "#"+itoa(n)+" ") {
+			count++
+		}
+	}
+	return count
+}
+
+// response waits for an answer to user through a response_url whose text
+// contains want.
+func (s *slackSession) response(user, want string) slackserver.ResponsePost {
+	s.t.Helper()
+	var got slackserver.ResponsePost
+	s.srv.WaitFor(s.t, 15*time.Second, "a response to "+user+" saying "+want, func(srv *slackserver.Server) bool {
+		for _, p := range srv.ResponsePosts() {
+			if p.User == user && p.Error == "" && strings.Contains(p.Text, want) {
+				got = p
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// ephemeral waits for an ephemeral message to user containing want.
+func (s *slackSession) ephemeral(user, want string) slackserver.Ephemeral {
+	s.t.Helper()
+	return s.srv.WaitEphemeral(s.t, user, 15*time.Second, func(e slackserver.Ephemeral) bool { return strings.Contains(e.Text, want) })
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// exit waits for gantry to stop by itself and returns its exit code.
+func (s *slackSession) exit(within time.Duration) int {
+	s.t.Helper()
+	select {
+	case code := <-s.done:
+		s.done <- code // for the cleanup
+		return code
+	case <-time.After(within):
+		s.t.Fatalf("gantry did not stop within %v", within)
+		return 0
+	}
+}
+
+func TestSlackBuildShowsJobThreadLiveLogAndFile(t *testing.T) {
+	s := startSlack(t)
+	env := s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build", UserID: alice, UserName: "alice", ChannelID: chHello})
+	ack := s.srv.WaitAck(t, env.ID, 5*time.Second)
+	if ack.Payload != nil {
+		t.Errorf("ack carries a payload %s; gantry acks empty and answers through the Web API", ack.Payload)
+	}
+	q := s.response(alice, "Queued #1: build hello@main")
+	if q.ResponseType != "ephemeral" {
+		t.Errorf("the queued answer is %s, want ephemeral", q.ResponseType)
+	}
+	card := s.card(chHello, 1, "succeeded", time.Minute)
+	if !regexp.MustCompile(`^#1 build hello@main \([0-9a-f]{7}\) by <@U0ALICE>: succeeded, `).MatchString(card.Text) {
+		t.Errorf("job message text = %q", card.Text)
+	}
+	if got := buttonLabels(card); got != "Retry,Logs" {
+		t.Errorf("buttons of the finished job = %s, want Retry,Logs", got)
+	}
+	sawRunning := false
+	for _, rev := range card.Revisions {
+		if strings.Contains(rev.Text, ": running") && strings.Contains(rev.Blocks, `"action_id":"cancel"`) &&
+			regexp.MustCompile(`step \d of 3`).MatchString(rev.Blocks) {
+			sawRunning = true
+		}
+	}
+	if !sawRunning {
+		t.Errorf("the job message never showed running with its step and a Cancel button; revisions: %+v", card.Revisions)
+	}
+
+	// The thread: steps as they start and end, the live log, the summary and the file.
+	var file slackserver.File
+	s.srv.WaitFor(t, 20*time.Second, "the whole log shared in the thread", func(srv *slackserver.Server) bool {
+		for _, f := range srv.Files() {
+			if len(f.Shares) > 0 {
+				file = f
+				return true
+			}
+		}
+		return false
+	})
+	if file.Name != "gantry-job-1.log" || file.Shares[0].Channel != chHello || file.Shares[0].ThreadTS != card.TS {
+		t.Errorf("file %s shared at %+v, want gantry-job-1.log in the thread of %s", file.Name, file.Shares, card.TS)
+	}
+	for _, want := range []string{"hello from job 1 (hello)", "hello, world (1 of 3)", "hello, world (3 of 3)"} {
+		if !strings.Contains(string(file.Content), want) {
+			t.Errorf("the uploaded log lacks %q:\n%s", want, file.Content)
+		}
+	}
+	thread := s.srv.Thread(chHello, card.TS)
+	var texts []string
+	for _, m := range thread[1:] {
+		texts = append(texts, m.VisibleText())
+	}
+	all := strings.Join(texts, "\n")
+	for _, want := range []string{
+		"step 1/3 started: echo \"preparing in $(pwd)\"", "step 3/3 succeeded in", "*Log* of #1", "hello, world (3 of 3)",
+		":white_check_mark: #1 succeeded in",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the thread lacks %q:\n%s", want, all)
+		}
+	}
+	// Log lines come before the verdict.
+	if strings.Index(all, "hello, world (3 of 3)") > strings.Index(all, ":white_check_mark: #1 succeeded") {
+		t.Errorf("the live log was not complete before the summary:\n%s", all)
+	}
+}
+
+func buttonLabels(m slackserver.Message) string {
+	var out []string
+	for _, b := range m.Buttons() {
+		out = append(out, b.Text)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestSlackRedeliveryRunsOneJobAndReconnects(t *testing.T) {
+	s := startSlack(t)
+	env := s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build", UserID: alice, ChannelID: chHello})
+	again := s.srv.Redeliver(env) // a retry: new envelope, same trigger_id
+	same := s.srv.Resend(env)     // the same frame again, as on a second connection
+	for _, e := range []slackserver.Envelope{env, again, same} {
+		s.srv.WaitAck(t, e.ID, 5*time.Second)
+	}
+	s.card(chHello, 1, "succeeded", time.Minute)
+	mention := s.srv.SendMention(slackserver.Mention{Channel: chHello, User: bob, Text: "status #1"})
+	s.srv.Redeliver(mention)
+	s.srv.WaitFor(t, 15*time.Second, "the answer to the mention", func(srv *slackserver.Server) bool {
+		return len(srv.Ephemerals(bob)) > 0
+	})
+
+	s.srv.Disconnect("refresh_requested")
+	s.srv.WaitConnection(t, 2, 20*time.Second)
+	env2 := s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build hello", UserID: bob, ChannelID: chHello})
+	s.srv.WaitAck(t, env2.ID, 5*time.Second)
+	s.card(chHello, 2, "succeeded", time.Minute)
+
+	if n := s.cards(chHello, 1); n != 1 {
+		t.Errorf("job #1 has %d job messages, want 1", n)
+	}
+	if n := s.cards(chHello, 3); n != 0 {
+		t.Errorf("a third job was started by a redelivery")
+	}
+	queued := 0
+	for _, p := range s.srv.ResponsePosts() {
+		if strings.Contains(p.Text, "Queued #") {
+			queued++
+		}
+	}
+	if queued != 2 {
+		t.Errorf("%d answers say Queued, want 2", queued)
+	}
+	var answers []string
+	for _, e := range s.srv.Ephemerals(bob) {
+		if e.Via == "chat.postEphemeral" {
+			answers = append(answers, e.Text)
+		}
+	}
+	if len(answers) != 1 || !strings.Contains(answers[0], "#1 build hello@main") {
+		t.Errorf("the redelivered mention was answered %d times: %q", len(answers), answers)
+	}
+}
