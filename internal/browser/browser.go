@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type Browser struct {
 	conn *websocket.Conn
 	mu   sync.Mutex
 	id   int
+	dir  string
 }
 
 // binary finds Chromium. Tests that need a browser fail without one: CI
@@ -45,14 +47,20 @@ func Start(t testing.TB) *Browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	// Not t.TempDir: Chromium's helper processes may still be writing their
+	// profile for a moment after the browser is gone.
+	dir, err := os.MkdirTemp("", "gantry-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--user-data-dir="+dir, "--remote-debugging-port=0", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so close reaches its helpers too
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	b := &Browser{t: t, cmd: cmd}
+	b := &Browser{t: t, cmd: cmd, dir: dir}
 	t.Cleanup(b.close)
 	port := ""
 	deadline := time.Now().Add(30 * time.Second)
@@ -112,8 +120,14 @@ func (b *Browser) close() {
 	if b.conn != nil {
 		b.conn.Close()
 	}
-	_ = b.cmd.Process.Kill()
+	_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 	_ = b.cmd.Wait()
+	for i := 0; i < 50; i++ {
+		if os.RemoveAll(b.dir) == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // call sends one DevTools command and waits for its answer, skipping the
