@@ -266,6 +266,9 @@ func (s *Service) cancel(ctx context.Context, r *Request, c *Command) (Reply, er
 		return Reply{}, jobs.Userf("you may not cancel %s; who may: %s", j.Name(), who)
 	}
 	prev, err := s.store.Cancel(ctx, j.ID, Mention(r.User)) // "cancelled by <@U…>" in Slack
+	if errors.Is(err, jobs.ErrConflict) {
+		return Reply{Text: fmt.Sprintf("%s has already ended: %s", j.Name(), prev), Ephemeral: true}, nil
+	}
 	if err != nil {
 		return Reply{}, err
 	}
@@ -302,6 +305,11 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 	}
 	if err := s.store.Create(ctx, j); err != nil {
 		return Reply{}, err
+	}
+	if j.Kind == jobs.Deploy {
+		if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: describeTarget(j) + " (retry of " + old.Name() + ")"}); err != nil {
+			s.logger.Error("audit deploy request", "job", j.ID, "err", err)
+		}
 	}
 	return Reply{Text: fmt.Sprintf("Retrying %s as %s: %s %s", old.Name(), j.Name(), j.What(), describeTarget(j)), Job: j.ID}, nil
 }

@@ -27,9 +27,12 @@ return st
 func (s *Store) Cancel(ctx context.Context, id int64, by string) (State, error) {
 	reason := (&CancelError{By: by}).Error()
 	prev, err := s.Transition(ctx, id, Change{
-		From: []State{Queued, AwaitingApproval}, To: Cancelled, Text: reason, Set: []any{"reason", reason},
+		From: []State{Queued, AwaitingApproval}, To: Cancelled, Text: reason,
+		Set: []any{"reason", reason, "cancel_by", by},
 	})
 	if err == nil {
+		// A worker may have taken it already and be about to start it.
+		_ = s.rdb.Publish(ctx, s.keys.Cancel(), id).Err()
 		return prev, nil
 	}
 	if !errors.Is(err, ErrConflict) {
@@ -45,6 +48,9 @@ func (s *Store) Cancel(ctx context.Context, id int64, by string) (State, error) 
 	if State(st) == Queued || State(st) == AwaitingApproval {
 		// It moved back to the queue between the two steps: try once more.
 		return s.Cancel(ctx, id, by)
+	}
+	if State(st).Final() {
+		return State(st), fmt.Errorf("cancel job #%d: it has already ended: %w", id, ErrConflict)
 	}
 	return State(st), nil
 }

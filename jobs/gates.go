@@ -50,6 +50,23 @@ func (x *Execution) wait(ctx context.Context, reason string) error {
 	return nil
 }
 
+// hold keeps holder's leases alive until the returned func is called; it
+// then releases them, or with keep only stops renewing them, so that the
+// next worker to take the job (the same holder) finds them still its own.
+func hold(ctx context.Context, l Leaser, holder string) func(keep bool) {
+	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go l.Keepalive(kctx, holder)
+	return func(keep bool) {
+		stop()
+		if keep {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = l.Release(rctx, holder)
+	}
+}
+
 // ResourceGate leases one member of each pool a job's plan names, for the
 // job's whole life, and tells the steps which: GANTRY_RESOURCE_MYSQL=mysql-2.
 type ResourceGate struct {
@@ -57,7 +74,7 @@ type ResourceGate struct {
 }
 
 // Enter takes the job's resources, waiting its turn.
-func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(), error) {
+func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(keep bool), error) {
 	names := x.Job.Plan.Resources
 	if len(names) == 0 {
 		return nil, nil
@@ -72,16 +89,9 @@ func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(), error) 
 	if err != nil {
 		return nil, err
 	}
-	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	go g.Pools.Keepalive(kctx, holder)
-	leave := func() {
-		stop()
-		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Pools.Release(rctx, holder)
-	}
+	leave := hold(ctx, g.Pools, holder)
 	if werr != nil {
-		leave()
+		leave(false)
 		return nil, werr
 	}
 	for _, l := range leases {
@@ -106,7 +116,7 @@ type EnvGate struct {
 }
 
 // Enter waits for the environment to be free for this deploy.
-func (g *EnvGate) Enter(ctx context.Context, x *Execution) (func(), error) {
+func (g *EnvGate) Enter(ctx context.Context, x *Execution) (func(keep bool), error) {
 	j := x.Job
 	if j.Kind != Deploy || j.Env == "" {
 		return nil, nil
@@ -133,27 +143,23 @@ func (g *EnvGate) Enter(ctx context.Context, x *Execution) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		go g.Slots.Keepalive(kctx, holder)
-		leave := func() {
-			stop()
-			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = g.Slots.Release(rctx, holder)
-		}
+		leave := hold(ctx, g.Slots, holder)
 		if werr != nil {
-			leave()
+			leave(false)
 			return nil, werr
 		}
 		// Someone may have locked the environment while we queued.
 		if l, err := x.store.EnvLock(ctx, j.Env); err == nil && (l == nil || l.Holder == j.Requester) {
 			return leave, nil
 		}
-		leave()
+		leave(false)
 	}
 }
 
 func (g *EnvGate) waitUnlocked(ctx context.Context, x *Execution, poll time.Duration) error {
+	if x.Job.Handle != "" {
+		return nil // re-attaching to a deploy that already runs: a later lock does not stop it
+	}
 	for {
 		l, err := x.store.EnvLock(ctx, x.Job.Env)
 		if err != nil {

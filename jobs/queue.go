@@ -123,13 +123,16 @@ func (q *Queue) Done(ctx context.Context, d Delivery) error {
 var requeueScript = redis.NewScript(`
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 return redis.call('XADD', KEYS[1], '*', 'job', ARGV[3])
 `)
 
 // Requeue hands a delivery back: a fresh delivery of the same job replaces
-// it, to be taken at once by any worker.
-func (q *Queue) Requeue(ctx context.Context, d Delivery) error {
-	if err := requeueScript.Run(ctx, q.rdb, []string{q.keys.Queue()}, workerGroup, d.MsgID, d.Job).Err(); err != nil {
+// it, to be taken at once by any worker, and owner's lease on the job goes
+// in the same step, so the next worker can take it.
+func (q *Queue) Requeue(ctx context.Context, d Delivery, owner string) error {
+	keys := []string{q.keys.Queue(), q.keys.Lease(d.Job)}
+	if err := requeueScript.Run(ctx, q.rdb, keys, workerGroup, d.MsgID, d.Job, owner).Err(); err != nil {
 		return fmt.Errorf("hand back job #%d: %w", d.Job, err)
 	}
 	return nil

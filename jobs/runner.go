@@ -102,7 +102,9 @@ func (x *Execution) Note(ctx context.Context, text string) error {
 
 // Gate is something a job must pass before it runs: a resource lease, an
 // environment lock. Enter may move the job to waiting and block until it
-// may go on; it returns a func that gives back what it took.
+// may go on; it returns a func that gives back what it took, or with keep
+// only lets go of it for the next worker of the same job (a hand-back of
+// work that goes on without this process).
 type Gate interface {
-	Enter(ctx context.Context, x *Execution) (leave func(), err error)
+	Enter(ctx context.Context, x *Execution) (leave func(keep bool), err error)
 }

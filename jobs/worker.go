@@ -17,6 +17,10 @@ import (
 // before the job ends: the job is handed back, not failed.
 var ErrShutdown = errors.New("worker shutting down")
 
+// errLeaseLost is the cause given to a job's context when its worker finds
+// that another worker has taken the job over: it stops and touches nothing.
+var errLeaseLost = errors.New("lease of the job lost to another worker")
+
 // CancelError is the cause given to a job's context when someone cancels it.
 type CancelError struct{ By string }
 
@@ -240,9 +244,10 @@ func (w *Worker) handle(d Delivery) {
 		return // the delivery stays pending and is reclaimed later
 	}
 	if !ok {
-		// Another live worker runs this job; this delivery is a duplicate.
-		logger.Info("job held by another worker; dropping duplicate delivery")
-		_ = w.queue.Done(ctx, d)
+		// Another live worker runs this job. Leave this delivery pending:
+		// if that worker dies, it is reclaimed; once the job has ended, the
+		// next look at it acknowledges it.
+		logger.Info("job held by another worker; leaving the delivery for later")
 		return
 	}
 	defer func() {
@@ -305,7 +310,7 @@ func (w *Worker) heartbeat(ctx context.Context, d Delivery, cancel context.Cance
 			if err == nil && !ok {
 				// Our lease expired and someone else took the job: stop.
 				w.logger.Error("lost the lease of a running job", "job", d.Job)
-				cancel(ErrShutdown)
+				cancel(errLeaseLost)
 				return
 			}
 			_ = w.queue.Touch(bg, w.cfg.Name, d.MsgID)
@@ -322,16 +327,27 @@ func (w *Worker) execute(ctx context.Context, x *Execution, logger *slog.Logger)
 	if j.State == Running && j.Handle == "" {
 		_ = x.Note(ctx, fmt.Sprintf("%s is starting again: the worker that ran it stopped", j.Name()))
 	}
+	// Work that already runs (an ECS task this job started) takes its
+	// leases back whatever happens, and reaches the runner even when the
+	// job was cancelled meanwhile: only the runner can stop that work.
+	gctx := ctx
+	if j.Handle != "" {
+		gctx = context.WithoutCancel(ctx)
+	}
 	for _, g := range w.gates {
-		leave, err := g.Enter(ctx, x)
+		leave, err := g.Enter(gctx, x)
 		if err != nil {
 			return 0, err
 		}
 		if leave != nil {
-			defer leave()
+			defer func() {
+				// Work that goes on without us (an attached ECS task) keeps
+				// what it holds: the worker that re-attaches takes it over.
+				leave(errors.Is(context.Cause(ctx), ErrShutdown) && j.Handle != "")
+			}()
 		}
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && j.Handle == "" {
 		return 0, ctx.Err()
 	}
 	if j.State != Running {
@@ -356,6 +372,8 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 	var cancelled *CancelError
 	var c Change
 	switch {
+	case errors.Is(cause, errLeaseLost):
+		return // the job is another worker's now: its record and delivery are too
 	case errors.Is(cause, ErrShutdown):
 		w.handBack(ctx, d, j, logger)
 		return
@@ -418,7 +436,7 @@ func (w *Worker) handBack(ctx context.Context, d Delivery, j *Job, logger *slog.
 			logger.Error("hand back job", "err", err)
 		}
 	}
-	if err := w.queue.Requeue(ctx, d); err != nil {
+	if err := w.queue.Requeue(ctx, d, w.cfg.Name); err != nil {
 		logger.Error("hand back job", "err", err)
 	}
 }

@@ -296,6 +296,41 @@ func TestGracefulStopHandsBackWhatItCannotFinish(t *testing.T) {
 	}
 }
 
+func TestGracefulStopHandsBackToAWorkerAlreadyWaiting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mark := filepath.Join(t.TempDir(), "mark")
+	j := shellJob(t, `echo run >> "$MARK"; sleep 1.5`)
+	j.Plan.Env["MARK"] = mark
+	// Two workers wait for work; whichever takes the job is stopped.
+	stops := map[string]context.CancelFunc{}
+	dones := map[string]chan struct{}{}
+	for _, name := range []string{"a", "b"} {
+		wctx, stop := context.WithCancel(ctx)
+		w := jobs.NewWorker(e.store, e.log, local.New(local.Config{Grace: 100 * time.Millisecond}), nil,
+			jobs.WorkerConfig{Name: name, Grace: 200 * time.Millisecond, Concurrency: 1})
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		stops[name], dones[name] = stop, done
+		t.Cleanup(func() { stop(); <-done })
+	}
+	time.Sleep(200 * time.Millisecond) // both are blocked reading the queue
+	if err := e.store.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, mark, "run", 10*time.Second)
+	holder, err := jobs.NewQueue(e.store).LeaseHolder(ctx, j.ID)
+	if err != nil || holder == "" {
+		t.Fatalf("no lease holder (%v)", err)
+	}
+	stops[holder]()
+	<-dones[holder]
+	waitState(t, e.store, j.ID, jobs.Succeeded, 15*time.Second)
+	if b, _ := os.ReadFile(mark); string(b) != "run\nrun\n" {
+		t.Errorf("mark %q", b)
+	}
+}
+
 func TestGracefulStopLetsShortJobsFinish(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -48,6 +48,7 @@ func (r *Runner) follow(ctx context.Context, x *jobs.Execution, arn string, cur 
 	f := &follower{r: r, x: x, arn: arn, stream: r.streamName(containerJob, arn), marker: marker(x.Job), cur: cur}
 	bg := context.WithoutCancel(ctx)
 	wait := r.cfg.Poll
+	var missingSince time.Time
 	for {
 		if ctx.Err() != nil {
 			return f.interrupted(ctx)
@@ -58,7 +59,19 @@ func (r *Runner) follow(ctx context.Context, x *jobs.Execution, arn string, cur 
 			case ctx.Err() != nil:
 				continue
 			case errors.Is(err, errTaskMissing):
-				return 0, err
+				// ECS is eventually consistent: a task it has just started
+				// may not be visible yet. Keep looking for a while; after
+				// that, the job ends errored for good, because starting
+				// another task could run the steps twice.
+				if missingSince.IsZero() {
+					missingSince = time.Now()
+				}
+				if f.status == "" && time.Since(missingSince) < missingGrace {
+					sleep(ctx, wait)
+					wait = min(wait*2, r.cfg.MaxPoll)
+					continue
+				}
+				return 0, jobs.Permanent(err)
 			case errors.Is(err, jobs.ErrPermanent):
 				_ = r.stop(bg, arn, fmt.Sprintf("gantry cannot follow this task of job %s", x.Job.Name()))
 				return 0, err
@@ -87,6 +100,10 @@ func (r *Runner) follow(ctx context.Context, x *jobs.Execution, arn string, cur 
 }
 
 var errTaskMissing = errors.New("ECS no longer knows the task")
+
+// missingGrace is how long a task that ECS has never shown may stay
+// invisible after RunTask before gantry gives up on it.
+const missingGrace = 2 * time.Minute
 
 func (f *follower) describe(ctx context.Context) (types.Task, error) {
 	out, err := f.r.ecs.DescribeTasks(ctx, &awsecs.DescribeTasksInput{Cluster: aws.String(f.r.cfg.Cluster), Tasks: []string{f.arn}})
