@@ -45,12 +45,14 @@ func (t *Threads) ConsumeGroup(ctx context.Context, cfg GroupConfig) error {
 	if cfg.Shards <= 0 {
 		cfg.Shards = 8
 	}
+	const maxEventTries = 5
 	if cfg.Reclaim <= 0 {
 		cfg.Reclaim = 5 * time.Minute
 	}
 	var (
 		mu       sync.Mutex
 		inFlight = map[string]bool{} // read and not yet acknowledged here
+		failures = map[string]int{}  // times showing an event failed here
 		wg       sync.WaitGroup
 	)
 	shards := make([]chan jobs.Event, cfg.Shards)
@@ -60,11 +62,32 @@ func (t *Threads) ConsumeGroup(ctx context.Context, cfg GroupConfig) error {
 		go func(in <-chan jobs.Event) {
 			defer wg.Done()
 			for e := range in {
-				if err := t.Handle(ctx, e); err != nil && ctx.Err() == nil {
-					t.logger.Error("show job event", "job", e.Job, "event", e.Type, "err", err)
+				err := t.Handle(ctx, e)
+				if err != nil && ctx.Err() == nil {
+					// Left unacknowledged: it is handed out again (to this
+					// process or another) once it has been idle for the
+					// reclaim time, so a Slack or Redis outage delays what
+					// the thread shows instead of losing it.
+					t.logger.Error("show job event; it will be tried again", "job", e.Job, "event", e.Type, "err", err)
 				}
-				if ctx.Err() != nil {
-					continue // left unacknowledged: another consumer shows it
+				if err != nil && ctx.Err() == nil {
+					mu.Lock()
+					failures[e.ID]++
+					giveUp := failures[e.ID] >= maxEventTries
+					if giveUp {
+						delete(failures, e.ID)
+					}
+					mu.Unlock()
+					if giveUp {
+						t.logger.Error("giving up on a job event", "job", e.Job, "event", e.Type, "tries", maxEventTries)
+						err = nil // acknowledged below
+					}
+				}
+				if err != nil || ctx.Err() != nil {
+					mu.Lock()
+					delete(inFlight, e.ID)
+					mu.Unlock()
+					continue
 				}
 				if err := t.store.AckEvents(ctx, cfg.Group, e.ID); err != nil && ctx.Err() == nil {
 					t.logger.Error("acknowledge job event", "job", e.Job, "err", err)

@@ -46,6 +46,7 @@ type Threads struct {
 	poll    time.Duration
 	upload  bool
 	claim   func(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	unclaim func(ctx context.Context, key string) error
 
 	mu        sync.Mutex
 	followers map[int64]*follower
@@ -62,6 +63,9 @@ type ThreadsConfig struct {
 	// post each job's message: it reports whether key was claimed first
 	// (Store.FirstSeen). nil: this process is the only one.
 	Claim func(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Unclaim gives a claim back (the post failed), so that a later event
+	// tries again at once instead of waiting for the claim to lapse.
+	Unclaim func(ctx context.Context, key string) error
 }
 
 type follower struct {
@@ -79,7 +83,7 @@ func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) 
 	}
 	return &Threads{
 		store: s, log: l, surface: surface, links: cfg.Links, logger: cfg.Logger, poll: cfg.PollLog,
-		upload: cfg.UploadLogs, claim: cfg.Claim, followers: map[int64]*follower{},
+		upload: cfg.UploadLogs, claim: cfg.Claim, unclaim: cfg.Unclaim, followers: map[int64]*follower{},
 	}
 }
 
@@ -153,6 +157,9 @@ func (t *Threads) postJobMessage(ctx context.Context, j *jobs.Job) (bool, error)
 	}
 	ts, err := t.surface.Post(ctx, j.Channel, "", JobMessage(j, t.store.Now(), t.link(j.ID)))
 	if err != nil {
+		if t.claim != nil && t.unclaim != nil {
+			_ = t.unclaim(context.WithoutCancel(ctx), fmt.Sprintf("thread:job:%d", j.ID))
+		}
 		return false, fmt.Errorf("post message of job #%d: %w", j.ID, err)
 	}
 	j.ThreadTS = ts

@@ -382,3 +382,12 @@ func (s *Store) FirstSeen(ctx context.Context, id string, ttl time.Duration) (bo
 	}
 	return ok, nil
 }
+
+// Forget removes the record of delivery id, so that it counts as unseen
+// again (its handling failed and should be done again).
+func (s *Store) Forget(ctx context.Context, id string) error {
+	if err := s.rdb.Del(ctx, s.keys.Seen(id)).Err(); err != nil {
+		return fmt.Errorf("forget delivery %s: %w", id, err)
+	}
+	return nil
+}

@@ -120,16 +120,17 @@ func resolvePath(ctx context.Context, name, path, ref, defaultRef string) (*Sour
 	}
 	fi, err := os.Stat(abs)
 	if err != nil || !fi.IsDir() {
-		return nil, jobs.Userf("%s is not a directory", path)
+		return nil, jobs.Userf("%s is not a directory", name)
 	}
-	specName := filepath.ToSlash(filepath.Join(path, SpecFile))
+	// Messages name the repo as people typed it, never the server's path.
+	specName := name + "/" + SpecFile
 	if _, err := os.Stat(filepath.Join(abs, ".git")); err != nil {
 		if ref != "" {
-			return nil, jobs.Userf("%s is a plain directory, not a git checkout: it has no refs, so drop @%s", path, ref)
+			return nil, jobs.Userf("%s is a plain directory, not a git checkout: it has no refs, so drop @%s", name, ref)
 		}
 		data, err := os.ReadFile(filepath.Join(abs, SpecFile))
 		if err != nil {
-			return nil, jobs.Userf("%s has no %s", path, SpecFile)
+			return nil, jobs.Userf("%s has no %s", name, SpecFile)
 		}
 		return &Source{Repo: name, Kind: jobs.SourceDir, Path: abs, SpecName: specName, Spec: data}, nil
 	}

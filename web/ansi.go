@@ -14,8 +14,13 @@ type ansi struct {
 	st sgr
 }
 
-// Line renders one line.
+// Line renders one line. A carriage return rewinds the line, as in a
+// terminal: what a progress bar printed last is what shows.
 func (a *ansi) Line(line string) string {
+	if i := strings.LastIndexByte(strings.TrimRight(line, "\r"), '\r'); i >= 0 {
+		line = line[i+1:]
+	}
+	line = strings.ReplaceAll(line, "\r", "")
 	var b strings.Builder
 	st := &a.st
 	open := false

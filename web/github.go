@@ -96,7 +96,7 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.handle(ctx, ev); err != nil {
-		if ferr := h.store.Redis().Del(ctx, h.store.Keys().Seen(key)).Err(); ferr != nil {
+		if ferr := h.store.Forget(ctx, key); ferr != nil {
 			log.Error("GitHub webhook: cannot forget the delivery; its redelivery will be ignored", "err", ferr)
 		}
 		log.Error("GitHub webhook failed; GitHub may deliver it again", "repo", ev.Repo, "err", err)

@@ -118,12 +118,14 @@ func TestPublicPagesNeedNoSignature(t *testing.T) {
 
 func TestPageRendersColoursAndEscapesText(t *testing.T) {
 	f := newFixture(t, false)
-	j := f.job(t, "\x1b[31;1mFAIL\x1b[0m <script>alert(1)</script>", "\x1b[32mok\x1b[39m plain", "\x1b[2Kcleared")
+	j := f.job(t, "\x1b[31;1mFAIL\x1b[0m <script>alert(1)</script>", "\x1b[32mok\x1b[39m plain", "\x1b[2Kcleared",
+		"10%\r50%\r100% done\r")
 	_, body := get(t, f.path(f.links.Job(j.ID)))
 	for _, want := range []string{
 		`<span class="fg-red bold">FAIL</span> &lt;script&gt;alert(1)&lt;/script&gt;`,
 		`<span class="fg-green">ok</span> plain`,
 		"\ncleared\n",
+		"\n100% done\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
