@@ -109,6 +109,7 @@ func (c *Console) printLines(job int64, bar, text string) {
 		prefix = "#" + strconv.FormatInt(job, 10)
 	}
 	text = emoji.Replace(text)
+	text = unescape.Replace(text)
 	for _, ln := range strings.Split(text, "\n") {
 		fmt.Fprintf(&b, "%-5s %s %s\n", prefix, bar, ln)
 	}
@@ -122,6 +123,9 @@ var emoji = strings.NewReplacer(
 	":hourglass_flowing_sand:", "⏳", ":raised_hand:", "✋", ":double_vertical_bar:", "⏸",
 	":arrows_counterclockwise:", "🔄", ":white_check_mark:", "✅", ":x:", "❌",
 	":no_entry_sign:", "🚫", ":warning:", "⚠️", ":grey_question:", "❔")
+
+// unescape undoes jobs.ChatEscape: a terminal has no markup to guard.
+var unescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 // Reply prints an answer to the person.
 func (c *Console) Reply(r commands.Reply) {

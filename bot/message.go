@@ -145,7 +145,7 @@ func Summary(j *jobs.Job, now time.Time) string {
 		fmt.Fprintf(&b, ": %s", j.Reason)
 	}
 	if j.State == jobs.Failed && j.Step > 0 && j.Step <= len(j.Plan.Steps) {
-		fmt.Fprintf(&b, ": step %d (%s) failed", j.Step, j.Plan.Steps[j.Step-1].Name)
+		fmt.Fprintf(&b, ": step %d (%s) failed", j.Step, jobs.ChatEscape(j.Plan.Steps[j.Step-1].Name))
 	}
 	return b.String()
 }

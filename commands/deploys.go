@@ -109,12 +109,12 @@ func (s *Service) reject(ctx context.Context, r *Request, c *Command) (Reply, er
 	}
 	reason := "rejected by " + Mention(r.User)
 	if c.Reason != "" {
-		reason += ": " + c.Reason
+		reason += ": " + jobs.ChatEscape(c.Reason)
 	}
 	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
 		Set:   []any{"reason", reason, "decision", reason + " at " + clock(s.now())},
-		Audit: &jobs.AuditEntry{Who: r.User, Action: "reject", Env: j.Env, Detail: c.Reason},
+		Audit: &jobs.AuditEntry{Who: r.User, Action: "reject", Env: j.Env, Detail: jobs.ChatEscape(c.Reason)},
 	})
 	if err != nil {
 		return Reply{}, s.decided(ctx, j.ID, err)
@@ -216,6 +216,7 @@ func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, erro
 	if _, err := s.mayDeploy(ctx, r, c.Env); err != nil {
 		return Reply{}, err
 	}
+	c.Reason = jobs.ChatEscape(c.Reason) // kept and shown in chat as it is
 	l, ok, err := s.store.LockEnv(ctx, c.Env, r.User, c.Reason)
 	if err != nil {
 		return Reply{}, err

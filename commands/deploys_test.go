@@ -282,3 +282,16 @@ func TestPoolReleaseIsForAdminsAndSaysSoInTheHoldersThread(t *testing.T) {
 	}
 	expectReply(t, f.say("U09", "pool release mysql-9"), `there is no resource called "mysql-9"`)
 }
+
+func TestReasonsCannotCarrySlackMarkup(t *testing.T) {
+	f := newDeployFixture(t)
+	f.say("U01", "deploy production")
+	// Slack sends what the person typed with &, < and > as entities.
+	f.say("U03", "reject #1 &lt;!channel&gt; see &lt;https://evil.example|the job page&gt;")
+	j := f.job(t, 1)
+	want := "rejected by <@U03>: &lt;!channel&gt; see &lt;https://evil.example|the job page&gt;"
+	if j.Reason != want {
+		t.Errorf("reason %q, want %q", j.Reason, want)
+	}
+	expectReply(t, f.say("U01", "lock staging &lt;!here&gt; freeze"), "<@U01> locked staging: &lt;!here&gt; freeze")
+}

@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrPermanent marks an error that retrying cannot mend (a bad image name,
@@ -56,3 +57,11 @@ func UserMessage(err error, job int64) string {
 	}
 	return "internal error (see log)"
 }
+
+// ChatEscape makes free text (a reason someone typed, a step name from a
+// repository) safe to put into a chat message: Slack reads &, < and > as
+// markup (<!channel>, <url|label>), so they are written as entities. The
+// console turns them back.
+func ChatEscape(s string) string { return chatEscaper.Replace(s) }
+
+var chatEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")

@@ -59,7 +59,7 @@ func (x *Execution) StepStarted(ctx context.Context, i int) error {
 	x.Log.Line(fmt.Sprintf("── step %d/%d: %s", i, len(x.Job.Plan.Steps), name))
 	x.Job.Step = i
 	return x.store.Update(ctx, x.Job.ID, EventStep,
-		fmt.Sprintf("step %d/%d started: %s", i, len(x.Job.Plan.Steps), name), "step", strconv.Itoa(i))
+		fmt.Sprintf("step %d/%d started: %s", i, len(x.Job.Plan.Steps), ChatEscape(name)), "step", strconv.Itoa(i))
 }
 
 // StepEnded records how step i ended, and announces it.
@@ -68,9 +68,9 @@ func (x *Execution) StepEnded(ctx context.Context, i, exitCode int, took time.Du
 	if exitCode != 0 {
 		verdict = fmt.Sprintf("failed with exit code %d", exitCode)
 	}
-	text := fmt.Sprintf("step %d/%d %s in %s: %s", i, len(x.Job.Plan.Steps), verdict, took.Round(time.Millisecond), x.stepName(i))
-	x.Log.Line("── " + text)
-	return x.store.Update(ctx, x.Job.ID, EventStep, text, "step", strconv.Itoa(i))
+	text := fmt.Sprintf("step %d/%d %s in %s: ", i, len(x.Job.Plan.Steps), verdict, took.Round(time.Millisecond))
+	x.Log.Line("── " + text + x.stepName(i))
+	return x.store.Update(ctx, x.Job.ID, EventStep, text+ChatEscape(x.stepName(i)), "step", strconv.Itoa(i))
 }
 
 func (x *Execution) stepName(i int) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,6 +310,11 @@ func (m *Main) secrets() []string {
 		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GANTRY_LINK_SECRET"} {
 		if v := m.Getenv(k); v != "" {
 			out = append(out, v)
+		}
+	}
+	if u, err := url.Parse(m.Getenv("REDIS_URL")); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			out = append(out, pw)
 		}
 	}
 	return out
