@@ -70,6 +70,13 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 	log = log.With("pr", ev.PR, "action", ev.Action)
 	switch ev.Action {
 	case "opened", "reopened", "synchronize":
+		if ev.Fork {
+			// A fork's code and .gantry.yml are a stranger's: they do not
+			// run on this infrastructure until someone with access asks.
+			log.Info("GitHub pull request from a fork not built automatically", "head_repo", ev.HeadRepo)
+			w.reportFork(rc, ev, name)
+			return nil
+		}
 		return w.start(ctx, log, ev, name, rc, "pr")
 	case "closed":
 		return w.cancelPR(ctx, log, ev, name, fmt.Sprintf("GitHub: pull request #%d was closed", ev.PR))
@@ -215,6 +222,18 @@ func (w *Webhooks) reportInvalid(src *scm.Source, ev *scm.WebhookEvent, err erro
 	}
 	w.statuses.Status(src.GitHub, src.SHA, scm.CommitStatus{
 		State: "error", Description: "not built: " + desc, Context: scm.BuildContext(ev.PR),
+	})
+}
+
+// reportFork tells the pull request why gantry did not build it.
+func (w *Webhooks) reportFork(rc spec.Repo, ev *scm.WebhookEvent, name string) {
+	if w.statuses == nil {
+		return
+	}
+	w.statuses.Status(rc.GitHub, ev.SHA, scm.CommitStatus{
+		State:       "error",
+		Description: fmt.Sprintf("not built: PRs from forks need a maintainer to run `build %s@%s` in chat", name, ev.SHA[:7]),
+		Context:     scm.BuildContext(ev.PR),
 	})
 }
 

@@ -275,3 +275,20 @@ func TestWebhookAsksForRedeliveryWhenGitHubIsDown(t *testing.T) {
 		t.Errorf("%d jobs queued after GitHub came back, want 1", len(a))
 	}
 }
+
+func TestWebhookPullRequestFromAForkIsNotBuiltAutomatically(t *testing.T) {
+	f := newHookFixture(t, scm.GitHubConfig{})
+	sha := f.srv.AddCommit("acme/hello", "feature", map[string]string{"a": "1"})
+	ev := pullRequest("opened", 9, "feature", sha)
+	ev.HeadRepo, ev.Fork = "mallory/hello", true
+	f.handle(t, ev)
+	f.flush(t)
+	if a := f.active(t); len(a) != 0 {
+		t.Fatalf("a fork's pull request queued %d jobs", len(a))
+	}
+	st := f.srv.Statuses("acme/hello", sha)
+	if len(st) != 1 || st[0].State != "error" || st[0].Context != "gantry/pr" ||
+		st[0].Description != "not built: PRs from forks need a maintainer to run `build hello@"+sha[:7]+"` in chat" {
+		t.Errorf("statuses = %+v", st)
+	}
+}

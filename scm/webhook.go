@@ -53,6 +53,8 @@ type WebhookEvent struct {
 	PR       int
 	Action   string // pull_request: opened, synchronize, reopened, closed, ...
 	Sender   string // login
+	HeadRepo string // pull_request: owner/name of the repository the head branch is in
+	Fork     bool   // pull_request: the head branch is in another repository
 }
 
 // ParseWebhook parses the body of a webhook whose X-GitHub-Event is
@@ -138,6 +140,8 @@ func fromPullRequest(ev *WebhookEvent, e *github.PullRequestEvent) error {
 		ev.PR = pr.GetNumber()
 	}
 	ev.Branch, ev.SHA = pr.GetHead().GetRef(), strings.ToLower(pr.GetHead().GetSHA())
+	ev.HeadRepo = pr.GetHead().GetRepo().GetFullName()
+	ev.Fork = ev.HeadRepo != "" && !strings.EqualFold(ev.HeadRepo, ev.Repo)
 	if _, _, err := splitRepo(ev.Repo); err != nil {
 		return fmt.Errorf("repository.full_name %q is not owner/name", ev.Repo)
 	}

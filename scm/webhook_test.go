@@ -112,6 +112,7 @@ func TestParseWebhookPullRequest(t *testing.T) {
 		want := scm.WebhookEvent{
 			Kind: "pull_request", Delivery: "d-2", Repo: "acme/hello", CloneURL: "https://git.example/acme/hello.git",
 			Branch: "feature/y", SHA: head, PR: 12, Action: action, Sender: "carol",
+			HeadRepo: "carol/hello", Fork: true,
 		}
 		if diff := cmp.Diff(want, *ev); diff != "" {
 			t.Errorf("%s: event (-want +got):\n%s", action, diff)
