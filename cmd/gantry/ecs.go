@@ -53,9 +53,15 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		Logger:        m.logger,
 	}
 	if cfg.FetchTokenARN == "" {
-		cfg.FetchToken = m.Getenv("GITHUB_TOKEN")
-		if cfg.FetchToken != "" {
-			m.logger.Warn("GANTRY_FETCH_TOKEN_ARN is not set: the clone token goes to each task in its RunTask overrides; store it in SSM or Secrets Manager and set GANTRY_FETCH_TOKEN_ARN so that ECS injects it")
+		// gantry's own GITHUB_TOKEN can write statuses and deployments: it
+		// never goes into a task. A clone token given this way must be
+		// named on purpose, and it is visible in the RunTask overrides.
+		cfg.FetchToken = m.Getenv("GANTRY_FETCH_TOKEN")
+		switch {
+		case cfg.FetchToken != "":
+			m.logger.Warn("GANTRY_FETCH_TOKEN goes to each task in its RunTask overrides, where anyone who may DescribeTasks can read it; store it in SSM or Secrets Manager and set GANTRY_FETCH_TOKEN_ARN instead")
+		case m.Getenv("GITHUB_TOKEN") != "":
+			m.logger.Warn("neither GANTRY_FETCH_TOKEN_ARN nor GANTRY_FETCH_TOKEN is set: tasks clone without a token, which works for public repositories only")
 		}
 	}
 	r, err := ecsrun.New(c.ECS, c.Logs, cfg)
