@@ -162,7 +162,9 @@ func (s *Service) logs(ctx context.Context, r *Request, c *Command) (Reply, erro
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Last %d lines of %s (%s):\n", len(lines), j.Name(), j.State)
-	if len(lines) == 0 {
+	if len(lines) == 0 && j.State.Final() {
+		b.WriteString("(no output: the job printed nothing, or its log was deleted after the retention period)")
+	} else if len(lines) == 0 {
 		b.WriteString("(no output yet)")
 	} else {
 		b.WriteString("```\n" + strings.Join(lines, "\n") + "\n```")
