@@ -57,6 +57,8 @@ func TestManifestAsksForWhatGantryUses(t *testing.T) {
 		"usergroups:read",   // usergroups.list, usergroups.users.list
 		"channels:history",  // conversations.history and .replies: findPosted
 		"groups:history",    // the same in private channels
+		"channels:read",     // conversations.info: is the bot in a slash command's channel
+		"groups:read",       // the same for private channels
 	}
 	if got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot)); !slices.Equal(got, slices.Sorted(slices.Values(scopes))) {
 		t.Errorf("manifest scopes %v, want %v", got, scopes)

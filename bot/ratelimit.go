@@ -37,6 +37,7 @@ func DefaultLimits() map[string]Limit {
 		MethodCompleteUpload: tier4,
 		MethodUserGroups:     tier2,
 		MethodGroupMembers:   tier2,
+		MethodChannelInfo:    tier3,
 		MethodResponseURL:    {PerMinute: 6000, Burst: 200},
 		"":                   tier3,
 	}

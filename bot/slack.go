@@ -36,6 +36,9 @@ type SlackConfig struct {
 	Service *commands.Service
 	Store   *jobs.Store
 	Surface *SlackSurface
+	// Members, when set, checks that the bot is in the channel of a slash
+	// command that would start a job there.
+	Members *Membership
 	// BotUserID is gantry's own user (from auth.test): its messages and
 	// reactions are not requests.
 	BotUserID string
@@ -247,5 +250,25 @@ func (b *Slack) act(ctx context.Context, in input) (commands.Reply, bool) {
 	case res.Command == nil:
 		return commands.Reply{Text: escapeText(res.Reply), Ephemeral: true}, true
 	}
+	if rep, refused := b.outsider(ctx, in, res.Command); refused {
+		return rep, true
+	}
 	return svc.Do(ctx, req, res.Command), true
+}
+
+// outsider refuses a slash command that would start a job in a channel the
+// bot is not in: its job message and thread could not be posted there.
+func (b *Slack) outsider(ctx context.Context, in input, c *commands.Command) (commands.Reply, bool) {
+	if b.cfg.Members == nil || in.kind != fromSlash || (c.Verb != commands.VerbBuild && c.Verb != commands.VerbDeploy) {
+		return commands.Reply{}, false
+	}
+	ok, err := b.cfg.Members.In(ctx, in.channel)
+	if err != nil {
+		b.log.Warn("check the bot is in the channel; going on", "channel", in.channel, "err", err)
+	}
+	if ok {
+		return commands.Reply{}, false
+	}
+	return commands.Reply{Ephemeral: true, Text: "I'm not in this conversation, so nobody here could follow the job. " +
+		"Invite me with `/invite @gantry`, or ask in a channel I'm in."}, true
 }

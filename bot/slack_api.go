@@ -23,6 +23,7 @@ type WebAPI interface {
 	CompleteUploadExternalContext(ctx context.Context, p slack.CompleteUploadExternalParameters) (*slack.CompleteUploadExternalResponse, error)
 	GetUserGroupsContext(ctx context.Context, options ...slack.GetUserGroupsOption) ([]slack.UserGroup, error)
 	GetUserGroupMembersContext(ctx context.Context, group string, options ...slack.GetUserGroupMembersOption) ([]string, error)
+	GetConversationInfoContext(ctx context.Context, input *slack.GetConversationInfoInput) (*slack.Channel, error)
 }
 
 var _ WebAPI = (*slack.Client)(nil)
@@ -39,6 +40,7 @@ const (
 	MethodCompleteUpload = "files.completeUploadExternal"
 	MethodUserGroups     = "usergroups.list"
 	MethodGroupMembers   = "usergroups.users.list"
+	MethodChannelInfo    = "conversations.info"
 	MethodResponseURL    = "response_url" // a post to a slash command's or button's response_url
 )
 

@@ -132,6 +132,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	})
 	front := bot.NewSlack(bot.SlackConfig{
 		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,
+		Members: bot.NewMembership(api, sched, 0),
 	})
 	// Jobs asked for from now on are shown, even before the first read.
 	if err := bot.CreateEventGroup(ctx, p.store, "slack"); err != nil {

@@ -313,3 +313,17 @@ func TestSlackRedeliveryRunsOneJobAndReconnects(t *testing.T) {
 		t.Errorf("the redelivered mention was answered %d times: %q", len(answers), answers)
 	}
 }
+
+func TestSlackBuildInAChannelWithoutTheBotIsRefusedAtOnce(t *testing.T) {
+	s := startSlack(t)
+	s.srv.AddChannel(slackserver.Channel{ID: "C0OUTSIDE", Name: "outside", NotMember: true})
+	env := s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build hello", UserID: alice, ChannelID: "C0OUTSIDE"})
+	s.srv.WaitAck(t, env.ID, 5*time.Second)
+	s.response(alice, "I'm not in this conversation, so nobody here could follow the job")
+	// Answers that need no thread still work there.
+	s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "help build", UserID: alice, ChannelID: "C0OUTSIDE"})
+	s.response(alice, "usage: build")
+	// In the bound channel the same command runs: it was the first job.
+	s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build hello", UserID: alice, ChannelID: chHello})
+	s.card(chHello, 1, "succeeded", time.Minute)
+}

@@ -74,6 +74,9 @@ func (s *Server) chatPostMessage(req *apiRequest) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c := s.channels[ch]; c != nil && c.NotMember {
+		return errJSON("not_in_channel")
+	}
 	threadTS, bad := s.resolveThreadLocked(ch, req.args.Get("thread_ts"))
 	if bad != nil {
 		return *bad

@@ -49,7 +49,7 @@ func (s *Server) conversationsInfo(req *apiRequest) reply {
 		"is_group":        c.IsPrivate,
 		"is_im":           c.IsIM,
 		"is_private":      c.IsPrivate || c.IsIM,
-		"is_member":       true,
+		"is_member":       !c.NotMember,
 		"context_team_id": TeamID,
 	}
 	if c.IsIM {

@@ -90,6 +90,9 @@ type Channel struct {
 	IsPrivate bool
 	// User is the other person of a direct message channel.
 	User string
+	// NotMember: the bot has not been invited; posting there fails with
+	// not_in_channel, as in Slack.
+	NotMember bool
 }
 
 func (m *Message) clone() Message {
