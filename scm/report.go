@@ -13,8 +13,12 @@ import (
 
 const (
 	// reportRounds is how many times the Reporter tries one report, each a
-	// GitHub call with its own retries, before it gives up.
-	reportRounds = 5
+	// GitHub call with its own retries, before it gives up: with the waits
+	// doubling up to maxRoundWait, a GitHub outage of about ten minutes
+	// delays a pull request's status instead of leaving it pending.
+	reportRounds = 12
+	// maxRoundWait caps the wait between two rounds.
+	maxRoundWait = 2 * time.Minute
 	// reportWorkers is how many reports are delivered at once (each to a
 	// different commit or deployment).
 	reportWorkers = 4
@@ -29,7 +33,7 @@ const (
 // ever blocking a job: Status and Deployment return at once, and Run's
 // goroutines deliver them, in order for each commit (repo and SHA) and each
 // deployment, different ones in parallel. A report that fails is tried again
-// with backoff (GitHub's own retries first, then up to 5 rounds, doubling
+// with backoff (GitHub's own retries first, then up to 12 rounds, doubling
 // from 4×RetryBase); one that cannot be delivered is logged and dropped:
 // reporting is never fatal.
 //
@@ -247,7 +251,7 @@ func (r *Reporter) deliver(ctx context.Context, rep *report) {
 			r.log.Error("GitHub report not delivered: giving up", append(rep.attrs, "attempts", round, "err", err)...)
 			return
 		}
-		wait := r.roundBase << (round - 1)
+		wait := min(r.roundBase<<min(round-1, 20), maxRoundWait)
 		r.log.Warn("GitHub report failed; will try again", append(rep.attrs, "in", wait, "err", err)...)
 		t := time.NewTimer(wait)
 		select {

@@ -155,14 +155,14 @@ func TestReporterRetriesAndGivesUp(t *testing.T) {
 		t.Errorf("log:\n%s", logs)
 	}
 
-	// A report that keeps failing is given up after 5 rounds.
+	// A report that keeps failing is given up after 12 rounds.
 	f.srv.FailNext(githubserver.RouteCreateStatus, 100, http.StatusInternalServerError)
 	r.Status("acme/hello", f.sha, scm.CommitStatus{State: "error"})
 	flush(t, r)
-	if n := f.srv.CallCount(githubserver.RouteCreateStatus); n != 6+10 {
-		t.Errorf("status calls = %d, want %d (5 rounds of 2 attempts)", n, 6+10)
+	if n := f.srv.CallCount(githubserver.RouteCreateStatus); n != 6+24 {
+		t.Errorf("status calls = %d, want %d (12 rounds of 2 attempts)", n, 6+24)
 	}
-	if !contains(f.logs.String(), "GitHub report not delivered: giving up", "attempts=5") {
+	if !contains(f.logs.String(), "GitHub report not delivered: giving up", "attempts=12") {
 		t.Errorf("log:\n%s", f.logs)
 	}
 }
