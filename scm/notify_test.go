@@ -310,6 +310,10 @@ func TestNotifierRetriesWhenGitHubFails(t *testing.T) {
 	if st := f.waitStatus(t, f.sha, 1); st.State != "pending" {
 		t.Errorf("status = %+v", st)
 	}
+	// The server records a call once it has answered it: wait for the third.
+	f.srv.WaitFor(t, 5*time.Second, "the third status call", func(s *githubserver.Server) bool {
+		return s.CallCount(githubserver.RouteCreateStatus) >= 3
+	})
 	if n := f.srv.CallCount(githubserver.RouteCreateStatus); n != 3 {
 		t.Errorf("%d calls to create the status, want 3 (two failed)", n)
 	}
