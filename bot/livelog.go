@@ -131,7 +131,7 @@ func (l *liveLog) flush(ctx context.Context, ended bool) {
 			l.broken = true
 		}
 	} else {
-		err = l.s.edit(ctx, l.channel, l.ts, v.text(), v.blocks(), l.s.liveLog)
+		err = l.s.edit(ctx, l.channel, l.ts, v.text(), v.blocks(), l.s.liveLog, nil)
 	}
 	if err != nil {
 		l.mu.Lock()

@@ -38,6 +38,7 @@ type SlackSurface struct {
 	liveLog  time.Duration
 	cardEdit time.Duration
 	respond  *responder
+	refresh  func(ctx context.Context, m Message) (Message, error)
 
 	mu   sync.Mutex
 	sent map[string]string // channel/ts -> what the message shows now
@@ -54,12 +55,17 @@ type SlackSurfaceConfig struct {
 	// CardEvery is the least time between two edits of a job message; 0 is
 	// 1s. Edits that come faster are coalesced: the newest state shows.
 	CardEvery time.Duration
-	Logger    *slog.Logger
+	// Refresh, when set, renders a job message again from the job's record
+	// just before an edit is sent: when several processes show one job's
+	// events, an edit held back by the rate limit then still shows the
+	// newest state, never an older one over a newer.
+	Refresh func(ctx context.Context, m Message) (Message, error)
+	Logger  *slog.Logger
 }
 
 // NewSlackSurface returns the Slack surface that calls api through sched.
 func NewSlackSurface(api WebAPI, sched *Scheduler, cfg SlackSurfaceConfig) *SlackSurface {
-	s := &SlackSurface{api: api, sched: sched, leases: cfg.Leases, logger: cfg.Logger, liveLog: cfg.LiveLogEvery, cardEdit: cfg.CardEvery}
+	s := &SlackSurface{api: api, sched: sched, leases: cfg.Leases, logger: cfg.Logger, liveLog: cfg.LiveLogEvery, cardEdit: cfg.CardEvery, refresh: cfg.Refresh}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -206,10 +212,23 @@ func newKey() string {
 // than CardEvery are coalesced: only the newest is sent.
 func (s *SlackSurface) Update(ctx context.Context, channel, ts string, m Message) error {
 	text, blocks := content(m)
-	return s.edit(ctx, channel, ts, text, blocks, s.cardEdit)
+	var render func(context.Context) (string, []slack.Block)
+	if m.Card != nil && s.refresh != nil {
+		render = func(ctx context.Context) (string, []slack.Block) {
+			fresh, err := s.refresh(ctx, m)
+			if err != nil {
+				s.logger.Warn("render job message again", "job", m.Card.Job, "err", err)
+				return text, blocks
+			}
+			return content(fresh)
+		}
+	}
+	return s.edit(ctx, channel, ts, text, blocks, s.cardEdit, render)
 }
 
-func (s *SlackSurface) edit(ctx context.Context, channel, ts, text string, blocks []slack.Block, spacing time.Duration) error {
+// edit replaces the message at channel/ts with text and blocks, or with
+// what render returns when the edit is sent (render may be nil).
+func (s *SlackSurface) edit(ctx context.Context, channel, ts, text string, blocks []slack.Block, spacing time.Duration, render func(context.Context) (string, []slack.Block)) error {
 	key := channel + "/" + ts
 	view, err := shows(text, blocks)
 	if err != nil {
@@ -221,9 +240,18 @@ func (s *SlackSurface) edit(ctx context.Context, channel, ts, text string, block
 	if same {
 		return nil // an event that changed nothing people see
 	}
-	// Blocks are always sent, so a message without them loses the old ones.
-	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 	err = s.sched.Edit(ctx, MethodUpdate, channel, "update "+key, spacing, func(ctx context.Context, _ int) error {
+		text, blocks, view := text, blocks, view
+		if render != nil {
+			text, blocks = render(ctx)
+			v, err := shows(text, blocks)
+			if err != nil {
+				return err
+			}
+			view = v
+		}
+		// Blocks are always sent, so a message without them loses the old ones.
+		opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 		_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts, opts...)
 		if err == nil {
 			s.remember(key, view)

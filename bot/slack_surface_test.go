@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,5 +163,38 @@ func TestRespondAndEphemeral(t *testing.T) {
 	}
 	if err := s.Respond(ctx, payload.ResponseURL, "once more", false); slackErrorCode(err) != "used_url" {
 		t.Errorf("a used-up response_url: %v", err)
+	}
+}
+
+// Two processes showing one job: an older edit held back by the rate limit
+// is rendered again from the record when it is sent, so it cannot put an
+// old state over a newer one.
+func TestHeldBackCardEditShowsTheNewestState(t *testing.T) {
+	srv := slackserver.New(t)
+	ctx := context.Background()
+	j := &jobs.Job{ID: 4, Kind: jobs.Build, Repo: "hello", Ref: "main", Requester: "U0ALICE", State: jobs.Queued,
+		Started: time.Now()}
+	var mu sync.Mutex
+	record := *j // what Redis holds: the other process moved it on already
+	record.State = jobs.Succeeded
+	s := newTestSurface(t, srv, SlackSurfaceConfig{CardEvery: 10 * time.Millisecond,
+		Refresh: func(ctx context.Context, m Message) (Message, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			r := record
+			return JobMessage(&r, time.Now(), ""), nil
+		}})
+	ts, err := s.Post(ctx, "C0BUILDS", "", JobMessage(j, time.Now(), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := *j
+	running.State = jobs.Running
+	if err := s.Update(ctx, "C0BUILDS", ts, JobMessage(&running, time.Now(), "")); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := srv.Message("C0BUILDS", ts)
+	if !strings.Contains(m.Text, "succeeded") || strings.Contains(m.Text, "running") {
+		t.Errorf("message = %q, want the record's newest state", m.Text)
 	}
 }

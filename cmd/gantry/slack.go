@@ -124,7 +124,20 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	defer sched.Close()
 	host, _ := os.Hostname()
 	consumer := host + "/" + strconv.Itoa(os.Getpid())
-	surface := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{Leases: bot.NewLeases(p.store, consumer, 0), Logger: m.logger})
+	surface := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{
+		Leases: bot.NewLeases(p.store, consumer, 0), Logger: m.logger,
+		Refresh: func(ctx context.Context, msg bot.Message) (bot.Message, error) {
+			j, err := p.store.Get(ctx, msg.Card.Job)
+			if err != nil {
+				return msg, err
+			}
+			link := ""
+			if p.links != nil {
+				link = p.links.Job(j.ID)
+			}
+			return bot.JobMessage(j, p.store.Now(), link), nil
+		},
+	})
 	p.groups = bot.NewSlackGroups(api, sched, 0)
 	svc := m.service(p)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{

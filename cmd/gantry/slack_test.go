@@ -79,7 +79,10 @@ func startSlack(t *testing.T, opts ...slackserver.Option) *slackSession {
 	rdb := redistest.Start(t)
 	dir := t.TempDir()
 	hello := gitRepo(t, filepath.Join(dir, "hello"), map[string]string{
-		".gantry.yml": readExample(t, ".gantry.yml"), "greet.sh": readExample(t, "greet.sh"),
+		// The last step takes a moment, so the job message shows it running:
+		// edits come at most once a second and show the newest state.
+		".gantry.yml": strings.Replace(readExample(t, ".gantry.yml"), "- ./greet.sh world", "- sleep 1.5; ./greet.sh world", 1),
+		"greet.sh":    readExample(t, "greet.sh"),
 	})
 	slow := gitRepo(t, filepath.Join(dir, "slow"), map[string]string{
 		".gantry.yml": "pipelines:\n  branch:\n    steps:\n      - echo sleeping; sleep 300\n",
