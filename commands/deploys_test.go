@@ -295,3 +295,30 @@ func TestReasonsCannotCarrySlackMarkup(t *testing.T) {
 	}
 	expectReply(t, f.say("U01", "lock staging &lt;!here&gt; freeze"), "<@U01> locked staging: &lt;!here&gt; freeze")
 }
+
+func TestJobsWaitingForAResourceLeaveTheirWorkerSlot(t *testing.T) {
+	f := newDeployFixture(t)
+	// Two slots: while a build holds mysql-1 and another waits for it, a
+	// deploy (no resources) still runs.
+	gates := []jobs.Gate{&jobs.ResourceGate{Pools: f.pools}}
+	w := jobs.NewWorker(f.store, f.log, local.New(local.Config{}), gates, jobs.WorkerConfig{Concurrency: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	slow := "pipelines:\n  branch:\n    steps: [sleep 2]\n    resources: [mysql]\ndeploy:\n  staging:\n    steps: [echo deployed]\n"
+	if err := os.WriteFile(filepath.Join(f.cfg.Repos["app"].Path, ".gantry.yml"), []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expectReply(t, f.say("U05", "build"), "Queued #1")
+	waitJob(t, f, 1, jobs.Running)
+	expectReply(t, f.say("U05", "build"), "Queued #2")
+	waitJob(t, f, 2, jobs.Waiting)
+	expectReply(t, f.say("U05", "deploy staging"), "Queued #3")
+	// #1 runs and #2 waits in the two slots; #3 can run only if #2 gave its slot back.
+	waitJob(t, f, 3, jobs.Succeeded)
+	if j := f.job(t, 1); j.State != jobs.Running {
+		t.Errorf("#1 is %s: the deploy should have run while #1 held the resource", j.State)
+	}
+	waitJob(t, f, 2, jobs.Succeeded)
+}

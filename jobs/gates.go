@@ -47,6 +47,7 @@ func (x *Execution) wait(ctx context.Context, reason string) error {
 		return err
 	}
 	x.Job.State, x.Job.Reason = Waiting, reason
+	x.park()
 	return nil
 }
 

@@ -30,6 +30,33 @@ type Execution struct {
 	Env map[string]string
 
 	store *Store
+	// slots is the worker's concurrency (nil outside a worker); parked says
+	// this job gave its slot back while it waits at a gate.
+	slots  chan struct{}
+	parked bool
+}
+
+// park gives the job's worker slot back while it waits, so that jobs
+// waiting for a pool or a lock do not stop other jobs from running.
+func (x *Execution) park() {
+	if x.slots != nil && !x.parked {
+		<-x.slots
+		x.parked = true
+	}
+}
+
+// unpark takes a worker slot again once the job may run, waiting for one.
+func (x *Execution) unpark(ctx context.Context) error {
+	if !x.parked {
+		return nil
+	}
+	select {
+	case x.slots <- struct{}{}:
+		x.parked = false
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // NewExecution builds an Execution outside a worker, for runner tests.

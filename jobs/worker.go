@@ -147,8 +147,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			setBusy(1)
 			jobs.Add(1)
 			go func(d Delivery) {
-				defer func() { <-slots; setBusy(-1); jobs.Done() }()
-				w.handle(d)
+				defer func() { setBusy(-1); jobs.Done() }()
+				if w.handle(d, slots) {
+					<-slots
+				}
 			}(d)
 		}
 	}
@@ -234,8 +236,11 @@ func (w *Worker) cancelLocal(ctx context.Context, id int64) {
 	cancel(by)
 }
 
-// handle runs one delivery to its end, or hands it back.
-func (w *Worker) handle(d Delivery) {
+// handle runs one delivery to its end, or hands it back. slots is the
+// worker's concurrency: a job that waits at a gate gives its slot up while
+// it waits. handle reports whether the job holds a slot when it returns.
+func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
+	holdsSlot = true
 	ctx := context.Background()
 	logger := w.logger.With("job", d.Job)
 	ok, err := w.queue.Lease(ctx, d.Job, w.cfg.Name, w.cfg.LeaseTTL)
@@ -288,12 +293,14 @@ func (w *Worker) handle(d Delivery) {
 	}
 
 	lw := w.log.Writer(ctx, j.ID)
-	x := &Execution{Job: j, Log: lw, Env: map[string]string{}, store: w.store}
+	x := &Execution{Job: j, Log: lw, Env: map[string]string{}, store: w.store, slots: slots}
+	defer func() { holdsSlot = !x.parked }()
 	exitCode, runErr := w.execute(jobCtx, x, logger)
 	if err := lw.Close(); err != nil {
 		logger.Error("write job log", "err", err)
 	}
 	w.finish(ctx, d, x.Job, exitCode, runErr, context.Cause(jobCtx), logger)
+	return
 }
 
 func (w *Worker) heartbeat(ctx context.Context, d Delivery, cancel context.CancelCauseFunc, done chan struct{}) {
@@ -349,6 +356,9 @@ func (w *Worker) execute(ctx context.Context, x *Execution, logger *slog.Logger)
 	}
 	if ctx.Err() != nil && j.Handle == "" {
 		return 0, ctx.Err()
+	}
+	if err := x.unpark(ctx); err != nil && j.Handle == "" {
+		return 0, err
 	}
 	if j.State != Running {
 		if j.Started.IsZero() {
