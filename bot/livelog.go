@@ -86,23 +86,35 @@ func (l *liveLog) loop() {
 		case <-ctx.Done():
 		}
 	}()
-	var renew <-chan time.Time
 	if l.s.leases != nil {
-		t := time.NewTicker(l.s.leases.TTL() / 3)
-		defer t.Stop()
-		renew = t.C
+		// Renewed on its own, so a flush held back by a long Retry-After
+		// cannot let the lease lapse and another process start a second
+		// live log.
+		go func() {
+			t := time.NewTicker(l.s.leases.TTL() / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				if ok, err := l.s.leases.Renew(ctx, l.lease); err == nil && !ok {
+					// Another process took the live log over; leave it to it.
+					l.s.logger.Warn("live log taken over by another process", "job", l.job)
+					l.mu.Lock()
+					l.broken = true
+					l.mu.Unlock()
+					cancel()
+					return
+				}
+			}
+		}()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-renew:
-			if ok, err := l.s.leases.Renew(ctx, l.lease); err == nil && !ok {
-				// Another process took the live log over; leave it to it.
-				l.s.logger.Warn("live log taken over by another process", "job", l.job)
-				l.broken = true
-				return
-			}
 		case <-l.wake:
 			if err := sleep(ctx, l.s.liveLog-time.Since(l.lastCall)); err != nil {
 				return
@@ -128,7 +140,9 @@ func (l *liveLog) flush(ctx context.Context, ended bool) {
 	if l.ts == "" {
 		l.ts, err = l.s.post(ctx, l.channel, l.threadTS, v.text(), v.blocks(), map[string]any{"job": l.job, "live_log": true})
 		if err != nil && ctx.Err() == nil {
+			l.mu.Lock()
 			l.broken = true
+			l.mu.Unlock()
 		}
 	} else {
 		err = l.s.edit(ctx, l.channel, l.ts, v.text(), v.blocks(), l.s.liveLog, nil)
