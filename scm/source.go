@@ -63,6 +63,9 @@ func NewResolver(cfg *spec.Server, gh GitHubReader) *Resolver {
 func (r *Resolver) Resolve(ctx context.Context, repo, ref string, allowPaths bool) (*Source, error) {
 	if rc, ok := r.cfg.Repos[repo]; ok {
 		if rc.GitHub != "" && r.github != nil {
+			if ref == "" {
+				ref = rc.DefaultBranch // "" still: GitHub's own default branch
+			}
 			return r.resolveGitHub(ctx, repo, rc, ref)
 		}
 		if rc.Path == "" {

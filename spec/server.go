@@ -28,7 +28,7 @@ type Repo struct {
 	Path          string // a local directory
 	GitHub        string // owner/name
 	Channel       string // the Slack channel whose default repo this is ("" for none)
-	DefaultBranch string // default "main"
+	DefaultBranch string // "" is the repository's own: GitHub's default branch, a checkout's current branch
 }
 
 // RunnerConfig says where jobs run.
@@ -91,7 +91,6 @@ const (
 	MaxAttempts        = 100
 	DefaultBackoff     = 5 * time.Second
 	MaxBackoff         = time.Hour
-	DefaultBranch      = "main"
 )
 
 var (
@@ -204,7 +203,7 @@ func (d *decoder) repos(n *yaml.Node, s *Server) {
 			continue
 		}
 		where := fmt.Sprintf(" in repo %q", name)
-		r := Repo{DefaultBranch: DefaultBranch}
+		var r Repo
 		keys, ok := d.mapping(fl.val, fmt.Sprintf("repo %q", name), where)
 		if !ok {
 			continue

@@ -57,9 +57,9 @@ func TestParseServerExample(t *testing.T) {
 	}
 	want := &Server{
 		Repos: map[string]Repo{
-			"api":   {GitHub: "acme/api", Channel: "C0123456789", DefaultBranch: "main"},
+			"api":   {GitHub: "acme/api", Channel: "C0123456789"},
 			"web":   {GitHub: "acme/web", Path: "../web", Channel: "C0987654321", DefaultBranch: "trunk"},
-			"tools": {Path: "/srv/tools", DefaultBranch: "main"},
+			"tools": {Path: "/srv/tools"},
 		},
 		Runner: RunnerConfig{Kind: "ecs", ECS: ECSConfig{
 			Cluster:          "ci",
@@ -138,7 +138,7 @@ retry: {max_attempts: 1, backoff: 1h}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Repos["my.repo_1"]; got != (Repo{GitHub: "Acme-Corp/my.repo_1", Channel: "G0ABC", DefaultBranch: "main"}) {
+	if got := s.Repos["my.repo_1"]; got != (Repo{GitHub: "Acme-Corp/my.repo_1", Channel: "G0ABC"}) {
 		t.Errorf("repo = %+v", got)
 	}
 	if e := s.Runner.ECS; e.CapacityProvider != "spot" || e.LaunchType != "" || e.CPU != "0.5 vCPU" || e.Memory != "1 GB" {
