@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gantry-ci/gantry/internal/changes"
 )
 
 // Token is the token the server accepts unless WithToken says otherwise. It
@@ -70,7 +72,7 @@ type Server struct {
 	http *httptest.Server
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every state change
+	changes changes.Signal // wakes WaitFor on every state change
 	closed  bool
 	ids     int64 // counter behind ids and generated SHAs
 
@@ -94,7 +96,6 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s := &Server{
 		tb:          tb,
 		cfg:         cfg,
-		changed:     make(chan struct{}),
 		repos:       map[string]*repo{},
 		deployments: map[int64]*Deployment{},
 		faults:      map[Route][]*fault{},
@@ -148,8 +149,7 @@ func (s *Server) Close() {
 
 // notifyLocked wakes everything waiting for a change. s.mu must be held.
 func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.changes.Notify()
 }
 
 // logf logs through the test while the server is open.

@@ -9,35 +9,13 @@ import (
 	"time"
 )
 
-// pollInterval bounds how long WaitFor sleeps between checks, so that
-// conditions on things outside the server are seen too.
-const pollInterval = 50 * time.Millisecond
-
 // WaitFor waits until cond(s) holds, re-checking whenever the server's state
 // changes, and fails tb with what (and a summary of the server's state) when
 // timeout passes first. Call it from the test's goroutine.
 func (s *Server) WaitFor(tb testing.TB, timeout time.Duration, what string, cond func(*Server) bool) {
 	tb.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		s.mu.Lock()
-		changed := s.changed
-		s.mu.Unlock()
-		if cond(s) {
-			return
-		}
-		select {
-		case <-changed:
-		case <-tick.C:
-		case <-deadline.C:
-			if cond(s) {
-				return
-			}
-			tb.Fatalf("githubserver: timed out after %v waiting for %s\n%s", timeout, what, s.Summary())
-		}
+	if !s.changes.Wait(timeout, func() bool { return cond(s) }) {
+		tb.Fatalf("githubserver: timed out after %v waiting for %s\n%s", timeout, what, s.Summary())
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gantry-ci/gantry/internal/changes"
 )
 
 // Identities the server answers for. Clients are configured with AppToken and
@@ -79,7 +81,7 @@ type Server struct {
 	base string // http://127.0.0.1:PORT, no trailing slash
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every state change
+	changes changes.Signal // wakes WaitFor on every state change
 	closed  bool
 	ids     int64 // counter behind generated IDs
 	lastTS  int64 // last ts handed out, in microseconds
@@ -123,7 +125,6 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s := &Server{
 		tb:         tb,
 		cfg:        cfg,
-		changed:    make(chan struct{}),
 		faults:     map[string][]*fault{},
 		users:      map[string]*User{},
 		channels:   map[string]*Channel{},
@@ -180,8 +181,7 @@ func (s *Server) Close() {
 
 // notifyLocked wakes everything waiting for a change. s.mu must be held.
 func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.changes.Notify()
 }
 
 // logf logs through the test while the server is open.

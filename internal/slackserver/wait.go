@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// pollInterval bounds how long WaitFor sleeps between checks, so that
-// conditions on things outside the server are seen too.
-const pollInterval = 50 * time.Millisecond
-
 // WaitFor waits until cond(s) holds, re-checking whenever the server's state
 // changes, and fails tb with what (and a summary of the server's state) when
 // timeout passes first. Call it from the test's goroutine.
@@ -25,24 +21,7 @@ func (s *Server) WaitFor(tb testing.TB, timeout time.Duration, what string, cond
 
 // wait reports whether cond held before timeout.
 func (s *Server) wait(timeout time.Duration, cond func(*Server) bool) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		s.mu.Lock()
-		changed := s.changed
-		s.mu.Unlock()
-		if cond(s) {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-tick.C:
-		case <-deadline.C:
-			return cond(s)
-		}
-	}
+	return s.changes.Wait(timeout, func() bool { return cond(s) })
 }
 
 // WaitConnection waits until the n-th Socket Mode connection (1 for the
