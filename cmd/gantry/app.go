@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -172,13 +172,16 @@ func (m *Main) loadConfig() (*spec.Server, error) {
 func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) {
 	url := m.Getenv("REDIS_URL")
 	if url == "" {
+		// The embedded Redis has no listener at all: the client reaches it
+		// over in-memory pipes, so no step (whatever user it runs as) can
+		// connect to it, read the link secret or rewrite a job.
 		mr := miniredis.NewMiniRedis()
-		if err := mr.Start(); err != nil {
-			return nil, fmt.Errorf("start embedded redis: %w", err)
-		}
 		m.onClose(func() error { mr.Close(); return nil })
 		m.logger.Warn("REDIS_URL is not set: using an embedded in-process Redis; nothing survives a restart")
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(&redis.Options{
+			Addr:   "embedded",
+			Dialer: func(context.Context, string, string) (net.Conn, error) { return mr.Dial() },
+		})
 		m.onClose(rdb.Close)
 		return rdb, nil
 	}
@@ -191,42 +194,6 @@ func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) 
 		return nil, &settingError{"REDIS_URL", fmt.Sprintf("cannot reach %s: %v", redactURL(url), err)}
 	}
 	return rdb, nil
-}
-
-// openRedis understands redis:// and rediss:// URLs, and
-// redis+sentinel://… (?master_name=…) and redis+cluster://host1,host2 forms
-// through go-redis's universal client.
-func openRedis(url string) (redis.UniversalClient, error) {
-	switch {
-	case strings.HasPrefix(url, "redis+cluster://"), strings.HasPrefix(url, "rediss+cluster://"):
-		u := strings.Replace(url, "+cluster", "", 1)
-		opts, err := redis.ParseClusterURL(u)
-		if err != nil {
-			return nil, fmt.Errorf("not a valid cluster URL: %v", err)
-		}
-		return redis.NewClusterClient(opts), nil
-	case strings.HasPrefix(url, "redis+sentinel://"), strings.HasPrefix(url, "rediss+sentinel://"):
-		u := strings.Replace(url, "+sentinel", "", 1)
-		opts, err := redis.ParseFailoverURL(u)
-		if err != nil {
-			return nil, fmt.Errorf("not a valid sentinel URL: %v", err)
-		}
-		return redis.NewFailoverClient(opts), nil
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("not a valid redis:// or rediss:// URL: %v", err)
-	}
-	return redis.NewClient(opts), nil
-}
-
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "…@" + u[i+1:]
-		}
-	}
-	return u
 }
 
 // parts are the pieces every mode shares.
