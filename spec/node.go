@@ -18,6 +18,9 @@ const walkBudget = 1_000_000
 type decoder struct {
 	problems
 	budget int
+	// ecsEnvNode is where the server config's runner.ecs.environments
+	// is, for checks that span sections.
+	ecsEnvNode *yaml.Node
 }
 
 func newDecoder(file string) *decoder {

@@ -20,6 +20,7 @@ type Server struct {
 	Web          Web
 	Workers      int   // jobs one process runs at once; default 4
 	Retry        Retry // how jobs that errored are tried again
+	Limits       Limits
 }
 
 // Repo is one repository gantry builds. It has a local Path, a GitHub
@@ -29,12 +30,17 @@ type Repo struct {
 	GitHub        string // owner/name
 	Channel       string // the Slack channel whose default repo this is ("" for none)
 	DefaultBranch string // "" is the repository's own: GitHub's default branch, a checkout's current branch
+	// Builders may build and run its pipelines; empty is anyone in a
+	// channel the bot is in.
+	Builders []string
+	Secrets  []Secret // granted to every job of the repo
 }
 
 // RunnerConfig says where jobs run.
 type RunnerConfig struct {
-	Kind string // "local" (default) or "ecs"
-	ECS  ECSConfig
+	Kind  string // "local" (default) or "ecs"
+	ECS   ECSConfig
+	Local LocalRunner
 }
 
 // ECSConfig is how jobs run as ECS tasks. Exactly one of LaunchType and
@@ -49,10 +55,14 @@ type ECSConfig struct {
 	LogGroup         string
 	LogStreamPrefix  string // default "gantry"
 	ExecutionRoleARN string
-	TaskRoleARN      string
-	FetchImage       string // gantry's own image, which checks the source out into the task
-	CPU              string // task CPU units or "N vCPU"; default "1024"
-	Memory           string // task memory in MiB or "N GB"; default "2048"
+	BuildRoleARN     string // the task role of builds; "" is no AWS role
+	// Environments holds each environment's deploy role (and cluster or
+	// network where they differ); an environment not listed deploys with
+	// no AWS role.
+	Environments map[string]ECSEnvironment
+	FetchImage   string // gantry's own image, which checks the source out into the task
+	CPU          string // task CPU units or "N vCPU"; default "1024"
+	Memory       string // task memory in MiB or "N GB"; default "2048"
 }
 
 // Environment says who may deploy to an environment and who may approve.
@@ -67,11 +77,20 @@ type Environment struct {
 	Approval     bool          // every deploy needs approval (a .gantry.yml stage may ask for it too)
 	ApprovalTTL  time.Duration // how long an approval request lives; default 1h
 	SelfApproval bool          // the requester may approve their own deploy
+	// Branch is the branch whose commits may be deployed here ("" is the
+	// default branch's .gantry.yml stage branch, else any). It binds: a
+	// commit not contained in it is refused unless AllowOtherRefs.
+	Branch         string
+	AllowOtherRefs bool     // other refs may be deployed, always with approval
+	Secrets        []Secret // granted to deploys here, over the repo's
 }
 
 // Web configures the job pages.
 type Web struct {
-	Public bool // pages open without a signed link
+	Public bool // pages open without a signed link (but not those of private channels' jobs)
+	// PublicChannels are private channels whose job pages are public too
+	// when Public is set.
+	PublicChannels []string
 }
 
 // Retry says how jobs that errored (gantry or AWS failed, not the steps) are
@@ -94,13 +113,13 @@ const (
 )
 
 var (
-	serverKeys = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry"}
-	repoKeys   = []string{"path", "github", "channel", "default_branch"}
-	runnerKeys = []string{"kind", "ecs"}
+	serverKeys = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits"}
+	repoKeys   = []string{"path", "github", "channel", "default_branch", "builders", "secrets"}
+	runnerKeys = []string{"kind", "ecs", "local"}
 	ecsKeys    = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
-		"log_group", "log_stream_prefix", "execution_role_arn", "task_role_arn", "fetch_image", "cpu", "memory"}
-	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval"}
-	webKeys   = []string{"public"}
+		"log_group", "log_stream_prefix", "execution_role_arn", "build_role_arn", "environments", "fetch_image", "cpu", "memory"}
+	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets"}
+	webKeys   = []string{"public", "public_channels"}
 	retryKeys = []string{"max_attempts", "backoff"}
 )
 
@@ -109,12 +128,14 @@ var (
 // admins, job pages behind signed links.
 func DefaultServer() *Server {
 	return &Server{
-		Repos:        map[string]Repo{},
-		Runner:       RunnerConfig{Kind: "local", ECS: ECSConfig{LogStreamPrefix: "gantry", CPU: "1024", Memory: "2048"}},
+		Repos: map[string]Repo{},
+		Runner: RunnerConfig{Kind: "local", ECS: ECSConfig{LogStreamPrefix: "gantry", CPU: "1024", Memory: "2048"},
+			Local: LocalRunner{User: "nobody"}},
 		Pools:        map[string][]string{},
 		Environments: map[string]Environment{},
 		Workers:      DefaultWorkers,
 		Retry:        Retry{MaxAttempts: DefaultAttempts, Backoff: DefaultBackoff},
+		Limits:       Limits{QueuedPerPerson: DefaultQueuedPerPerson},
 	}
 }
 
@@ -127,6 +148,7 @@ func ParseServer(filename string, data []byte) (*Server, error) {
 	root, _ := d.document(data)
 	if root != nil {
 		d.server(root, s)
+		d.checkTrust(s, d.ecsEnvNode)
 	}
 	if err := d.err(); err != nil {
 		return nil, err
@@ -173,20 +195,15 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 		case "admins":
 			s.Admins = d.persons(v, "admins")
 		case "web":
-			fs, _ := d.mapping(v, "web", " in web")
-			for _, f := range fs {
-				if f.key.Value != "public" {
-					d.unknownKey(f.key, " in web", webKeys)
-					continue
-				}
-				s.Web.Public, _ = d.boolean(f.val, "public in web")
-			}
+			d.web(v, &s.Web)
 		case "workers":
 			if n, ok := d.integer(v, "workers", 1, MaxWorkers); ok {
 				s.Workers = n
 			}
 		case "retry":
 			d.retry(v, &s.Retry)
+		case "limits":
+			d.limits(v, &s.Limits)
 		default:
 			d.unknownKey(fl.key, "", serverKeys)
 		}
@@ -237,6 +254,10 @@ func (d *decoder) repos(n *yaml.Node, s *Server) {
 					boundTo[c] = name
 					r.Channel = c
 				}
+			case "builders":
+				r.Builders = d.persons(v, "builders"+where)
+			case "secrets":
+				r.Secrets = d.secrets(v, where)
 			case "default_branch":
 				if b, ok := d.str(v, "default_branch"+where); ok {
 					if validBranch(b) {
@@ -275,6 +296,8 @@ func (d *decoder) runner(n *yaml.Node, rc *RunnerConfig) {
 		case "ecs":
 			ecsNode = fl.key
 			d.ecs(fl.val, &rc.ECS)
+		case "local":
+			d.localRunner(fl.val, &rc.Local)
 		default:
 			d.unknownKey(fl.key, " in runner", runnerKeys)
 		}
@@ -342,8 +365,13 @@ func (d *decoder) ecs(n *yaml.Node, e *ECSConfig) {
 			str(&e.LogStreamPrefix)
 		case "execution_role_arn":
 			str(&e.ExecutionRoleARN)
+		case "build_role_arn":
+			e.BuildRoleARN = d.roleARN(v, subject)
 		case "task_role_arn":
-			str(&e.TaskRoleARN)
+			d.problem(fl.key, "task_role_arn%s: builds and deploys now run with different roles: write build_role_arn for builds, and environments.NAME.task_role_arn for deploys", where)
+		case "environments":
+			d.ecsEnvNode = fl.key
+			e.Environments = d.ecsEnvironments(v)
 		case "fetch_image":
 			if img := d.image(v, subject); img != "" {
 				e.FetchImage = img
@@ -454,6 +482,18 @@ func (d *decoder) environments(n *yaml.Node, s *Server) {
 				}
 			case "self_approval":
 				env.SelfApproval, _ = d.boolean(v, subject)
+			case "branch":
+				if b, ok := d.str(v, subject); ok {
+					if validBranch(b) {
+						env.Branch = b
+					} else {
+						d.problem(resolve(v), "%s: %q is not a valid branch name", subject, clip(b))
+					}
+				}
+			case "allow_other_refs":
+				env.AllowOtherRefs, _ = d.boolean(v, subject)
+			case "secrets":
+				env.Secrets = d.secrets(v, where)
 			default:
 				d.unknownKey(k.key, where, envKeys)
 			}
@@ -496,6 +536,26 @@ func (d *decoder) retry(n *yaml.Node, r *Retry) {
 			}
 		default:
 			d.unknownKey(fl.key, " in retry", retryKeys)
+		}
+	}
+}
+
+func (d *decoder) web(n *yaml.Node, w *Web) {
+	fs, _ := d.mapping(n, "web", " in web")
+	for _, f := range fs {
+		switch f.key.Value {
+		case "public":
+			w.Public, _ = d.boolean(f.val, "public in web")
+		case "public_channels":
+			for _, c := range d.words(f.val, "public_channels in web") {
+				if !channelRE.MatchString(c) {
+					d.problem(f.val, "public_channels in web: %q is not a Slack channel ID (C…, G…)", clip(c))
+					continue
+				}
+				w.PublicChannels = append(w.PublicChannels, c)
+			}
+		default:
+			d.unknownKey(f.key, " in web", webKeys)
 		}
 	}
 }

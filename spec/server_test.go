@@ -26,7 +26,7 @@ func TestParseServerDesignExample(t *testing.T) {
 			LogGroup:         "/gantry/jobs",
 			LogStreamPrefix:  "gantry",
 			ExecutionRoleARN: "arn:aws:iam::123456789012:role/gantry-exec",
-			TaskRoleARN:      "arn:aws:iam::123456789012:role/gantry-job",
+			BuildRoleARN:     "arn:aws:iam::123456789012:role/gantry-job",
 			FetchImage:       "gantry:latest",
 			CPU:              "1024",
 			Memory:           "2048",
@@ -45,6 +45,8 @@ func TestParseServerDesignExample(t *testing.T) {
 		Workers: 4,
 		Retry:   Retry{MaxAttempts: 3, Backoff: 5 * time.Second},
 	}
+	want.Runner.Local.User = "nobody" // the defaults
+	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
@@ -70,7 +72,7 @@ func TestParseServerExample(t *testing.T) {
 			LogGroup:         "/gantry/jobs",
 			LogStreamPrefix:  "jobs",
 			ExecutionRoleARN: "arn:aws:iam::123456789012:role/gantry-exec",
-			TaskRoleARN:      "arn:aws:iam::123456789012:role/gantry-job",
+			BuildRoleARN:     "arn:aws:iam::123456789012:role/gantry-job",
 			FetchImage:       "123456789012.dkr.ecr.eu-west-1.amazonaws.com/gantry:1.4.0",
 			CPU:              "2048",
 			Memory:           "4096",
@@ -92,6 +94,8 @@ func TestParseServerExample(t *testing.T) {
 		Workers: 8,
 		Retry:   Retry{MaxAttempts: 5, Backoff: 10 * time.Second},
 	}
+	want.Runner.Local.User = "nobody" // the defaults
+	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
@@ -138,7 +142,7 @@ retry: {max_attempts: 1, backoff: 1h}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Repos["my.repo_1"]; got != (Repo{GitHub: "Acme-Corp/my.repo_1", Channel: "G0ABC"}) {
+	if got := s.Repos["my.repo_1"]; !cmp.Equal(got, Repo{GitHub: "Acme-Corp/my.repo_1", Channel: "G0ABC"}) {
 		t.Errorf("repo = %+v", got)
 	}
 	if e := s.Runner.ECS; e.CapacityProvider != "spot" || e.LaunchType != "" || e.CPU != "0.5 vCPU" || e.Memory != "1 GB" {

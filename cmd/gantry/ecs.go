@@ -47,7 +47,7 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		Cluster: e.Cluster, LaunchType: e.LaunchType, CapacityProvider: e.CapacityProvider,
 		Subnets: e.Subnets, SecurityGroups: e.SecurityGroups, AssignPublicIP: e.AssignPublicIP,
 		Region: awsCfg.Region, LogGroup: e.LogGroup, LogStreamPrefix: e.LogStreamPrefix,
-		ExecutionRoleARN: e.ExecutionRoleARN, TaskRoleARN: e.TaskRoleARN,
+		ExecutionRoleARN: e.ExecutionRoleARN, TaskRoleARN: e.BuildRoleARN,
 		FetchImage: e.FetchImage, CPU: e.CPU, Memory: e.Memory,
 		FetchTokenARN: m.Getenv("GANTRY_FETCH_TOKEN_ARN"),
 		Logger:        m.logger,

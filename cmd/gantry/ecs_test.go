@@ -46,7 +46,7 @@ runner:
     security_groups: [sg-1]
     log_group: /gantry/jobs
     execution_role_arn: arn:aws:iam::123456789012:role/gantry-exec
-    task_role_arn: arn:aws:iam::123456789012:role/gantry-job
+    build_role_arn: arn:aws:iam::123456789012:role/gantry-job
     fetch_image: gantry:e2e
 workers: 2
 `
