@@ -53,8 +53,8 @@ type WebhookEvent struct {
 	PR       int
 	Action   string // pull_request: opened, synchronize, reopened, closed, ...
 	Sender   string // login
-	HeadRepo string // pull_request: owner/name of the repository the head branch is in
-	Fork     bool   // pull_request: the head branch is in another repository
+	HeadRepo string // pull_request: owner/name of the repository the head branch is in; "" when GitHub gave none
+	Fork     bool   // pull_request: the head branch is in another repository, or GitHub did not say which
 }
 
 // ParseWebhook parses the body of a webhook whose X-GitHub-Event is
@@ -141,7 +141,10 @@ func fromPullRequest(ev *WebhookEvent, e *github.PullRequestEvent) error {
 	}
 	ev.Branch, ev.SHA = pr.GetHead().GetRef(), strings.ToLower(pr.GetHead().GetSHA())
 	ev.HeadRepo = pr.GetHead().GetRepo().GetFullName()
-	ev.Fork = ev.HeadRepo != "" && !strings.EqualFold(ev.HeadRepo, ev.Repo)
+	// A head repository that is missing or null (GitHub sends null once
+	// a fork is deleted) cannot be shown to be the base repository, so it
+	// counts as a fork: its code is a stranger's until someone asks.
+	ev.Fork = ev.HeadRepo == "" || !strings.EqualFold(ev.HeadRepo, ev.Repo)
 	if _, _, err := splitRepo(ev.Repo); err != nil {
 		return fmt.Errorf("repository.full_name %q is not owner/name", ev.Repo)
 	}

@@ -155,3 +155,33 @@ func TestParseWebhookOthers(t *testing.T) {
 		}
 	}
 }
+
+func TestParseWebhookPullRequestWithoutHeadRepoIsAFork(t *testing.T) {
+	head := strings.Repeat("cd", 20)
+	gone := payload(t, githubserver.PullRequestPayload(githubserver.PullRequest{
+		Repo: "acme/hello", Number: 4, HeadRef: "feature", HeadSHA: head, HeadRepoGone: true,
+	}))
+	if !strings.Contains(string(gone), `"repo":null`) {
+		t.Fatalf("the payload has no null head repo:\n%s", gone)
+	}
+	// The same pull request with no repo key at all in head.
+	var m map[string]any
+	if err := json.Unmarshal(gone, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m["pull_request"].(map[string]any)["head"].(map[string]any), "repo")
+	missing := payload(t, m)
+	for name, body := range map[string][]byte{"null": gone, "missing": missing} {
+		ev, err := scm.ParseWebhook("pull_request", "d-4", body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !ev.Fork || ev.HeadRepo != "" || ev.SHA != head {
+			t.Errorf("%s head repo: Fork %v, HeadRepo %q, SHA %s; want a fork", name, ev.Fork, ev.HeadRepo, ev.SHA)
+		}
+	}
+	same, err := scm.ParseWebhook("pull_request", "d-5", payload(t, githubserver.PullRequestPayload(githubserver.PullRequest{Repo: "acme/hello", HeadSHA: head})))
+	if err != nil || same.Fork || same.HeadRepo != "acme/hello" {
+		t.Errorf("a branch of the same repository: %+v, %v; want no fork", same, err)
+	}
+}

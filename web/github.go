@@ -17,9 +17,10 @@ const (
 	// MaxWebhookBody is the largest webhook body accepted: GitHub caps its
 	// payloads at 25 MB.
 	MaxWebhookBody = 25 << 20
-	// webhookDedupe is how long a delivery id is remembered, so that a
-	// redelivered webhook is acted on once.
-	webhookDedupe = 24 * time.Hour
+	// webhookDedupe is how long a delivery id and a body's hash are
+	// remembered, so that a redelivered webhook, or a captured body sent
+	// again under a new delivery id, is acted on once.
+	webhookDedupe = 72 * time.Hour
 	// webhookTimeout bounds the handling of one webhook, which goes on
 	// when GitHub stops waiting for the answer.
 	webhookTimeout = time.Minute
@@ -28,7 +29,9 @@ const (
 // GitHubWebhook is the handler of GitHub's webhooks. It checks the
 // X-Hub-Signature-256 of the body against secret before it reads anything
 // else (401 otherwise), parses the event, acts on each X-GitHub-Delivery
-// once (remembered in Redis for a day) and answers 202 Accepted. When handle
+// and each body once (both remembered in Redis for 72 hours, so a captured
+// body sent again under a new delivery id does nothing) and answers 202
+// Accepted. When handle
 // fails, the delivery is forgotten and the answer is 500, so that GitHub's
 // redelivery is acted on.
 func GitHubWebhook(secret []byte, store *jobs.Store, handle func(context.Context, *scm.WebhookEvent) error, logger *slog.Logger) http.Handler {
@@ -83,20 +86,20 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), webhookTimeout)
 	defer cancel()
-	key := "github:" + delivery
-	first, err := h.store.FirstSeen(ctx, key, webhookDedupe)
+	seen := newSeenKeys(h.store.Keys(), delivery, body)
+	dup, err := seen.claim(ctx, h.store.Redis())
 	if err != nil {
 		log.Error("GitHub webhook: cannot record the delivery", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if !first {
-		log.Info("GitHub webhook already handled: redelivery ignored", "repo", ev.Repo)
+	if dup != "" {
+		log.Info("GitHub webhook already handled: "+dup+" ignored", "repo", ev.Repo)
 		accepted(w, "already handled")
 		return
 	}
 	if err := h.handle(ctx, ev); err != nil {
-		if ferr := h.store.Forget(ctx, key); ferr != nil {
+		if ferr := seen.forget(ctx, h.store.Redis()); ferr != nil {
 			log.Error("GitHub webhook: cannot forget the delivery; its redelivery will be ignored", "err", ferr)
 		}
 		log.Error("GitHub webhook failed; GitHub may deliver it again", "repo", ev.Repo, "err", err)

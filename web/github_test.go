@@ -189,3 +189,31 @@ func TestWebhookOddRequests(t *testing.T) {
 		t.Errorf("GET answered %d, want 405", code)
 	}
 }
+
+func TestReplayedBodyWithNewDeliveryRunsNothing(t *testing.T) {
+	f := newHookFixture(t)
+	body := []byte(`{"ref":"refs/heads/main","after":"` + strings.Repeat("b", 40) + `","repository":{"full_name":"acme/hello"}}`)
+	if code, text := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "first-delivery", body)); code != http.StatusAccepted {
+		t.Fatalf("the push answered %d %q", code, text)
+	}
+	// Someone who captured the signed request sends it again with a new
+	// X-GitHub-Delivery: the signature still matches, the body is the same.
+	code, text := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "second-delivery", body))
+	if code != http.StatusAccepted || !strings.Contains(text, "already handled") {
+		t.Errorf("the replay answered %d %q, want 202 already handled", code, text)
+	}
+	if got := f.handled(); len(got) != 1 || got[0].Delivery != "first-delivery" {
+		t.Errorf("handled %+v, want only the first delivery", got)
+	}
+	if !strings.Contains(f.logs.String(), "the same body came before as delivery first-delivery") {
+		t.Errorf("the log does not say it was a replay:\n%s", f.logs)
+	}
+	// A different body under the replayed delivery id is a redelivery too.
+	other := bytes.Replace(body, []byte(`"b`), []byte(`"c`), 1)
+	if code, text := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "first-delivery", other)); code != http.StatusAccepted || !strings.Contains(text, "already handled") {
+		t.Errorf("a new body under a used delivery id answered %d %q", code, text)
+	}
+	if n := len(f.handled()); n != 1 {
+		t.Errorf("handled %d webhooks, want 1", n)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -339,4 +340,55 @@ func TestConsoleSaysWebhooksAreOffWithoutASecret(t *testing.T) {
 	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
 		t.Errorf("webhook answered %d with webhooks off", resp.StatusCode)
 	}
+}
+
+func TestReplayedBodyWithNewDeliveryRunsNothing(t *testing.T) {
+	s := startGitHubConsole(t)
+	s.gh.open("build")
+	sha := s.gh.commit(map[string]string{"README": "replay\n"}, "readme")
+	body, err := json.Marshal(githubserver.PushPayload(s.gh.PushFor("acme/hello", "main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, text := s.hook(hookSecret, "push", "delivery-original", body); code != http.StatusAccepted {
+		t.Fatalf("the push answered %d %q, want 202", code, text)
+	}
+	s.waitFor(`#1 +┃ ✅ #1 succeeded`, 20*time.Second)
+	s.gh.waitStatus(sha, "success")
+
+	// The captured signed body, sent again under a delivery id GitHub never used.
+	if code, text := s.hook(hookSecret, "push", "delivery-replayed", body); code != http.StatusAccepted || !strings.Contains(text, "already handled") {
+		t.Errorf("the replay answered %d %q, want 202 already handled", code, text)
+	}
+	s.waitForLog(`GitHub webhook already handled: the same body came before as delivery delivery-original; replay ignored.*delivery=delivery-replayed`, 5*time.Second)
+	s.typeLine("status #2")
+	s.waitFor(`gantry > there is no job #2`, 5*time.Second)
+	if st := s.gh.Statuses("acme/hello", sha); len(st) == 0 || st[len(st)-1].State != "success" {
+		t.Errorf("statuses after the replay = %+v", st)
+	}
+}
+
+func TestPullRequestWithNullHeadRepoIsNotBuilt(t *testing.T) {
+	s := startGitHubConsole(t)
+	s.gh.git("checkout", "--quiet", "-b", "feature")
+	sha := s.gh.commit(map[string]string{"a.txt": "from a deleted fork\n"}, "fork change")
+	body, err := json.Marshal(githubserver.PullRequestPayload(githubserver.PullRequest{
+		Repo: "acme/hello", Number: 11, HeadRef: "feature", HeadSHA: sha, HeadRepoGone: true, CloneURL: s.gh.CloneURL("acme/hello"),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"head":{`) || !strings.Contains(string(body), `"repo":null`) {
+		t.Fatalf("the payload's head has no null repo:\n%s", body)
+	}
+	if code, text := s.hook(hookSecret, "pull_request", "pr-null-head", body); code != http.StatusAccepted {
+		t.Fatalf("the pull request answered %d %q, want 202", code, text)
+	}
+	st := s.gh.waitStatus(sha, "error")
+	if last := st[len(st)-1]; last.Context != "gantry/pr" || !strings.Contains(last.Description, "PRs from forks need a maintainer") {
+		t.Errorf("status = %+v, want the fork notice", last)
+	}
+	s.waitForLog(`GitHub pull request from a fork not built automatically`, 5*time.Second)
+	s.typeLine("queue")
+	s.waitFor(`gantry > Nothing is queued or running\.`, 5*time.Second)
 }

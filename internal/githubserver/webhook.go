@@ -173,6 +173,9 @@ type PullRequest struct {
 	Merged   bool   // closed: whether it was merged
 	Sender   string // login; default "octocat"
 	CloneURL string // of the base repository; default https://github.com/{Repo}.git
+	// HeadRepoGone sends "repo": null in head, as GitHub does once the
+	// fork the pull request came from has been deleted.
+	HeadRepoGone bool
 }
 
 // PullRequestPayload builds the body of a pull_request webhook as GitHub
@@ -211,6 +214,10 @@ func PullRequestPayload(p PullRequest) map[string]any {
 		head = hookRepo(p.HeadRepo, "", p.BaseRef, false)
 		head["fork"] = true
 	}
+	var headRepo any = head
+	if p.HeadRepoGone {
+		headRepo = nil
+	}
 	now := time.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	state := "open"
 	var closedAt, mergedAt any
@@ -229,7 +236,7 @@ func PullRequestPayload(p PullRequest) map[string]any {
 		"merged": p.Merged, "merge_commit_sha": nil,
 		"head": map[string]any{
 			"label": ownerOf(p.HeadRepo) + ":" + p.HeadRef, "ref": p.HeadRef, "sha": p.HeadSHA,
-			"user": hookUser(ownerOf(p.HeadRepo)), "repo": head,
+			"user": hookUser(ownerOf(p.HeadRepo)), "repo": headRepo,
 		},
 		"base": map[string]any{
 			"label": ownerOf(p.Repo) + ":" + p.BaseRef, "ref": p.BaseRef, "sha": p.BaseSHA,
