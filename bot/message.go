@@ -37,6 +37,9 @@ type Card struct {
 	Reason   string
 	ExitCode *int
 	Link     string // the job page
+	// Notes are what an approver must know: the policy that asks for the
+	// approval, an earlier rejection of the same change.
+	Notes []string
 }
 
 // Button is an action on a job. Action is the verb it performs.
@@ -85,6 +88,13 @@ func JobMessage(j *jobs.Job, now time.Time, link string) Message {
 		code := j.ExitCode
 		c.ExitCode = &code
 	}
+	if j.State == jobs.AwaitingApproval {
+		for _, n := range []string{j.Rejection, j.Policy} {
+			if n != "" {
+				c.Notes = append(c.Notes, n)
+			}
+		}
+	}
 	m := Message{Card: c, Text: CardText(c)}
 	switch {
 	case j.State == jobs.Queued || j.State == jobs.Running || j.State == jobs.Waiting:
@@ -123,6 +133,9 @@ func CardText(c *Card) string {
 	}
 	if c.Reason != "" && (c.State.Final() || c.State == jobs.Waiting) && c.State != jobs.Failed {
 		fmt.Fprintf(&b, " — %s", c.Reason)
+	}
+	for _, n := range c.Notes {
+		b.WriteString("\n  " + n)
 	}
 	return b.String()
 }

@@ -38,6 +38,7 @@ func DefaultLimits() map[string]Limit {
 		MethodUserGroups:     tier2,
 		MethodGroupMembers:   tier2,
 		MethodChannelInfo:    tier3,
+		MethodChannelMembers: tier4,
 		MethodResponseURL:    {PerMinute: 6000, Burst: 200},
 		"":                   tier3,
 	}

@@ -24,6 +24,7 @@ type WebAPI interface {
 	GetUserGroupsContext(ctx context.Context, options ...slack.GetUserGroupsOption) ([]slack.UserGroup, error)
 	GetUserGroupMembersContext(ctx context.Context, group string, options ...slack.GetUserGroupMembersOption) ([]string, error)
 	GetConversationInfoContext(ctx context.Context, input *slack.GetConversationInfoInput) (*slack.Channel, error)
+	GetUsersInConversationContext(ctx context.Context, p *slack.GetUsersInConversationParameters) ([]string, string, error)
 }
 
 var _ WebAPI = (*slack.Client)(nil)
@@ -41,6 +42,7 @@ const (
 	MethodUserGroups     = "usergroups.list"
 	MethodGroupMembers   = "usergroups.users.list"
 	MethodChannelInfo    = "conversations.info"
+	MethodChannelMembers = "conversations.members"
 	MethodResponseURL    = "response_url" // a post to a slash command's or button's response_url
 )
 

@@ -87,6 +87,9 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 		// Reasons are gantry's own sentences and may mention people.
 		b.WriteString("\n> " + strings.ReplaceAll(c.Reason, "\n", "\n> "))
 	}
+	for _, n := range c.Notes {
+		b.WriteString("\n_" + n + "_")
+	}
 	who := "Requested by " + c.Who
 	if c.Who == "GitHub" {
 		who = "Started by GitHub"

@@ -66,7 +66,10 @@ func (s *Service) mayDecide(ctx context.Context, r *Request, j *jobs.Job, env sp
 		}
 		return jobs.Userf("you may not %s deploys to %s; who may: %s", verb, j.Env, who)
 	}
-	if verb == "approve" && j.Requester == r.User && !env.SelfApproval && !r.Console {
+	if verb == "approve" && j.RequestedBy(r.User) && !env.SelfApproval && !r.Console {
+		if j.Requester != r.User {
+			return jobs.Userf("you asked for an earlier run of %s (it was retried), so another approver must approve it", j.Name())
+		}
 		return jobs.Userf("you asked for %s, so another approver must approve it", j.Name())
 	}
 	return nil
@@ -268,6 +271,9 @@ func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply,
 	if err != nil {
 		return Reply{}, err
 	}
+	if deploys, _, err = s.onlyVisible(ctx, r, deploys); err != nil {
+		return Reply{}, err
+	}
 	if len(deploys) == 0 {
 		b.WriteString("No deploys yet")
 	} else {
@@ -282,6 +288,9 @@ func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply,
 func (s *Service) audit(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	entries, err := s.store.AuditLog(ctx, c.Env, 20)
 	if err != nil {
+		return Reply{}, err
+	}
+	if entries, err = s.visibleEntries(ctx, r, entries); err != nil {
 		return Reply{}, err
 	}
 	if len(entries) == 0 {
@@ -331,4 +340,44 @@ func auditVerb(action string) string {
 		return "force-released"
 	}
 	return action
+}
+
+// visibleEntries keeps the audit entries r's person may see: those about a
+// job they may see, those about an environment they deploy to or approve
+// for, and the rest (pool releases) to everyone.
+func (s *Service) visibleEntries(ctx context.Context, r *Request, entries []jobs.AuditEntry) ([]jobs.AuditEntry, error) {
+	if s.IsAdmin(r) {
+		return entries, nil
+	}
+	seen := map[int64]bool{}
+	out := entries[:0:0]
+	for _, e := range entries {
+		ok := true
+		switch {
+		case e.Job > 0:
+			v, known := seen[e.Job]
+			if !known {
+				j, err := s.store.Get(ctx, e.Job)
+				if errors.Is(err, jobs.ErrNotFound) {
+					v = false
+				} else if err != nil {
+					return nil, err
+				} else if v, _, err = s.mayView(ctx, r, j); err != nil {
+					return nil, err
+				}
+				seen[e.Job] = v
+			}
+			ok = v
+		case e.Env != "":
+			env := s.cfg.Environments[e.Env]
+			var err error
+			if ok, err = s.isOneOf(ctx, r, append(append([]string{}, env.Deployers...), env.Approvers...)); err != nil {
+				return nil, err
+			}
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

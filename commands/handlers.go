@@ -66,13 +66,16 @@ func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, err
 	if err != nil {
 		return Reply{}, err
 	}
+	if err := s.mayBuild(ctx, r, repo); err != nil {
+		return Reply{}, err
+	}
 	src, plan, err := s.resolvePlan(ctx, r, repo, c.Ref, func(f *spec.File) (*spec.Plan, error) { return f.Pipeline("branch") })
 	if err != nil {
 		return Reply{}, err
 	}
 	j := s.newJob(r, src, jobs.Build)
 	j.Plan = *plan
-	if err := s.store.Create(ctx, j); err != nil {
+	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
 	return Reply{Text: fmt.Sprintf("Queued %s: build %s", j.Name(), describeTarget(j)), Job: j.ID}, nil
@@ -98,33 +101,48 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	if err != nil {
 		return Reply{}, err
 	}
-	stage := func(f *spec.File) (*spec.Plan, error) { return f.Deploy(c.Env) }
-	src, plan, err := s.resolvePlan(ctx, r, repo, c.Ref, stage)
+	// The policy comes from the default branch's .gantry.yml and the
+	// server config; the stage's steps from the ref that is deployed.
+	defSrc, def, err := s.defaultStage(ctx, r, repo, c.Env)
 	if err != nil {
 		return Reply{}, err
 	}
-	if c.Ref == "" && plan.Branch != "" && plan.Branch != src.Ref && src.SHA != "" {
-		// The stage deploys its own branch by default: read it there.
-		if src, plan, err = s.resolvePlan(ctx, r, repo, plan.Branch, stage); err != nil {
-			return Reply{}, err
+	ref := c.Ref
+	if ref == "" {
+		switch {
+		case env.Branch != "":
+			ref = env.Branch
+		case def != nil && def.Branch != "":
+			ref = def.Branch
 		}
+	}
+	stage := func(f *spec.File) (*spec.Plan, error) { return f.Deploy(c.Env) }
+	src, plan, err := s.resolvePlan(ctx, r, repo, ref, stage)
+	if err != nil {
+		return Reply{}, err
+	}
+	pol, err := s.decidePolicy(ctx, c.Env, env, defSrc, def, src, plan)
+	if err != nil {
+		return Reply{}, err
 	}
 	j := s.newJob(r, src, jobs.Deploy)
 	j.Env = c.Env
 	j.Plan = *plan
-	if plan.Approval || env.Approval {
+	j.Plan.Approval = pol.needsApproval() // what retries of it ask for
+	j.Policy = pol.describe()
+	if pol.needsApproval() {
 		j.State = jobs.AwaitingApproval
 	}
-	if err := s.store.Create(ctx, j); err != nil {
+	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
 	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: describeTarget(j)}); err != nil {
 		s.logger.Error("audit deploy request", "job", j.ID, "err", err)
 	}
 	if j.State == jobs.AwaitingApproval {
-		return Reply{Text: fmt.Sprintf("%s: deploy %s to %s is awaiting approval", j.Name(), describeTarget(j), c.Env), Job: j.ID}, nil
+		return Reply{Text: fmt.Sprintf("%s: deploy %s to %s is awaiting approval. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
 	}
-	return Reply{Text: fmt.Sprintf("Queued %s: deploy %s to %s", j.Name(), describeTarget(j), c.Env), Job: j.ID}, nil
+	return Reply{Text: fmt.Sprintf("Queued %s: deploy %s to %s. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
 }
 
 // job finds the job a command names, or the person's latest.
@@ -148,7 +166,7 @@ func (s *Service) job(ctx context.Context, r *Request, id int64) (*jobs.Job, err
 }
 
 func (s *Service) logs(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	j, err := s.job(ctx, r, c.Job)
+	j, err := s.visible(ctx, r, c.Job)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -192,7 +210,7 @@ func (s *Service) status(ctx context.Context, r *Request, c *Command) (Reply, er
 	if c.Job == 0 && (c.Env != "" || c.Target != "") {
 		return s.envStatus(ctx, r, c)
 	}
-	j, err := s.job(ctx, r, c.Job)
+	j, err := s.visible(ctx, r, c.Job)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -244,12 +262,19 @@ func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, err
 	if err != nil {
 		return Reply{}, err
 	}
-	if len(active) == 0 {
+	active, hidden, err := s.onlyVisible(ctx, r, active)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(active) == 0 && hidden == 0 {
 		return Reply{Text: "Nothing is queued or running.", Ephemeral: true}, nil
 	}
-	lines := make([]string, len(active))
-	for i, j := range active {
-		lines[i] = "• " + Summary(j, s.now())
+	lines := make([]string, 0, len(active)+1)
+	for _, j := range active {
+		lines = append(lines, "• "+Summary(j, s.now()))
+	}
+	if hidden > 0 {
+		lines = append(lines, fmt.Sprintf("• and %d more in conversations you are not in", hidden))
 	}
 	return Reply{Text: strings.Join(lines, "\n"), Ephemeral: true}, nil
 }
@@ -281,7 +306,7 @@ func (s *Service) cancel(ctx context.Context, r *Request, c *Command) (Reply, er
 }
 
 func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	old, err := s.job(ctx, r, c.Job)
+	old, err := s.visible(ctx, r, c.Job)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -292,6 +317,12 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 		Kind: old.Kind, Repo: old.Repo, Ref: old.Ref, SHA: old.SHA, Env: old.Env, Plan: old.Plan,
 		Source: old.Source, Path: old.Path, CloneURL: old.CloneURL, GitHub: old.GitHub, PR: old.PR,
 		Requester: r.User, Origin: "chat", Channel: old.Channel, Retried: old.ID,
+		Requesters: requestChain(old, r.User), Policy: old.Policy,
+	}
+	if old.Kind == jobs.Build {
+		if err := s.mayBuild(ctx, r, old.Repo); err != nil {
+			return Reply{}, err
+		}
 	}
 	if old.Kind == jobs.Deploy {
 		env, err := s.mayDeploy(ctx, r, old.Env)
@@ -304,8 +335,15 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 		if old.Plan.Approval || env.Approval {
 			j.State = jobs.AwaitingApproval
 		}
+		if rejected(old) {
+			// What was rejected is asked about again, with the rejection
+			// in view.
+			j.State = jobs.AwaitingApproval
+			j.Plan.Approval = true
+			j.Rejection = fmt.Sprintf("%s was %s", old.Name(), old.Decision)
+		}
 	}
-	if err := s.store.Create(ctx, j); err != nil {
+	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
 	if j.Kind == jobs.Deploy {
@@ -313,9 +351,30 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 			s.logger.Error("audit deploy request", "job", j.ID, "err", err)
 		}
 	}
-	return Reply{Text: fmt.Sprintf("Retrying %s as %s: %s %s", old.Name(), j.Name(), j.What(), describeTarget(j)), Job: j.ID}, nil
+	text := fmt.Sprintf("Retrying %s as %s: %s %s", old.Name(), j.Name(), j.What(), describeTarget(j))
+	if j.Rejection != "" {
+		text += fmt.Sprintf(". It needs approval again: %s", j.Rejection)
+	}
+	return Reply{Text: text, Job: j.ID}, nil
 }
 
 func (s *Service) help(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	return Reply{Text: HelpText(c.Target), Ephemeral: true}, nil
+}
+
+// requestChain is everyone who asked for old, then who retries it.
+func requestChain(old *jobs.Job, user string) []string {
+	chain := append([]string{}, old.Requesters...)
+	if len(chain) == 0 && old.Requester != "" {
+		chain = append(chain, old.Requester)
+	}
+	if user != "" && (len(chain) == 0 || chain[len(chain)-1] != user) {
+		chain = append(chain, user)
+	}
+	return chain
+}
+
+// rejected reports whether a deploy ended because an approver rejected it.
+func rejected(j *jobs.Job) bool {
+	return j.State == jobs.Cancelled && strings.HasPrefix(j.Decision, "rejected by ")
 }

@@ -39,6 +39,15 @@ type File struct {
 // Sources resolves repositories; *scm.Resolver is the real one.
 type Sources interface {
 	Resolve(ctx context.Context, repo, ref string, allowPaths bool) (*scm.Source, error)
+	// Contains reports whether commit sha of repo is on branch.
+	Contains(ctx context.Context, repo, branch, sha string) (bool, error)
+}
+
+// Channels tells who is in a Slack channel and whether it is private;
+// *bot.People is the real one.
+type Channels interface {
+	InChannel(ctx context.Context, channel, user string) (bool, error)
+	Private(ctx context.Context, channel string) bool
 }
 
 // Groups tells who is in a Slack user group.
@@ -56,6 +65,7 @@ type Service struct {
 	log      *jobs.Log
 	sources  Sources
 	groups   Groups
+	channels Channels
 	links    func(id int64) string
 	now      func() time.Time
 	logger   *slog.Logger
@@ -70,16 +80,19 @@ type Deps struct {
 	Log     *jobs.Log
 	Sources Sources
 	Groups  Groups
-	Links   func(id int64) string // the signed link to a job's page
-	Pools   Pools                 // nil: no resource pools
-	Logger  *slog.Logger
+	// Channels answers channel membership for who may see a job; nil (the
+	// console, tests) means only the channel's own requests count.
+	Channels Channels
+	Links    func(id int64) string // the signed link to a job's page
+	Pools    Pools                 // nil: no resource pools
+	Logger   *slog.Logger
 }
 
 // NewService returns the command service.
 func NewService(d Deps) *Service {
 	s := &Service{
 		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
-		links: d.Links, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
+		channels: d.Channels, links: d.Links, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-ci/gantry/spec"
@@ -83,6 +85,17 @@ type Job struct {
 	Handle   string // runner handle: the ECS task ARN once started
 	Cursor   string // runner's resume point in its log source
 	Retried  int64  // the job that this one retries
+	// Requesters is everyone who asked for this job: the first request and
+	// each retry, in order (the last is Requester). None of them may
+	// approve it.
+	Requesters []string
+	// Private says the job's channel is private: its page is never open
+	// without a signed link unless the server config names the channel.
+	Private bool
+	// Policy says which deploy policy applied and where it came from.
+	Policy string
+	// Rejection is the decision that rejected the deploy this one retries.
+	Rejection string
 	Decision string // who approved or rejected the deploy, and when
 	// Deployment is the id of the GitHub deployment that records this
 	// deploy; 0 until one is made.
@@ -169,6 +182,8 @@ func (j *Job) fields() ([]any, error) {
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
 		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", j.Decision,
 		"deployment", strconv.FormatInt(j.Deployment, 10),
+		"requesters", strings.Join(j.Requesters, ","), "private", strconv.FormatBool(j.Private),
+		"policy", j.Policy, "rejection", j.Rejection,
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil
 }
@@ -192,6 +207,11 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 	j.Step, _ = strconv.Atoi(m["step"])
 	j.Retried, _ = strconv.ParseInt(m["retried"], 10, 64)
 	j.Deployment, _ = strconv.ParseInt(m["deployment"], 10, 64)
+	if rs := m["requesters"]; rs != "" {
+		j.Requesters = strings.Split(rs, ",")
+	}
+	j.Private = m["private"] == "true"
+	j.Policy, j.Rejection = m["policy"], m["rejection"]
 	if s := m["exit"]; s != "" {
 		j.ExitCode, _ = strconv.Atoi(s)
 		j.HasExit = true
@@ -202,4 +222,10 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 		}
 	}
 	return j, nil
+}
+
+// RequestedBy reports whether user asked for the job: first, or in any
+// retry of it.
+func (j *Job) RequestedBy(user string) bool {
+	return user != "" && (j.Requester == user || slices.Contains(j.Requesters, user))
 }

@@ -279,6 +279,22 @@ func (s *Store) Active(ctx context.Context) ([]*Job, error) {
 	return s.getAll(ctx, ids)
 }
 
+// ActiveBy counts the active jobs that user requested (the last request
+// of each: a retry counts for whoever retried).
+func (s *Store) ActiveBy(ctx context.Context, user string) (int, error) {
+	active, err := s.Active(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range active {
+		if j.Requester == user {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Recent returns up to n of the newest jobs, newest first.
 func (s *Store) Recent(ctx context.Context, n int64) ([]*Job, error) {
 	ids, err := s.rdb.ZRevRange(ctx, s.keys.Recent(), 0, n-1).Result()

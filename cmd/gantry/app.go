@@ -209,7 +209,8 @@ type parts struct {
 	slots    *pool.Pools // one single-member pool per environment: one deploy at a time
 	links    *web.Links  // signed job page links; nil without an HTTP server
 	metrics  *web.Metrics
-	groups   commands.Groups // Slack user groups; nil outside Slack
+	groups   commands.Groups   // Slack user groups; nil outside Slack
+	channels commands.Channels // Slack channel members and privacy; nil outside Slack
 }
 
 // jobLink is the signed link to a job's page, or nil without a web server.
@@ -318,7 +319,7 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 }
 
 func (m *Main) service(p *parts) *commands.Service {
-	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Logger: m.logger, Links: p.jobLink()}
+	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink()}
 	if p.pools != nil {
 		d.Pools = p.pools
 	}

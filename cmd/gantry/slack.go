@@ -139,6 +139,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		},
 	})
 	p.groups = bot.NewSlackGroups(api, sched, 0)
+	p.channels = bot.NewPeople(api, sched, 0)
 	svc := m.service(p)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
 		Links: p.jobLink(), Logger: m.logger, UploadLogs: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,

@@ -108,6 +108,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, RouteCreateStatus, "POST /repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
 	s.handle(mux, RouteCreateDeployment, "POST /repos/{owner}/{repo}/deployments", s.createDeployment)
 	s.handle(mux, RouteCreateDeploymentStatus, "POST /repos/{owner}/{repo}/deployments/{id}/statuses", s.createDeploymentStatus)
+	s.handle(mux, RouteCompare, "GET /repos/{owner}/{repo}/compare/{basehead...}", s.compare)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		s.record(Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Status: http.StatusNotFound, Time: time.Now()})

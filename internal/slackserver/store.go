@@ -93,6 +93,8 @@ type Channel struct {
 	// NotMember: the bot has not been invited; posting there fails with
 	// not_in_channel, as in Slack.
 	NotMember bool
+	// Members are the people conversations.members lists.
+	Members []string
 }
 
 func (m *Message) clone() Message {

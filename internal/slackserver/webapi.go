@@ -71,6 +71,7 @@ var methods = map[string]apiHandler{
 	"chat.postEphemeral":           (*Server).chatPostEphemeral,
 	"reactions.add":                (*Server).reactionsAdd,
 	"conversations.info":           (*Server).conversationsInfo,
+	"conversations.members":        (*Server).conversationsMembers,
 	"users.info":                   (*Server).usersInfo,
 	"usergroups.users.list":        (*Server).usergroupsUsersList,
 	"usergroups.list":              (*Server).usergroupsList,
