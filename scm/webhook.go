@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 
 	"github.com/google/go-github/v60/github"
@@ -19,23 +20,50 @@ var ErrSignature = errors.New("webhook signature check failed")
 // request ("sha256=" and 64 hex digits), against the HMAC-SHA256 of body
 // under secret, in constant time.
 func VerifySignature(secret, body []byte, header string) error {
+	v, err := NewBodyVerifier(secret, header)
+	if err != nil {
+		return err
+	}
+	v.Write(body)
+	return v.Verify()
+}
+
+// BodyVerifier checks a webhook's signature while its body is read, so the
+// body need not be held before it is known to come from GitHub: make one
+// from the header (which fails at once when the header is missing or
+// malformed), write the body through it, then Verify.
+type BodyVerifier struct {
+	want []byte
+	mac  hash.Hash
+}
+
+// NewBodyVerifier checks the form of header, the X-Hub-Signature-256 of a
+// webhook request, and returns a verifier for the body it signs.
+func NewBodyVerifier(secret []byte, header string) (*BodyVerifier, error) {
 	if len(secret) == 0 {
-		return fmt.Errorf("%w: no webhook secret is configured", ErrSignature)
+		return nil, fmt.Errorf("%w: no webhook secret is configured", ErrSignature)
 	}
 	if header == "" {
-		return fmt.Errorf("%w: the request has no X-Hub-Signature-256 header (is the webhook's secret set on GitHub?)", ErrSignature)
+		return nil, fmt.Errorf("%w: the request has no X-Hub-Signature-256 header (is the webhook's secret set on GitHub?)", ErrSignature)
 	}
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
-		return fmt.Errorf("%w: X-Hub-Signature-256 %q does not start with sha256=", ErrSignature, cut(header, 20))
+		return nil, fmt.Errorf("%w: X-Hub-Signature-256 %q does not start with sha256=", ErrSignature, cut(header, 20))
 	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%w: X-Hub-Signature-256 is not sha256= and %d hex digits", ErrSignature, 2*sha256.Size)
+	want, err := hex.DecodeString(hexSig)
+	if err != nil || len(want) != sha256.Size {
+		return nil, fmt.Errorf("%w: X-Hub-Signature-256 is not sha256= and %d hex digits", ErrSignature, 2*sha256.Size)
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
+	return &BodyVerifier{want: want, mac: hmac.New(sha256.New, secret)}, nil
+}
+
+// Write adds p to the signed body; it never fails.
+func (v *BodyVerifier) Write(p []byte) (int, error) { return v.mac.Write(p) }
+
+// Verify reports whether the body written so far is the one the header
+// signs, comparing in constant time.
+func (v *BodyVerifier) Verify() error {
+	if !hmac.Equal(v.want, v.mac.Sum(nil)) {
 		return fmt.Errorf("%w: X-Hub-Signature-256 does not match the body (a different secret, or an altered body)", ErrSignature)
 	}
 	return nil

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,47 @@ func TestForgedAndExpiredLinksAreRefusedInChromium(t *testing.T) {
 	b.WaitText("this link has expired", 10*time.Second)
 	if strings.Contains(b.Text(), "secret output") {
 		t.Error("a refused link showed the log")
+	}
+}
+
+func TestEarlierLinesInChromium(t *testing.T) {
+	f := newFixture(t, false)
+	var lines []string
+	for i := range 6000 {
+		lines = append(lines, fmt.Sprintf("row %04d %s", i, strings.Repeat("-", 70)))
+	}
+	j := f.job(t, lines...)
+	b := browser.Start(t)
+	b.Navigate(f.path(f.links.Job(j.ID)))
+	b.WaitText("row 5999", 20*time.Second)
+	if strings.Contains(b.Text(), "row 0000 ") {
+		t.Fatal("the page shows the whole log at once")
+	}
+	for range 10 {
+		if v, _ := b.Eval("document.getElementById('earlier') !== null"); v != "true" {
+			break
+		}
+		before, _ := b.Eval("document.getElementById('earlier').dataset.before")
+		if _, err := b.Eval("document.getElementById('earlier').click()"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			now, _ := b.Eval("document.getElementById('earlier') ? document.getElementById('earlier').dataset.before : '0'")
+			if now != before {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	b.WaitText("row 0000 ", 10*time.Second)
+	text := b.Text()
+	for _, row := range []string{"row 0000 ", "row 3000 ", "row 5999 "} {
+		if n := strings.Count(text, row); n != 1 {
+			t.Errorf("%q shows %d times, want once", row, n)
+		}
+	}
+	if v, _ := b.Eval("document.getElementById('earlier-bar') === null"); v != "true" {
+		t.Error("the earlier lines link stays after the log's start was loaded")
 	}
 }

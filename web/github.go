@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -26,46 +27,69 @@ const (
 	webhookTimeout = time.Minute
 )
 
-// GitHubWebhook is the handler of GitHub's webhooks. It checks the
-// X-Hub-Signature-256 of the body against secret before it reads anything
-// else (401 otherwise), parses the event, acts on each X-GitHub-Delivery
-// and each body once (both remembered in Redis for 72 hours, so a captured
-// body sent again under a new delivery id does nothing) and answers 202
-// Accepted. When handle
-// fails, the delivery is forgotten and the answer is 500, so that GitHub's
-// redelivery is acted on.
-func GitHubWebhook(secret []byte, store *jobs.Store, handle func(context.Context, *scm.WebhookEvent) error, logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.Default()
+// WebhookConfig configures the handler of GitHub's webhooks. Zero values
+// are the defaults.
+type WebhookConfig struct {
+	Secret []byte      // the webhook secret; required
+	Store  *jobs.Store // where deliveries are remembered; required
+	// Handle acts on a webhook. An error forgets the delivery and answers
+	// 500, so that GitHub's redelivery is acted on.
+	Handle func(context.Context, *scm.WebhookEvent) error
+	// MaxBodies is how many webhook bodies are read at once; beyond it a
+	// request is answered 503 with Retry-After before its body is read.
+	// 0 is 8.
+	MaxBodies int
+	// SpoolDir is where bodies larger than 1 MiB wait for their signature
+	// check; "" is the system's temporary directory.
+	SpoolDir string
+	Logger   *slog.Logger // nil: slog.Default()
+}
+
+// GitHubWebhook is the handler of GitHub's webhooks. Before it reads the
+// body it refuses a request without a well-formed X-Hub-Signature-256
+// (401), with a body over GitHub's 25 MiB (413), or beyond MaxBodies read at
+// once (503). It checks the signature while it reads the body, holding at
+// most 1 MiB of it in memory until the signature matches. Then it parses
+// the event, acts on each X-GitHub-Delivery and each body once (both
+// remembered in Redis for 72 hours, so a captured body sent again under a
+// new delivery id does nothing) and answers 202 Accepted.
+func GitHubWebhook(cfg WebhookConfig) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	return &githubWebhook{secret: secret, store: store, handle: handle, log: logger}
+	if cfg.MaxBodies <= 0 {
+		cfg.MaxBodies = 8
+	}
+	return &githubWebhook{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxBodies)}
 }
 
 type githubWebhook struct {
-	secret []byte
-	store  *jobs.Store
-	handle func(context.Context, *scm.WebhookEvent) error
-	log    *slog.Logger
+	cfg   WebhookConfig
+	log   *slog.Logger
+	slots chan struct{} // one per body being read
 }
+
+// busyRetry is the Retry-After of a 503 for too many bodies at once.
+const busyRetry = "5"
 
 func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event, delivery := r.Header.Get("X-GitHub-Event"), r.Header.Get("X-GitHub-Delivery")
 	log := h.log.With("remote", r.RemoteAddr, "event", event, "delivery", delivery)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			log.Warn("GitHub webhook refused: body too large", "limit", MaxWebhookBody)
-			http.Error(w, fmt.Sprintf("body over %d bytes", MaxWebhookBody), http.StatusRequestEntityTooLarge)
-			return
-		}
-		log.Warn("GitHub webhook: cannot read the body", "err", err)
-		http.Error(w, "cannot read the body", http.StatusBadRequest)
+	verifier, ok := h.precheck(w, r, log)
+	if !ok {
 		return
 	}
-	if err := scm.VerifySignature(h.secret, body, r.Header.Get("X-Hub-Signature-256")); err != nil {
-		log.Warn("GitHub webhook refused", "err", err)
-		http.Error(w, "signature check failed", http.StatusUnauthorized)
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		log.Warn("GitHub webhook refused: too many bodies being read at once", "limit", cap(h.slots))
+		w.Header().Set("Retry-After", busyRetry)
+		refuse(w, "too many webhooks at once; try again shortly", http.StatusServiceUnavailable)
+		return
+	}
+	body, sum, ok := h.readSigned(w, r, verifier, log)
+	if !ok {
 		return
 	}
 	if !validDelivery(delivery) {
@@ -84,10 +108,73 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		accepted(w, "ignored: gantry acts on push and pull_request")
 		return
 	}
+	h.act(w, r, ev, seenKeysFor(h.cfg.Store.Keys(), delivery, sum), log)
+}
+
+// precheck refuses, before any of the body is read, what cannot be a
+// webhook from GitHub: no signature or a malformed one, or a body larger
+// than GitHub sends.
+func (h *githubWebhook) precheck(w http.ResponseWriter, r *http.Request, log *slog.Logger) (*scm.BodyVerifier, bool) {
+	v, err := scm.NewBodyVerifier(h.cfg.Secret, r.Header.Get("X-Hub-Signature-256"))
+	if err != nil {
+		log.Warn("GitHub webhook refused", "err", err)
+		refuse(w, "signature check failed", http.StatusUnauthorized)
+		return nil, false
+	}
+	if r.ContentLength > MaxWebhookBody {
+		log.Warn("GitHub webhook refused: body too large", "limit", MaxWebhookBody, "length", r.ContentLength)
+		refuse(w, fmt.Sprintf("body over %d bytes", MaxWebhookBody), http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	return v, true
+}
+
+// readSigned reads the body through v and returns it, with its SHA-256,
+// only when the signature matches; otherwise it answers the request.
+func (h *githubWebhook) readSigned(w http.ResponseWriter, r *http.Request, v *scm.BodyVerifier, log *slog.Logger) ([]byte, []byte, bool) {
+	sp := &spool{dir: h.cfg.SpoolDir}
+	defer func() {
+		if err := sp.Close(); err != nil {
+			log.Warn("GitHub webhook: cannot remove the spooled body", "err", err)
+		}
+	}()
+	sum := sha256.New()
+	_, err := io.Copy(io.MultiWriter(sp, v, sum), http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			log.Warn("GitHub webhook refused: body too large", "limit", MaxWebhookBody)
+			refuse(w, fmt.Sprintf("body over %d bytes", MaxWebhookBody), http.StatusRequestEntityTooLarge)
+			return nil, nil, false
+		}
+		log.Warn("GitHub webhook: cannot read the body", "err", err, "read", sp.size)
+		refuse(w, "cannot read the body", http.StatusBadRequest)
+		return nil, nil, false
+	}
+	if sp.fileErr != nil {
+		log.Warn("GitHub webhook: cannot spool the body to disk; held it in memory", "err", sp.fileErr)
+	}
+	if err := v.Verify(); err != nil {
+		log.Warn("GitHub webhook refused", "err", err, "size", sp.size)
+		refuse(w, "signature check failed", http.StatusUnauthorized)
+		return nil, nil, false
+	}
+	body, err := sp.Bytes()
+	if err != nil {
+		log.Error("GitHub webhook: cannot read back the spooled body", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return nil, nil, false
+	}
+	return body, sum.Sum(nil), true
+}
+
+// act hands a new webhook to Handle and answers 202, or 500 (having
+// forgotten the delivery) when Handle fails.
+func (h *githubWebhook) act(w http.ResponseWriter, r *http.Request, ev *scm.WebhookEvent, seen seenKeys, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), webhookTimeout)
 	defer cancel()
-	seen := newSeenKeys(h.store.Keys(), delivery, body)
-	dup, err := seen.claim(ctx, h.store.Redis())
+	rdb := h.cfg.Store.Redis()
+	dup, err := seen.claim(ctx, rdb)
 	if err != nil {
 		log.Error("GitHub webhook: cannot record the delivery", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -98,8 +185,8 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		accepted(w, "already handled")
 		return
 	}
-	if err := h.handle(ctx, ev); err != nil {
-		if ferr := seen.forget(ctx, h.store.Redis()); ferr != nil {
+	if err := h.cfg.Handle(ctx, ev); err != nil {
+		if ferr := seen.forget(ctx, rdb); ferr != nil {
 			log.Error("GitHub webhook: cannot forget the delivery; its redelivery will be ignored", "err", ferr)
 		}
 		log.Error("GitHub webhook failed; GitHub may deliver it again", "repo", ev.Repo, "err", err)
@@ -107,6 +194,13 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	accepted(w, "accepted")
+}
+
+// refuse answers an error and closes the connection: the rest of a body
+// the server did not want is not worth reading.
+func refuse(w http.ResponseWriter, msg string, code int) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, code)
 }
 
 func accepted(w http.ResponseWriter, msg string) {

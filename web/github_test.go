@@ -43,7 +43,8 @@ func newHookFixture(t *testing.T) *hookFixture {
 		f.got = append(f.got, ev)
 		return f.fail
 	}
-	s := web.New(web.Deps{Store: store, Webhook: web.GitHubWebhook([]byte(hookSecret), store, handle, logger), Logger: logger})
+	hook := web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Store: store, Handle: handle, Logger: logger})
+	s := web.New(web.Deps{Store: store, Webhook: hook, Logger: logger})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	f.url = srv.URL + "/webhooks/github"

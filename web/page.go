@@ -6,24 +6,12 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
 )
-
-// pageLogBytes is how much of the log the page itself carries; the rest is
-// behind the raw log link.
-const pageLogBytes = 1 << 20
-
-type stepRow struct {
-	N        int
-	Name     string
-	Result   string
-	Duration string
-}
 
 type pageData struct {
 	Job      *jobs.Job
@@ -33,43 +21,13 @@ type pageData struct {
 	Elapsed  string
 	Steps    []stepRow
 	Log      template.HTML
-	Cut      bool
-	Offset   int64
+	From     int64 // where the lines shown start; earlier ones load on demand
+	Offset   int64 // where the live stream goes on
 	Query    string
 	RawURL   string
 	Live     bool
 	Reason   string
 	ExitCode string
-}
-
-var stepStart = regexp.MustCompile(`^── step (\d+)/\d+: (.*)$`)
-var stepEnd = regexp.MustCompile(`^── step (\d+)/\d+ (succeeded|failed with exit code \d+) in (\S+): `)
-
-// steps reads the step markers the runners write into the log.
-func steps(j *jobs.Job, log []byte) []stepRow {
-	rows := make([]stepRow, len(j.Plan.Steps))
-	for i, st := range j.Plan.Steps {
-		rows[i] = stepRow{N: i + 1, Name: st.Name, Result: "not run"}
-	}
-	for _, ln := range strings.Split(string(log), "\n") {
-		if m := stepStart.FindStringSubmatch(ln); m != nil {
-			if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(rows) {
-				rows[n-1].Result = "running"
-			}
-		} else if m := stepEnd.FindStringSubmatch(ln); m != nil {
-			if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(rows) {
-				rows[n-1].Result, rows[n-1].Duration = m[2], m[3]
-			}
-		}
-	}
-	if j.State.Final() {
-		for i := range rows {
-			if rows[i].Result == "running" {
-				rows[i].Result = string(j.State)
-			}
-		}
-	}
-	return rows
 }
 
 func renderLog(b []byte) string {
@@ -87,22 +45,18 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
-	all, err := s.d.Log.All(r.Context(), j.ID)
+	ctx := r.Context()
+	shown, from, to, err := s.readTail(ctx, j)
 	if err != nil {
+		s.d.Logger.Error("read log for page", "job", j.ID, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if i := bytes.LastIndexByte(all, '\n'); i >= 0 {
-		all = all[:i+1] // whole lines only; the stream sends the rest
-	} else {
-		all = nil
-	}
-	shown, cut := all, false
-	if len(shown) > pageLogBytes {
-		shown, cut = shown[len(shown)-pageLogBytes:], true
-		if i := bytes.IndexByte(shown, '\n'); i >= 0 {
-			shown = shown[i+1:]
-		}
+	rows, err := s.stepRows(ctx, j)
+	if err != nil {
+		s.d.Logger.Error("read step markers for page", "job", j.ID, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
 	}
 	who := "GitHub"
 	if j.Requester != "" {
@@ -111,8 +65,8 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 	q := s.query(r)
 	d := pageData{
 		Job: j, Title: fmt.Sprintf("#%d %s %s", j.ID, j.What(), j.Target()), State: string(j.State), Who: who,
-		Elapsed: j.Duration(time.Now()).Round(time.Second).String(), Steps: steps(j, all),
-		Log: template.HTML(renderLog(shown)), Cut: cut, Offset: int64(len(all)), Query: q,
+		Elapsed: j.Duration(time.Now()).Round(time.Second).String(), Steps: rows,
+		Log: template.HTML(renderLog(shown)), From: from, Offset: to, Query: q,
 		RawURL: fmt.Sprintf("/jobs/%d/log?%s", j.ID, q), Live: !j.State.Final(), Reason: j.Reason,
 	}
 	if j.HasExit {
@@ -146,12 +100,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var a ansi
 	last := ""
+	// The stream outlives the server's write timeout: each write gets a
+	// fresh one, so only a reader that stopped reading is cut off.
+	s.extendWrite(w)
 	sendState := func(j *jobs.Job) {
 		b, _ := json.Marshal(map[string]any{
 			"state": j.State, "step": j.Step, "steps": len(j.Plan.Steps), "reason": j.Reason,
 			"exit": exitOf(j), "elapsed": j.Duration(time.Now()).Round(time.Second).String(),
 		})
 		if string(b) != last {
+			s.extendWrite(w)
 			fmt.Fprintf(w, "event: state\ndata: %s\n\n", b)
 			last = string(b)
 		}
@@ -168,6 +126,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return ended
 	}, func(chunk []byte) error {
+		s.extendWrite(w)
 		fmt.Fprint(w, "event: log\n")
 		for _, ln := range bytes.Split(bytes.TrimSuffix(chunk, []byte("\n")), []byte("\n")) {
 			fmt.Fprintf(w, "data: %s\n", a.Line(string(ln)))
@@ -177,6 +136,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return ctx.Err()
 	})
 	if err == nil && ended {
+		s.extendWrite(w)
 		fmt.Fprint(w, "event: end\ndata: done\n\n")
 		fl.Flush()
 	}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 
@@ -22,11 +21,6 @@ type seenKeys struct {
 	delivery string
 	id       string // the delivery id, kept as the body record's value
 	body     string
-}
-
-func newSeenKeys(k jobs.Keys, delivery string, body []byte) seenKeys {
-	sum := sha256.Sum256(body)
-	return seenKeysFor(k, delivery, sum[:])
 }
 
 func seenKeysFor(k jobs.Keys, delivery string, bodySum []byte) seenKeys {

@@ -27,13 +27,52 @@ type Deps struct {
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// Poll is how often a live page looks for new output; 0 is 250ms.
-	Poll time.Duration
+	Poll   time.Duration
+	Limits Limits
+}
+
+// Limits bound how long and how much one client can hold the server.
+// Zero values are the defaults.
+type Limits struct {
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers; 0 is 10 s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout is how long a client may take to send a whole request,
+	// body included; 0 is 30 s.
+	ReadTimeout time.Duration
+	// WriteTimeout is how long a response may take to be written. Streams
+	// (the raw log, a page's live output) get it afresh for each write,
+	// so a reader that keeps reading is never cut off and one that stops
+	// is; 0 is 60 s.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request; 0 is 60 s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's headers; 0 is 64 KiB.
+	MaxHeaderBytes int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&l.ReadHeaderTimeout, 10*time.Second)
+	def(&l.ReadTimeout, 30*time.Second)
+	def(&l.WriteTimeout, time.Minute)
+	def(&l.IdleTimeout, time.Minute)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	return l
 }
 
 // Server serves gantry's HTTP endpoints.
 type Server struct {
-	d   Deps
-	mux *http.ServeMux
+	d     Deps
+	mux   *http.ServeMux
+	steps stepIndex // the step markers of the logs pages have shown
 }
 
 // New returns the server.
@@ -44,6 +83,7 @@ func New(d Deps) *Server {
 	if d.Poll <= 0 {
 		d.Poll = 250 * time.Millisecond
 	}
+	d.Limits = d.Limits.withDefaults()
 	s := &Server{d: d, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.ready)
@@ -52,6 +92,7 @@ func New(d Deps) *Server {
 	}
 	s.mux.HandleFunc("GET /jobs/{id}", s.jobPage)
 	s.mux.HandleFunc("GET /jobs/{id}/log", s.rawLog)
+	s.mux.HandleFunc("GET /jobs/{id}/lines", s.earlierLines)
 	s.mux.HandleFunc("GET /jobs/{id}/events", s.events)
 	if d.Webhook != nil {
 		s.mux.Handle("POST /webhooks/github", d.Webhook)
@@ -64,7 +105,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves on l until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	lim := s.d.Limits
+	srv := &http.Server{
+		Handler: s.mux, ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.d.Logger.Handler(), slog.LevelDebug),
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -126,21 +172,4 @@ func (s *Server) query(r *http.Request) string {
 	}
 	q := r.URL.Query()
 	return "exp=" + q.Get("exp") + "&sig=" + q.Get("sig")
-}
-
-func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
-	j := s.job(w, r)
-	if j == nil {
-		return
-	}
-	all, err := s.d.Log.All(r.Context(), j.ID)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if r.URL.Query().Get("download") != "" {
-		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="gantry-job-%d.log"`, j.ID))
-	}
-	_, _ = w.Write(all)
 }

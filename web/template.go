@@ -48,9 +48,37 @@ a { color: #1b5fc1; }
 <tr><th>#</th><th>step</th><th>result</th><th>took</th></tr>
 {{range .Steps}}<tr><td>{{.N}}</td><td><code>{{.Name}}</code></td><td>{{.Result}}</td><td>{{.Duration}}</td></tr>
 {{end}}</table>
-{{if .Cut}}<p>Earlier output is only in the <a href="{{.RawURL}}">raw log</a>.</p>{{end}}
+{{if .From}}<p id="earlier-bar"><a id="earlier" href="{{.RawURL}}" data-before="{{.From}}">earlier lines</a> · the page shows the end of the log; the <a href="{{.RawURL}}">raw log</a> has all of it</p>{{end}}
 <pre id="log">{{.Log}}</pre>
 </main>
+{{if .From}}<script>
+(function () {
+  var link = document.getElementById('earlier');
+  var log = document.getElementById('log');
+  var busy = false;
+  link.addEventListener('click', function (e) {
+    e.preventDefault();
+    if (busy) { return; }
+    busy = true;
+    var url = '/jobs/{{.Job.ID}}/lines?{{.Query}}&before=' + link.dataset.before;
+    fetch(url, {credentials: 'same-origin'}).then(function (r) {
+      if (!r.ok) { throw new Error('HTTP ' + r.status); }
+      var from = r.headers.get('X-Log-From');
+      return r.text().then(function (html) { return {from: from, html: html}; });
+    }).then(function (got) {
+      var before = document.documentElement.scrollHeight;
+      log.insertAdjacentHTML('afterbegin', got.html);
+      window.scrollBy(0, document.documentElement.scrollHeight - before);
+      link.dataset.before = got.from;
+      if (got.from === '0') { document.getElementById('earlier-bar').remove(); }
+      busy = false;
+    }).catch(function (err) {
+      link.textContent = 'earlier lines (failed: ' + err.message + '; try again)';
+      busy = false;
+    });
+  });
+})();
+</script>{{end}}
 {{if .Live}}<script>
 (function () {
   var log = document.getElementById('log');

@@ -3,10 +3,13 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +229,60 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+func TestEarlierLinesLoadTheWholeLogInRanges(t *testing.T) {
+	f := newFixture(t, false)
+	var lines []string
+	for i := range 12000 {
+		lines = append(lines, fmt.Sprintf("line %05d %s", i, strings.Repeat("=", 60)))
+	}
+	j := f.job(t, lines...)
+	link := f.path(f.links.Job(j.ID))
+	_, page := get(t, link)
+	m := regexp.MustCompile(`data-before="(\d+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("a page with %d lines has no earlier lines link", len(lines))
+	}
+	seen := strings.Count(page, "line ")
+	if !strings.Contains(page, "line 11999 ") || strings.Contains(page, "line 00000 ") {
+		t.Fatal("the page does not show the end of the log only")
+	}
+	before := m[1]
+	for rounds := 0; before != "0"; rounds++ {
+		if rounds > 10 {
+			t.Fatal("earlier lines never reached the log's start")
+		}
+		resp, err := http.Get(strings.Replace(link, "/jobs/1?", "/jobs/1/lines?", 1) + "&before=" + before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		from := resp.Header.Get("X-Log-From")
+		if resp.StatusCode != http.StatusOK || !earlier(from, before) {
+			t.Fatalf("earlier than %s: %d, from %q", before, resp.StatusCode, from)
+		}
+		if !strings.HasPrefix(string(b), "line ") || !strings.HasSuffix(string(b), "=\n") {
+			t.Fatalf("earlier than %s: not whole lines: %.40q…%q", before, b, b[max(0, len(b)-20):])
+		}
+		seen += strings.Count(string(b), "line ")
+		before = from
+	}
+	if seen != len(lines) {
+		t.Errorf("the page and its earlier ranges showed %d lines, want each of the %d once", seen, len(lines))
+	}
+	if code, _ := get(t, strings.Replace(link, "/jobs/1?", "/jobs/1/lines?", 1)+"&before=x"); code != http.StatusBadRequest {
+		t.Errorf("a bad offset answered %d", code)
+	}
+	if code, _ := get(t, f.srv.URL+"/jobs/1/lines?before=10"); code != http.StatusForbidden {
+		t.Errorf("an unsigned request for earlier lines answered %d", code)
+	}
+}
+
+// earlier reports whether offset a is before offset b.
+func earlier(a, b string) bool {
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	y, err2 := strconv.ParseInt(b, 10, 64)
+	return err1 == nil && err2 == nil && x < y
 }

@@ -80,7 +80,7 @@ func (m *Main) setupGitHub(p *parts) (*githubParts, error) {
 	switch {
 	case secret != "":
 		svc := m.service(p)
-		g.hook = web.GitHubWebhook([]byte(secret), p.store, svc.Webhooks(g.reporter).Handle, m.logger)
+		g.hook = web.GitHubWebhook(web.WebhookConfig{Secret: []byte(secret), Store: p.store, Handle: svc.Webhooks(g.reporter).Handle, Logger: m.logger})
 		m.logger.Info("GitHub webhooks are on: POST /webhooks/github")
 	case p.github != nil:
 		m.logger.Warn("GitHub webhooks are off: GITHUB_WEBHOOK_SECRET is not set; builds are reported to GitHub, but pushes and pull requests start nothing")
