@@ -203,14 +203,17 @@ type parts struct {
 	store    *jobs.Store
 	log      *jobs.Log
 	redactor *jobs.Redactor
-	sources  *scm.Resolver
-	github   *scm.GitHub // nil without GITHUB_TOKEN
-	pools    *pool.Pools // resource pools; nil when none are configured
-	slots    *pool.Pools // one single-member pool per environment: one deploy at a time
-	links    *web.Links  // signed job page links; nil without an HTTP server
-	metrics  *web.Metrics
-	groups   commands.Groups   // Slack user groups; nil outside Slack
-	channels commands.Channels // Slack channel members and privacy; nil outside Slack
+	// localSecrets are the values of the secrets the config grants, read
+	// for the local runner.
+	localSecrets map[spec.Secret]string
+	sources      *scm.Resolver
+	github       *scm.GitHub // nil without GITHUB_TOKEN
+	pools        *pool.Pools // resource pools; nil when none are configured
+	slots        *pool.Pools // one single-member pool per environment: one deploy at a time
+	links        *web.Links  // signed job page links; nil without an HTTP server
+	metrics      *web.Metrics
+	groups       commands.Groups   // Slack user groups; nil outside Slack
+	channels     commands.Channels // Slack channel members and privacy; nil outside Slack
 }
 
 // jobLink is the signed link to a job's page, or nil without a web server.
@@ -231,13 +234,19 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 		return nil, err
 	}
 	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE")})
-	redactor := jobs.NewRedactor(m.secrets()...)
+	var local map[spec.Secret]string
+	if cfg.Runner.Kind == "" || cfg.Runner.Kind == "local" {
+		if local, err = m.localSecrets(cfg); err != nil {
+			return nil, err
+		}
+	}
+	redactor := jobs.NewRedactor(append(m.secrets(), secretValues(local)...)...)
 	log := jobs.NewLog(store, jobs.LogConfig{}, redactor)
 	gh, err := m.githubClient()
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh}
+	p := &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh}
 	ns := m.Getenv("GANTRY_REDIS_NAMESPACE")
 	if ns == "" {
 		ns = "gantry"
@@ -275,7 +284,7 @@ func (p *parts) gates() []jobs.Gate {
 func (m *Main) secrets() []string {
 	var out []string
 	for _, k := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET",
-		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GANTRY_LINK_SECRET"} {
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GANTRY_LINK_SECRET", "GANTRY_FETCH_TOKEN"} {
 		if v := m.Getenv(k); v != "" {
 			out = append(out, v)
 		}
@@ -291,7 +300,8 @@ func (m *Main) secrets() []string {
 func (m *Main) runner(ctx context.Context, p *parts) (jobs.Runner, error) {
 	switch p.cfg.Runner.Kind {
 	case "", "local":
-		return local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), Logger: m.logger}), nil
+		r := local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), Logger: m.logger})
+		return &secretsRunner{inner: r, cfg: p.cfg, values: p.localSecrets}, nil
 	case "ecs":
 		return m.ecsRunner(ctx, p)
 	}
@@ -400,6 +410,9 @@ func (m *Main) runConsole(ctx context.Context) error {
 func (m *Main) runWorker(ctx context.Context) error {
 	p, err := m.build(ctx)
 	if err != nil {
+		return err
+	}
+	if err := m.checkLocalTrust(); err != nil {
 		return err
 	}
 	w, err := m.worker(ctx, p)

@@ -98,6 +98,11 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	if err != nil {
 		return err
 	}
+	if withWorkers {
+		if err := m.checkLocalTrust(); err != nil {
+			return err
+		}
+	}
 	p, err := m.build(ctx)
 	if err != nil {
 		return err

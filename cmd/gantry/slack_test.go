@@ -94,7 +94,8 @@ func startSlack(t *testing.T, opts ...slackserver.Option) *slackSession {
 		"  hello: {path: " + hello + ", channel: " + chHello + "}\n" +
 		"  slow: {path: " + slow + ", channel: " + chSlow + "}\n" +
 		"  chatty: {path: " + chatty + ", channel: " + chChatty + "}\n" +
-		"admins: [" + admin + "]\n"
+		"admins: [" + admin + "]\n" +
+		"runner: {local: {trusted: true}}\n"
 	cfgPath := filepath.Join(dir, "gantry.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
