@@ -135,22 +135,25 @@ func (c *Console) Reply(r commands.Reply) {
 	c.printLines(0, ">", r.Text)
 }
 
+// MaxConsoleLine is the longest line, in bytes, the console takes as a
+// command. A longer line is answered with its length and skipped, never held
+// whole: the console keeps at most this much of any line in memory.
+const MaxConsoleLine = 64 << 10
+
+// consoleLine is one line typed: its text, or, when it was longer than
+// MaxConsoleLine, only its length.
+type consoleLine struct {
+	text    string
+	tooLong int64
+}
+
 // Run reads commands from in, one a line, until in ends (io.EOF), the
 // person types quit (nil), or ctx is done (nil).
 func (c *Console) Run(ctx context.Context, in io.Reader, svc *commands.Service) error {
-	lines := make(chan string)
+	lines := make(chan consoleLine)
 	errc := make(chan error, 1)
 	go func() {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-		errc <- sc.Err()
+		errc <- readLines(ctx, in, lines)
 		close(lines)
 	}()
 	for {
@@ -164,19 +167,86 @@ func (c *Console) Run(ctx context.Context, in io.Reader, svc *commands.Service) 
 				}
 				return io.EOF
 			}
-			text := strings.TrimSpace(line)
-			if text == "" {
+			if line.tooLong > 0 {
+				c.Reply(commands.Reply{Text: fmt.Sprintf("That line is too long: %d bytes; a command may be at most %d bytes (%d KiB). I skipped it.",
+					line.tooLong, MaxConsoleLine, MaxConsoleLine>>10)})
 				continue
 			}
-			if text == "quit" || text == "exit" {
+			if done := c.handle(ctx, line.text, svc); done {
 				return nil
 			}
-			req := &commands.Request{User: c.user, Channel: ConsoleChannel, Console: true, Text: text}
-			rep := svc.Handle(ctx, req)
-			if rep.Text == "" {
-				rep.Text = commands.HelpText("")
-			}
-			c.Reply(rep)
 		}
 	}
+}
+
+// handle answers one typed line; it reports whether the person is done.
+func (c *Console) handle(ctx context.Context, line string, svc *commands.Service) bool {
+	text := strings.TrimSpace(line)
+	if text == "" {
+		return false
+	}
+	if text == "quit" || text == "exit" {
+		return true
+	}
+	req := &commands.Request{User: c.user, Channel: ConsoleChannel, Console: true, Text: text}
+	rep := svc.Handle(ctx, req)
+	if rep.Text == "" {
+		rep.Text = commands.HelpText("")
+	}
+	c.Reply(rep)
+	return false
+}
+
+// readLines sends each line of in until it ends (nil) or fails. A line
+// longer than MaxConsoleLine is read through in pieces and sent as its
+// length alone.
+func readLines(ctx context.Context, in io.Reader, lines chan<- consoleLine) error {
+	// One more byte than a line may have, for its newline.
+	br := bufio.NewReaderSize(in, MaxConsoleLine+1)
+	for {
+		line, err := readLine(br)
+		if line == nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		select {
+		case lines <- *line:
+		case <-ctx.Done():
+			return nil
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readLine reads one line without its "\n" or "\r\n". It returns nil when
+// in has ended with nothing left; a last line without a newline is a line.
+func readLine(br *bufio.Reader) (*consoleLine, error) {
+	frag, err := br.ReadSlice('\n')
+	if err == nil || (err == io.EOF && len(frag) > 0) {
+		text := strings.TrimSuffix(strings.TrimSuffix(string(frag), "\n"), "\r")
+		return &consoleLine{text: text}, err
+	}
+	if err != bufio.ErrBufferFull {
+		return nil, err
+	}
+	// Too long: count the rest of the line as it goes by.
+	n := int64(len(frag))
+	for err == bufio.ErrBufferFull {
+		frag, err = br.ReadSlice('\n')
+		n += int64(len(frag))
+	}
+	if err == nil {
+		n-- // the newline
+	}
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return &consoleLine{tooLong: n}, err
 }

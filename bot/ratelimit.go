@@ -57,7 +57,10 @@ type SchedulerConfig struct {
 	// OnFatal is called once when Slack answers that the token is not
 	// accepted (invalid_auth, token_revoked, ...).
 	OnFatal func(error)
-	Logger  *slog.Logger
+	// Failed, when set, is told of every call Slack answered with an
+	// error or that did not reach it (the external call error metric).
+	Failed func(method string)
+	Logger *slog.Logger
 }
 
 // Scheduler sends every Web API call gantry makes: it keeps each method
@@ -72,6 +75,7 @@ type Scheduler struct {
 	logger    *slog.Logger
 	fatalOnce sync.Once
 	onFatal   func(error)
+	failed    func(method string)
 
 	base   context.Context // coalesced edits are sent in it
 	cancel context.CancelFunc
@@ -90,7 +94,7 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	}
 	s := &Scheduler{
 		limits: limits, attempts: cfg.Attempts, maxLimits: cfg.MaxRateLimited, backoff: cfg.Backoff,
-		logger: cfg.Logger, onFatal: cfg.OnFatal,
+		logger: cfg.Logger, onFatal: cfg.OnFatal, failed: cfg.Failed,
 		buckets: map[string]*bucket{}, paused: map[string]time.Time{}, edits: map[string]*editQueue{},
 	}
 	if s.attempts <= 0 {
@@ -130,6 +134,9 @@ func (s *Scheduler) Do(ctx context.Context, method, channel string, call Call) e
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", method, ctx.Err())
+		}
+		if s.failed != nil {
+			s.failed(method)
 		}
 		if rl, ok := rateLimited(err); ok {
 			limited++

@@ -47,7 +47,10 @@ type SlackConfig struct {
 	DedupeFor time.Duration // how long a redelivery is recognised; 0 is 1h
 	// Grace is how long queued requests are still handled after Run's
 	// context ends; 0 is 10s.
-	Grace  time.Duration
+	Grace time.Duration
+	// Acked, when set, is told how long each envelope waited between its
+	// arrival in gantry and its ack (the ack latency metric).
+	Acked  func(time.Duration)
 	Logger *slog.Logger
 }
 
@@ -125,12 +128,16 @@ func (b *Slack) loop(ctx context.Context, work chan<- input, connErr <-chan erro
 		case err := <-connErr:
 			return err
 		case ev := <-b.sm.Events:
+			arrived := time.Now()
 			switch ev.Type {
 			case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
 				if ev.Request != nil {
 					// An empty ack: Slack drops ack payloads of 20 KB or more.
 					if err := b.sm.AckCtx(ctx, ev.Request.EnvelopeID, nil); err != nil {
 						return nil // ctx ended
+					}
+					if b.cfg.Acked != nil {
+						b.cfg.Acked(time.Since(arrived))
 					}
 				}
 				in, ok := convert(ev, b.cfg.BotUserID)

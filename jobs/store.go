@@ -18,7 +18,8 @@ type Store struct {
 	keys Keys
 	now  func() time.Time
 
-	eventsMaxLen int64
+	eventsMaxLen  int64
+	writeRetryFor time.Duration
 }
 
 // StoreConfig configures a Store. Zero values are the defaults.
@@ -26,11 +27,17 @@ type StoreConfig struct {
 	Namespace    string           // key namespace; "" is "gantry"
 	Now          func() time.Time // clock; nil is time.Now
 	EventsMaxLen int64            // events kept for late readers; 0 is 100,000
+	// WriteRetryFor is how long a record write is tried again while Redis
+	// cannot be reached; 0 is 2 minutes.
+	WriteRetryFor time.Duration
 }
 
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
-	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, eventsMaxLen: cfg.EventsMaxLen}
+	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, eventsMaxLen: cfg.EventsMaxLen, writeRetryFor: cfg.WriteRetryFor}
+	if s.writeRetryFor <= 0 {
+		s.writeRetryFor = 2 * time.Minute
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -202,7 +209,14 @@ func (s *Store) Transition(ctx context.Context, id int64, c Change) (State, erro
 	}
 	args = append(args, set...)
 	keys := []string{k.Job(id), k.Active(), k.Events(), k.Queue(), k.Scheduled(), k.Dead(), k.Audit()}
-	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).Slice()
+	var res []any
+	retried := false
+	err := s.retryWrite(ctx, func(attempt int) error {
+		retried = attempt > 1
+		var err error
+		res, err = transitionScript.Run(ctx, s.rdb, keys, args...).Slice()
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("move job #%d to %s: %w", id, c.To, err)
 	}
@@ -210,6 +224,10 @@ func (s *Store) Transition(ctx context.Context, id int64, c Change) (State, erro
 	prev, _ := res[1].(string)
 	if prev == "" && ok == 0 {
 		return "", fmt.Errorf("job #%d: %w", id, ErrNotFound)
+	}
+	if ok == 0 && retried && prev == string(c.To) && len(c.From) == 1 {
+		// An earlier try landed and only its answer was lost.
+		return c.From[0], nil
 	}
 	if ok == 0 {
 		return State(prev), fmt.Errorf("move job #%d from %s to %s: %w", id, prev, c.To, ErrConflict)
@@ -244,7 +262,12 @@ func (s *Store) Update(ctx context.Context, id int64, eventType, text string, se
 	}
 	k := s.keys
 	args := append([]any{id, eventType, text, s.eventsMaxLen}, set...)
-	n, err := updateScript.Run(ctx, s.rdb, []string{k.Job(id), k.Events()}, args...).Int()
+	var n int
+	err := s.retryWrite(ctx, func(int) error {
+		var err error
+		n, err = updateScript.Run(ctx, s.rdb, []string{k.Job(id), k.Events()}, args...).Int()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("update job #%d: %w", id, err)
 	}
@@ -260,10 +283,12 @@ func (s *Store) Announce(ctx context.Context, id int64, eventType, text string) 
 	if err != nil {
 		return err
 	}
-	err = s.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: s.keys.Events(), MaxLen: s.eventsMaxLen, Approx: true,
-		Values: []any{"job", id, "type", eventType, "state", string(j.State), "text", text},
-	}).Err()
+	err = s.retryWrite(ctx, func(int) error {
+		return s.rdb.XAdd(ctx, &redis.XAddArgs{
+			Stream: s.keys.Events(), MaxLen: s.eventsMaxLen, Approx: true,
+			Values: []any{"job", id, "type", eventType, "state", string(j.State), "text", text},
+		}).Err()
+	})
 	if err != nil {
 		return fmt.Errorf("announce job #%d: %w", id, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // DefaultStatusContext is the context of gantry's commit statuses unless a
@@ -155,7 +156,9 @@ func (g *GitHub) Resolve(ctx context.Context, repo, ref string) (sha, cloneURL, 
 	return sha, cloneURL, defaultBranch, nil
 }
 
-// ReadFile returns the file at path in repo's commit sha.
+// ReadFile returns the file at path in repo's commit sha. A file larger
+// than spec.MaxFileSize is refused by the size GitHub reports, before its
+// content is decoded.
 func (g *GitHub) ReadFile(ctx context.Context, repo, sha, path string) ([]byte, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
@@ -189,6 +192,8 @@ func (g *GitHub) ReadFile(ctx context.Context, repo, sha, path string) ([]byte, 
 		return nil, fmt.Errorf("read %s from %s at %s: GitHub answered no content", path, repo, short(sha))
 	case file.GetType() != "" && file.GetType() != "file":
 		return nil, jobs.Permanent(jobs.Userf("%s in %s at %s is a %s, not a file", path, repo, short(sha), file.GetType()))
+	case int64(file.GetSize()) > spec.MaxFileSize:
+		return nil, jobs.Permanent(tooLarge(fmt.Sprintf("%s in %s at %s", path, repo, short(sha)), int64(file.GetSize())))
 	case file.GetEncoding() == "none":
 		return nil, jobs.Permanent(jobs.Userf("%s in %s at %s is too large (%d bytes) to read through the GitHub API", path, repo, short(sha), file.GetSize()))
 	}

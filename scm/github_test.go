@@ -93,7 +93,7 @@ func TestReadFile(t *testing.T) {
 	for path, want := range map[string]string{
 		"main.go": "acme/hello has no main.go at " + second[:7],
 		"docs":    "docs in acme/hello at " + second[:7] + " is a directory, not a file",
-		"big.bin": "big.bin in acme/hello at " + second[:7] + " is too large (1048577 bytes) to read through the GitHub API",
+		"big.bin": "big.bin in acme/hello at " + second[:7] + " is 1048577 bytes; gantry reads files of at most 1048576 bytes (1 MiB)",
 	} {
 		_, err := f.gh.ReadFile(ctx, "acme/hello", second, path)
 		if got := userMessage(t, err); got != want {

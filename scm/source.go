@@ -8,11 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
@@ -131,9 +134,9 @@ func resolvePath(ctx context.Context, name, path, ref, defaultRef string) (*Sour
 		if ref != "" {
 			return nil, jobs.Userf("%s is a plain directory, not a git checkout: it has no refs, so drop @%s", name, ref)
 		}
-		data, err := os.ReadFile(filepath.Join(abs, SpecFile))
+		data, err := readSpecFile(filepath.Join(abs, SpecFile), name)
 		if err != nil {
-			return nil, jobs.Userf("%s has no %s", name, SpecFile)
+			return nil, err
 		}
 		return &Source{Repo: name, Kind: jobs.SourceDir, Path: abs, SpecName: specName, Spec: data}, nil
 	}
@@ -152,11 +155,78 @@ func resolvePath(ctx context.Context, name, path, ref, defaultRef string) (*Sour
 	if err != nil {
 		return nil, jobs.Userf("%s has no branch, tag or commit called %q", name, ref)
 	}
-	data, err := gitOutputBytes(ctx, abs, "show", sha+":"+SpecFile)
+	data, err := readSpecBlob(ctx, abs, name, ref, sha)
 	if err != nil {
-		return nil, jobs.Userf("%s has no %s at %s (%s)", name, SpecFile, ref, sha[:7])
+		return nil, err
 	}
 	return &Source{Repo: name, Ref: ref, SHA: sha, Kind: jobs.SourceGit, Path: abs, SpecName: specName, Spec: data}, nil
+}
+
+// tooLarge refuses a file bigger than spec.MaxFileSize, naming it (what),
+// its size and the limit.
+func tooLarge(what string, size int64) error {
+	return jobs.Userf("%s is %d bytes; gantry reads files of at most %d bytes (%d MiB)",
+		what, size, spec.MaxFileSize, spec.MaxFileSize>>20)
+}
+
+// readSpecFile reads a plain directory's .gantry.yml. Its size is checked
+// on the opened file before anything is read, and no more than the limit
+// is read even if it grows meanwhile. Only a regular file is read: a FIFO
+// or a device would block or never end (it is opened without blocking, so
+// even a FIFO with no writer cannot hold gantry here).
+func readSpecFile(path, name string) ([]byte, error) {
+	specName := name + "/" + SpecFile
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, jobs.Userf("%s has no %s", name, SpecFile)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", specName, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, jobs.Userf("%s is not a regular file", specName)
+	}
+	if fi.Size() > spec.MaxFileSize {
+		return nil, tooLarge(specName, fi.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", specName, err)
+	}
+	if len(data) > spec.MaxFileSize {
+		return nil, tooLarge(specName, int64(len(data)))
+	}
+	return data, nil
+}
+
+// readSpecBlob reads .gantry.yml at commit sha of a checkout, after git
+// has told its type and size: a blob above the limit is never read.
+func readSpecBlob(ctx context.Context, dir, name, ref, sha string) ([]byte, error) {
+	specName := name + "/" + SpecFile
+	missing := jobs.Userf("%s has no %s at %s (%s)", name, SpecFile, ref, sha[:7])
+	out, err := gitOutput(ctx, dir, "ls-tree", "-l", "--full-tree", sha, "--", SpecFile)
+	if err != nil {
+		return nil, fmt.Errorf("list %s at %s: %w", specName, sha[:7], err)
+	}
+	if out == "" {
+		return nil, missing
+	}
+	// "<mode> <type> <object> <size>\t<path>"; size is "-" for a tree.
+	meta, _, _ := strings.Cut(out, "\t")
+	fields := strings.Fields(meta)
+	if len(fields) != 4 || fields[1] != "blob" {
+		return nil, jobs.Userf("%s at %s is not a file", specName, sha[:7])
+	}
+	size, err := strconv.ParseInt(fields[3], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("size of %s at %s: git said %q", specName, sha[:7], out)
+	}
+	if size > spec.MaxFileSize {
+		return nil, tooLarge(specName, size)
+	}
+	return gitOutputBytes(ctx, dir, "cat-file", "blob", fields[2])
 }
 
 func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {

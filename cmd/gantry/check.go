@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,15 +12,22 @@ import (
 	"github.com/gantry-ci/gantry/spec"
 )
 
-// runCheck validates a .gantry.yml or a server gantry.yml and prints what it
-// would run. It exits 1 on any problem.
+// runCheck is check without a way to stop it early. app.go should call
+// check with Run's context instead, so that SIGTERM stops a check that
+// waits on a pipe.
 func (m *Main) runCheck(args []string) int {
+	return m.check(context.Background(), args)
+}
+
+// check validates a .gantry.yml or a server gantry.yml and prints what it
+// would run. It exits 1 on any problem, and when ctx ends first.
+func (m *Main) check(ctx context.Context, args []string) int {
 	if len(args) != 1 {
 		fmt.Fprintln(m.Stderr, "usage: gantry check FILE   (a .gantry.yml or a server gantry.yml)")
 		return 2
 	}
 	path := args[0]
-	data, err := os.ReadFile(path)
+	data, err := readCheckInput(ctx, path)
 	if err != nil {
 		fmt.Fprintf(m.Stderr, "gantry check: %v\n", err)
 		return 1
@@ -55,6 +64,49 @@ func (m *Main) runCheck(args []string) int {
 		fmt.Fprintf(m.Stdout, "\ndeploy %s:\n%s", env, p.Describe())
 	}
 	return 0
+}
+
+// readCheckInput reads the file to check, at most spec.MaxFileSize bytes
+// of it (the most Parse takes), so an endless input such as /dev/zero ends
+// with a message instead of filling memory. It returns when ctx ends even
+// if the read is stuck, as on a FIFO nobody writes to.
+func readCheckInput(ctx context.Context, path string) ([]byte, error) {
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := readAtMost(path, spec.MaxFileSize)
+		done <- result{data, err}
+	}()
+	select {
+	case r := <-done:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("stopped before %s was read: %w", path, context.Cause(ctx))
+	}
+}
+
+// readAtMost reads path, refusing it once it is known to hold more than
+// limit bytes: by its size where it has one, else after limit+1 bytes.
+func readAtMost(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes; gantry reads files of at most %d bytes (%d MiB)", path, fi.Size(), limit, limit>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s holds more than %d bytes (%d MiB), the most gantry reads of a file: stopped reading there", path, limit, limit>>20)
+	}
+	return data, nil
 }
 
 func (m *Main) checkFailed(err error) int {

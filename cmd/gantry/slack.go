@@ -125,6 +125,10 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	defer cancel(nil)
 	sched := bot.NewScheduler(bot.SchedulerConfig{Logger: m.logger, OnFatal: func(err error) {
 		cancel(&bot.AuthError{Token: "bot", Err: err})
+	}, Failed: func(method string) {
+		if p.metrics != nil {
+			p.metrics.CallErrors.WithLabelValues("slack", method).Inc()
+		}
 	}})
 	defer sched.Close()
 	host, _ := os.Hostname()
@@ -152,6 +156,11 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	front := bot.NewSlack(bot.SlackConfig{
 		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,
 		Members: bot.NewMembership(api, sched, 0),
+		Acked: func(d time.Duration) {
+			if p.metrics != nil {
+				p.metrics.AckLatency.Observe(d.Seconds())
+			}
+		},
 	})
 	// Jobs asked for from now on are shown, even before the first read.
 	if err := bot.CreateEventGroup(ctx, p.store, "slack"); err != nil {
