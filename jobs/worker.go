@@ -17,9 +17,11 @@ import (
 // before the job ends: the job is handed back, not failed.
 var ErrShutdown = errors.New("worker shutting down")
 
-// errLeaseLost is the cause given to a job's context when its worker finds
-// that another worker has taken the job over: it stops and touches nothing.
-var errLeaseLost = errors.New("lease of the job lost to another worker")
+// ErrLeaseLost is the cause given to a job's context when its worker can
+// no longer be sure it holds the job's lease (another worker took it, or it
+// could not renew it for most of the lease's TTL): it stops the job's work
+// at once, without grace, and touches nothing of the job.
+var ErrLeaseLost = errors.New("lease of the job lost")
 
 // CancelError is the cause given to a job's context when someone cancels it.
 type CancelError struct{ By string }
@@ -33,9 +35,12 @@ func (e *CancelError) Error() string {
 
 // WorkerConfig configures a Worker. Zero values are the defaults.
 type WorkerConfig struct {
-	Name        string        // consumer name; "" is host-pid-random
-	Concurrency int           // jobs at once; 0 is 4
-	LeaseTTL    time.Duration // a silent worker's jobs go to others after this; 0 is 15s
+	Name        string // consumer name; "" is host-pid-random
+	Concurrency int    // jobs at once; 0 is 4
+	// LeaseTTL is how long a job's lease lasts unrenewed: a silent worker's
+	// jobs go to others after it. A worker that could not renew a lease
+	// for 2/3 of it stops the job. 0 is 15s.
+	LeaseTTL    time.Duration
 	MaxAttempts int           // runs of an errored job before it is dead-lettered; 0 is 3
 	Backoff     time.Duration // wait before the first retry, doubled each time; 0 is 5s
 	Grace       time.Duration // on shutdown, how long running jobs may finish; 0 is 10s
@@ -57,8 +62,9 @@ type Worker struct {
 	cfg    WorkerConfig
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	running map[int64]context.CancelCauseFunc
+	mu       sync.Mutex
+	running  map[int64]context.CancelCauseFunc
+	handling map[int64]bool // jobs this worker has taken, from lease to release
 }
 
 // NewWorker returns a worker that runs jobs from s with runner, after
@@ -91,6 +97,7 @@ func NewWorker(s *Store, log *Log, runner Runner, gates []Gate, cfg WorkerConfig
 	return &Worker{
 		store: s, queue: NewQueue(s), log: log, runner: runner, gates: gates, cfg: cfg,
 		logger: cfg.Logger.With("worker", cfg.Name), running: map[int64]context.CancelCauseFunc{},
+		handling: map[int64]bool{},
 	}
 }
 
@@ -243,6 +250,15 @@ func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
 	holdsSlot = true
 	ctx := context.Background()
 	logger := w.logger.With("job", d.Job)
+	if !w.claim(d.Job) {
+		// This worker reclaimed the delivery of a job it is still busy
+		// with (it lost the lease and is stopping): the lease is per
+		// worker, so only this check keeps the job from running twice.
+		logger.Info("job still being stopped here; leaving the delivery for later")
+		return
+	}
+	defer w.unclaim(d.Job)
+	leased := time.Now()
 	ok, err := w.queue.Lease(ctx, d.Job, w.cfg.Name, w.cfg.LeaseTTL)
 	if err != nil {
 		logger.Error("lease job", "err", err)
@@ -283,9 +299,13 @@ func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
 		delete(w.running, j.ID)
 		w.mu.Unlock()
 	}()
+	// The heartbeat outlives jobCtx: a cancelled job keeps its lease while
+	// its runner stops the work.
+	hbCtx, stopHB := context.WithCancel(ctx)
 	hbDone := make(chan struct{})
-	go w.heartbeat(jobCtx, d, cancel, hbDone)
-	defer func() { cancel(nil); <-hbDone }()
+	go w.heartbeat(hbCtx, d, leased, cancel, hbDone)
+	stopHeartbeat := sync.OnceFunc(func() { stopHB(); <-hbDone })
+	defer stopHeartbeat()
 
 	// A cancel may have come while the job sat in the queue or waited.
 	if by, _ := w.store.CancelRequest(ctx, j.ID); by != nil {
@@ -299,32 +319,127 @@ func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
 	if err := lw.Close(); err != nil {
 		logger.Error("write job log", "err", err)
 	}
+	// Before the outcome is written: a renewal after a hand-back would
+	// hold the job from the next worker.
+	stopHeartbeat()
 	w.finish(ctx, d, x.Job, exitCode, runErr, context.Cause(jobCtx), logger)
 	return
 }
 
-func (w *Worker) heartbeat(ctx context.Context, d Delivery, cancel context.CancelCauseFunc, done chan struct{}) {
+// claim marks job id as handled by this worker, unless it already is.
+func (w *Worker) claim(id int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.handling[id] {
+		return false
+	}
+	w.handling[id] = true
+	return true
+}
+
+func (w *Worker) unclaim(id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.handling, id)
+}
+
+// The lease of a running job is renewed every LeaseTTL/3. A renewal that
+// succeeds keeps the lease for a whole TTL from the moment it was sent (or
+// later). When none has succeeded for leaseMargin (2/3 of the TTL: Redis
+// is unreachable, frozen or failing over), the job is stopped with
+// ErrLeaseLost: its lease still has a third of the TTL to run, which is
+// the time the runner has to stop the work before another worker can take
+// the job. So a job never runs on two workers at once.
+
+func (w *Worker) leaseMargin() time.Duration { return w.cfg.LeaseTTL * 2 / 3 }
+
+// renewal is the outcome of one attempt to renew a lease.
+type renewal struct {
+	sent time.Time // when the renewal was sent: the lease runs a TTL from here at least
+	lost bool      // another worker holds the lease
+}
+
+// heartbeat keeps job d's lease and delivery fresh until ctx ends, and
+// stops the job through cancel when the lease is lost or may be: another
+// worker took it, or no renewal succeeded for leaseMargin since the last
+// one (leased is when the lease was taken). It closes done when it
+// returns.
+func (w *Worker) heartbeat(ctx context.Context, d Delivery, leased time.Time, cancel context.CancelCauseFunc, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(w.cfg.LeaseTTL / 3)
+	rctx, stopRenewing := context.WithCancel(ctx)
+	renewals := make(chan renewal)
+	renewing := make(chan struct{})
+	go func() { defer close(renewing); w.renew(rctx, d, cancel, renewals) }()
+	defer func() { stopRenewing(); <-renewing }()
+
+	watchdog := time.NewTimer(time.Until(leased.Add(w.leaseMargin())))
+	defer watchdog.Stop()
+	last := leased
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-renewals:
+			if r.lost {
+				w.logger.Error("another worker took the lease of a running job; stopping it", "job", d.Job)
+				cancel(ErrLeaseLost)
+				return
+			}
+			last = r.sent
+			watchdog.Reset(time.Until(last.Add(w.leaseMargin())))
+		case <-watchdog.C:
+			w.logger.Error("could not renew the lease of a running job; stopping it before the lease lapses",
+				"job", d.Job, "last_renewed", time.Since(last).Round(time.Millisecond), "lease_ttl", w.cfg.LeaseTTL)
+			cancel(ErrLeaseLost)
+			return
+		}
+	}
+}
+
+// renew renews job d's lease every LeaseTTL/3 and reports each success (or
+// the lease taken by another) on out; after a success it keeps the
+// delivery from being reclaimed and looks for a cancel. Each attempt is
+// bounded by the interval; a failed one is logged and retried on the next
+// tick, the heartbeat's watchdog deciding when it is too late.
+func (w *Worker) renew(ctx context.Context, d Delivery, cancel context.CancelCauseFunc, out chan<- renewal) {
+	every := w.cfg.LeaseTTL / 3
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			bg := context.WithoutCancel(ctx)
-			ok, err := w.queue.Lease(bg, d.Job, w.cfg.Name, w.cfg.LeaseTTL)
-			if err == nil && !ok {
-				// Our lease expired and someone else took the job: stop.
-				w.logger.Error("lost the lease of a running job", "job", d.Job)
-				cancel(errLeaseLost)
-				return
-			}
-			_ = w.queue.Touch(bg, w.cfg.Name, d.MsgID)
-			if by, _ := w.store.CancelRequest(bg, d.Job); by != nil {
-				cancel(by)
-			}
 		}
+		sent := time.Now()
+		actx, done := context.WithTimeout(ctx, every)
+		ok, err := w.queue.Lease(actx, d.Job, w.cfg.Name, w.cfg.LeaseTTL)
+		done()
+		if err != nil {
+			if ctx.Err() == nil {
+				w.logger.Warn("renew job lease", "job", d.Job, "err", err)
+			}
+			continue
+		}
+		select {
+		case out <- renewal{sent: sent, lost: !ok}:
+		case <-ctx.Done():
+			return
+		}
+		if ok {
+			w.touch(ctx, d, cancel, every)
+		}
+	}
+}
+
+// touch keeps job d's delivery from being reclaimed, and stops the job if
+// someone cancelled it (the cancel broadcast may have been missed).
+func (w *Worker) touch(ctx context.Context, d Delivery, cancel context.CancelCauseFunc, within time.Duration) {
+	ctx, done := context.WithTimeout(ctx, within)
+	defer done()
+	_ = w.queue.Touch(ctx, w.cfg.Name, d.MsgID)
+	if by, _ := w.store.CancelRequest(ctx, d.Job); by != nil {
+		cancel(by)
 	}
 }
 
@@ -350,7 +465,8 @@ func (w *Worker) execute(ctx context.Context, x *Execution, logger *slog.Logger)
 			defer func() {
 				// Work that goes on without us (an attached ECS task) keeps
 				// what it holds: the worker that re-attaches takes it over.
-				leave(errors.Is(context.Cause(ctx), ErrShutdown) && j.Handle != "")
+				cause := context.Cause(ctx)
+				leave((errors.Is(cause, ErrShutdown) || errors.Is(cause, ErrLeaseLost)) && j.Handle != "")
 			}()
 		}
 	}
@@ -382,7 +498,7 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 	var cancelled *CancelError
 	var c Change
 	switch {
-	case errors.Is(cause, errLeaseLost):
+	case errors.Is(cause, ErrLeaseLost):
 		return // the job is another worker's now: its record and delivery are too
 	case errors.Is(cause, ErrShutdown):
 		w.handBack(ctx, d, j, logger)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,16 +34,20 @@ func runWorkerProcess(addr string) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	s := jobs.NewStore(rdb, jobs.StoreConfig{})
 	l := jobs.NewLog(s, jobs.LogConfig{}, nil)
-	w := jobs.NewWorker(s, l, local.New(local.Config{}), nil, jobs.WorkerConfig{
+	r := local.New(local.Config{WorkDir: os.Getenv("GANTRY_TEST_WORKER_WORKDIR")})
+	w := jobs.NewWorker(s, l, r, nil, jobs.WorkerConfig{
 		Name: os.Getenv("GANTRY_TEST_WORKER_NAME"), LeaseTTL: time.Second, Concurrency: 2,
 	})
 	_ = w.Run(context.Background())
 }
 
-func startWorkerProcess(t *testing.T, addr, name string) *exec.Cmd {
+// startWorkerProcess starts a worker process on the Redis at addr, making
+// its workspaces in workDir.
+func startWorkerProcess(t *testing.T, addr, name, workDir string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GANTRY_TEST_WORKER_REDIS="+addr, "GANTRY_TEST_WORKER_NAME="+name)
+	cmd.Env = append(os.Environ(), "GANTRY_TEST_WORKER_REDIS="+addr, "GANTRY_TEST_WORKER_NAME="+name,
+		"GANTRY_TEST_WORKER_WORKDIR="+workDir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -61,7 +66,15 @@ func TestKilledWorkerJobIsFinishedByAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a := startWorkerProcess(t, e.srv.Addr, "worker-a")
+	workDir := t.TempDir()
+	a := startWorkerProcess(t, e.srv.Addr, "worker-a", workDir)
+	// What the killed worker leaves (its workspace, its job's cgroup) is
+	// swept as a new worker would at its start.
+	t.Cleanup(func() {
+		if err := local.New(local.Config{WorkDir: workDir}).Sweep(context.Background()); err != nil {
+			t.Errorf("sweep after the killed worker: %v", err)
+		}
+	})
 	waitFile(t, mark, "start", 10*time.Second)
 	waitState(t, e.store, j.ID, jobs.Running, time.Second)
 	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
@@ -69,7 +82,7 @@ func TestKilledWorkerJobIsFinishedByAnother(t *testing.T) {
 	}
 	_ = a.Wait()
 
-	startWorkerProcess(t, e.srv.Addr, "worker-b")
+	startWorkerProcess(t, e.srv.Addr, "worker-b", workDir)
 	done := waitState(t, e.store, j.ID, jobs.Succeeded, 20*time.Second)
 
 	b, _ := os.ReadFile(mark)
@@ -81,11 +94,8 @@ func TestKilledWorkerJobIsFinishedByAnother(t *testing.T) {
 	if done.Attempt != 1 {
 		t.Errorf("attempt = %d: a crash of gantry is not an error of the job", done.Attempt)
 	}
-	q := jobs.NewQueue(e.store)
-	waiting, held, err := q.Depth(ctx)
-	if err != nil || waiting != 0 || held != 0 {
-		t.Errorf("queue depth after = %d waiting, %d held (err %v), want empty", waiting, held, err)
-	}
+	// The job's end is recorded before its delivery is acknowledged.
+	waitQueueEmpty(t, jobs.NewQueue(e.store), 10*time.Second)
 	var restarted bool
 	for _, ev := range allEvents(t, e.store) {
 		if ev.Job == j.ID && strings.Contains(ev.Text, "starting again") {
@@ -94,6 +104,22 @@ func TestKilledWorkerJobIsFinishedByAnother(t *testing.T) {
 	}
 	if !restarted {
 		t.Error("no event told the thread that the job started again")
+	}
+}
+
+// waitQueueEmpty polls the queue until no delivery waits or is held.
+func waitQueueEmpty(t *testing.T, q *jobs.Queue, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		waiting, held, err := q.Depth(context.Background())
+		if err == nil && waiting == 0 && held == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue depth after %s = %d waiting, %d held (err %v), want empty", within, waiting, held, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -348,4 +374,54 @@ func TestGracefulStopLetsShortJobsFinish(t *testing.T) {
 	if got, _ := e.store.Get(ctx, j.ID); got.State != jobs.Succeeded {
 		t.Fatalf("after a graceful stop the job is %s, want succeeded", got.State)
 	}
+}
+
+// A job whose step leaves a process in a session of its own, holding the
+// step's output, ends at its timeout all the same: within 15 s of a 5 s
+// timeout, with nothing of it left running, after one run.
+func TestTimedOutJobEndsWithEverythingItStarted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mark := filepath.Join(t.TempDir(), "mark")
+	bg, fg := fmt.Sprintf("1000.%d", time.Now().UnixNano()%1e9), fmt.Sprintf("1001.%d", time.Now().UnixNano()%1e9)
+	j := shellJob(t, `echo run >> "$MARK"; setsid sleep `+bg+` & sleep `+fg)
+	j.Plan.Env["MARK"] = mark
+	j.Plan.Timeout = 5 * time.Second
+	runWorker(t, e, local.New(local.Config{Grace: 2 * time.Second}), jobs.WorkerConfig{})
+	if err := e.store.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, mark, "run", 20*time.Second)
+	began := time.Now()
+	done := waitState(t, e.store, j.ID, jobs.Failed, 15*time.Second)
+	t.Logf("the job ended %s after its step began", time.Since(began).Round(time.Millisecond))
+	if c := done.ExitCode; c != 124 && c != 128+15 && c != 128+9 {
+		t.Errorf("exit %d, want that of a timeout", c)
+	}
+	if left := processesWith(bg, fg); len(left) > 0 {
+		t.Errorf("processes of the job left running: %v", left)
+	}
+	if b, _ := os.ReadFile(mark); string(b) != "run\n" {
+		t.Errorf("mark %q, want one run", b)
+	}
+}
+
+// processesWith lists the live processes with one of args as an argument.
+func processesWith(args ...string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !processAlive(pid) {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, a := range strings.Split(string(b), "\x00") {
+			if slices.Contains(args, a) {
+				out = append(out, e.Name()+" "+strings.ReplaceAll(string(b), "\x00", " "))
+				break
+			}
+		}
+	}
+	return out
 }

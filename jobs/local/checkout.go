@@ -54,6 +54,9 @@ func (r *Runner) clone(ctx context.Context, j *jobs.Job, from, dst string, env [
 
 func git(ctx context.Context, dir string, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "git", args...)
+	// A helper git started (git-remote-https) that outlives a killed git
+	// could hold stderr open: stop waiting for it after a while.
+	cmd.WaitDelay = killWait
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
 	cmd.Env = append(cmd.Env, env...)

@@ -1,18 +1,18 @@
-// Package local runs jobs as process groups on the machine gantry runs on:
-// the runner for development, the console, and small installations.
+// Package local runs jobs on the machine gantry runs on: the runner for
+// development, the console, and small installations of trusted code. As
+// root, steps run as an unprivileged user; each job's processes are held in
+// a cgroup (or tracked through /proc), so that cancel, timeout and shutdown
+// end all of them, and Sweep ends what a killed gantry left behind.
 package local
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
@@ -20,23 +20,47 @@ import (
 
 // Config configures the local runner. Zero values are the defaults.
 type Config struct {
-	WorkDir string        // where workspaces are made; "" is the system temp dir
-	Grace   time.Duration // between SIGTERM and SIGKILL on cancel; 0 is 5s
+	// WorkDir is where workspaces are made; "" is the system temp dir.
+	// Steps running as User must be able to reach it (as they can /tmp).
+	WorkDir string
+	Grace   time.Duration // between SIGTERM and SIGKILL on cancel and timeout; 0 is 5s
 	// GitHubToken authenticates clones of GitHub repositories. It is given
-	// to git through its environment, never on a command line.
+	// to git through its environment, never on a command line, and is not
+	// kept in the clone.
 	GitHubToken string
 	// PassEnv names variables of gantry's own environment that steps see
-	// (besides PATH, HOME, LANG, TZ, TMPDIR, USER). Nothing else leaks in.
+	// (besides PATH, HOME, LANG, TZ, USER). Nothing else leaks in.
 	PassEnv []string
-	Logger  *slog.Logger
+	// User (runner.local.user) is who runs the steps when gantry runs as
+	// root: the user's uid and primary gid, no supplementary groups, with
+	// src, HOME and TMPDIR in a workspace the user owns. A user that does
+	// not exist makes Check and Run fail. Only root can switch users, so
+	// when gantry is not root User is ignored and steps run as gantry's own
+	// user, with its HOME. "" runs steps as gantry's user, root included.
+	User string
+	// CgroupParent is the cgroup v2 directory in which each job gets a
+	// cgroup of its own, so that all of its processes can be ended. "" is
+	// the cgroup gantry runs in. "none", or a directory where gantry may not
+	// make cgroups, makes gantry a child subreaper that finds a job's
+	// processes through /proc instead (see reaper.go).
+	CgroupParent string
+	Logger       *slog.Logger
 }
 
-// Runner runs each step with bash in a new process group.
+// Runner runs each step with bash in a session of its own, its processes
+// held in a cgroup or tracked through /proc so that none outlives the job.
 type Runner struct {
-	cfg Config
+	cfg     Config
+	logger  *slog.Logger
+	user    *stepUser // nil: steps run as gantry's own user
+	userErr error
+	self    owner
+	selfErr error
+	cgroups string // where job cgroups are made; "" when tracked through /proc
 }
 
-// New returns a local runner.
+// New returns a local runner. It finds out how jobs can be contained: when
+// no cgroup can be made it makes this process a child subreaper.
 func New(cfg Config) *Runner {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 5 * time.Second
@@ -44,7 +68,47 @@ func New(cfg Config) *Runner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Runner{cfg: cfg}
+	r := &Runner{cfg: cfg, logger: cfg.Logger}
+	r.user, r.userErr = lookupStepUser(cfg.User, os.Geteuid())
+	if cfg.User != "" && os.Geteuid() != 0 {
+		r.logger.Info("runner.local.user is ignored: gantry is not root, so steps run as its own user", "user", cfg.User)
+	}
+	r.self, r.selfErr = currentOwner()
+	r.cgroups = r.containment()
+	return r
+}
+
+// containment returns the cgroup job cgroups go in, or "" after making
+// this process a subreaper.
+func (r *Runner) containment() string {
+	if r.cfg.CgroupParent != "none" {
+		dir, err := cgroupParent(r.cfg.CgroupParent)
+		if err == nil {
+			return dir
+		}
+		level := slog.LevelInfo
+		if r.cfg.CgroupParent != "" {
+			level = slog.LevelWarn // asked for, and not there
+		}
+		r.logger.Log(context.Background(), level, "local jobs get no cgroup; their processes are tracked through /proc", "reason", err)
+	}
+	if err := becomeSubreaper(); err != nil {
+		r.logger.Warn("local jobs: orphans of steps go to init", "err", err)
+	}
+	return ""
+}
+
+// Check returns what keeps the runner from running any job (a
+// runner.local.user that does not exist), so that serve can refuse to
+// start rather than fail each job.
+func (r *Runner) Check() error {
+	if r.userErr != nil {
+		return r.userErr
+	}
+	if r.selfErr != nil {
+		return fmt.Errorf("local runner: %w", r.selfErr)
+	}
+	return nil
 }
 
 // Run checks the source out into a fresh workspace and runs the plan's
@@ -58,28 +122,60 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 		}
 		return 0, jobs.Permanent(jobs.Userf("the local runner cannot start services (%s); run this job on the ecs runner", strings.Join(names, ", ")))
 	}
-	ws, err := os.MkdirTemp(r.cfg.WorkDir, fmt.Sprintf("gantry-job-%d-", j.ID))
-	if err != nil {
-		return 0, fmt.Errorf("make workspace for job #%d: %w", j.ID, err)
-	}
-	defer os.RemoveAll(ws)
-	src := ws + "/src"
-	if err := r.checkout(ctx, j, src, x.Log); err != nil {
+	if err := r.Check(); err != nil {
 		return 0, err
 	}
+	logger := r.logger.With("job", j.ID)
+	ws, err := makeWorkspace(r.cfg.WorkDir, j.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := ws.remove(); err != nil {
+			logger.Error("remove workspace", "dir", ws.dir, "err", err)
+		}
+	}()
+	if err := r.checkout(ctx, j, ws.src(), x.Log); err != nil {
+		return 0, err
+	}
+	if err := ws.handTo(r.user); err != nil {
+		return 0, fmt.Errorf("job #%d: %w", j.ID, err)
+	}
+	token := newToken(r.self)
+	b, err := r.newBox(j.ID, token)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := b.close(); err != nil {
+			logger.Error("end the processes of the job", "err", err)
+		}
+	}()
+	return r.steps(ctx, x, b, ws, r.environ(x.StepEnv(), ws, token), logger)
+}
+
+// newBox makes what holds the job's processes: a cgroup, or a tracker.
+func (r *Runner) newBox(job int64, token string) (box, error) {
+	if r.cgroups == "" {
+		return newReaperBox(token), nil
+	}
+	return newCgroupBox(r.cgroups, job, token)
+}
+
+func (r *Runner) steps(ctx context.Context, x *jobs.Execution, b box, ws *workspace, env []string, logger *slog.Logger) (int, error) {
+	j := x.Job
 	timeout := j.Plan.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Minute
 	}
 	stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer cancel()
-	env := r.environ(x.StepEnv(), ws)
 	for i, st := range j.Plan.Steps {
 		if err := x.StepStarted(ctx, i+1); err != nil {
 			return 0, err
 		}
 		began := time.Now()
-		code, err := r.step(stepCtx, st.Run, src, env, x.Log)
+		code, err := r.step(stepCtx, b, st.Run, ws.src(), env, x.Log, logger)
 		if err != nil {
 			return 0, fmt.Errorf("step %d of job #%d: %w", i+1, j.ID, err)
 		}
@@ -106,7 +202,10 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 
 var errTimeout = errors.New("job timed out")
 
-func (r *Runner) environ(stepEnv map[string]string, ws string) []string {
+// environ is all a step sees of the environment: a few of gantry's own
+// variables, its workspace, the plan's and gantry's variables, and the
+// job's token, which marks every process of the job.
+func (r *Runner) environ(stepEnv map[string]string, ws *workspace, token string) []string {
 	pass := append([]string{"PATH", "HOME", "LANG", "TZ", "USER"}, r.cfg.PassEnv...)
 	var env []string
 	for _, k := range pass {
@@ -114,7 +213,10 @@ func (r *Runner) environ(stepEnv map[string]string, ws string) []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	env = append(env, "TMPDIR="+ws, "CI=true", "GANTRY=1")
+	env = append(env, "TMPDIR="+ws.tmp(), "CI=true", "GANTRY=1")
+	if r.user != nil {
+		env = append(env, "HOME="+ws.home(), "USER="+r.user.name, "LOGNAME="+r.user.name)
+	}
 	keys := make([]string, 0, len(stepEnv))
 	for k := range stepEnv {
 		keys = append(keys, k)
@@ -123,70 +225,6 @@ func (r *Runner) environ(stepEnv map[string]string, ws string) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+stepEnv[k])
 	}
-	return env
-}
-
-// step runs one command with bash in its own process group, its output
-// going to out, and returns its exit code. When ctx ends, the group gets
-// SIGTERM, then SIGKILL after the grace period. Nothing of the group is
-// left when it returns.
-func (r *Runner) step(ctx context.Context, script, dir string, env []string, out io.Writer) (int, error) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return 0, fmt.Errorf("make output pipe: %w", err)
-	}
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.Stdin = nil
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	// A new process group, so cancel reaches everything the step started;
-	// and if gantry itself is killed, the step dies with it rather than run
-	// on beside the worker that takes the job over.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return 0, fmt.Errorf("start bash: %w", err)
-	}
-	pw.Close()
-	pgid := cmd.Process.Pid
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		_, _ = io.Copy(out, pr)
-	}()
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-
-	select {
-	case <-exited:
-	case <-ctx.Done():
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(r.cfg.Grace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	// Whatever the step left in the background goes with it.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	<-copied
-	pr.Close()
-
-	var ee *exec.ExitError
-	switch {
-	case waitErr == nil:
-		return 0, nil
-	case errors.As(waitErr, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ee.ExitCode(), nil
-	default:
-		return 0, fmt.Errorf("wait for bash: %w", waitErr)
-	}
+	// Last, so that no plan replaces it (os/exec keeps the last of a name).
+	return append(env, tokenVar+"="+token)
 }

@@ -31,20 +31,36 @@ func newFixture(t *testing.T) *fixture {
 // error and the whole log.
 func (f *fixture) run(t *testing.T, r *local.Runner, j *jobs.Job) (int, error, string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := f.store.Create(ctx, j); err != nil {
+	f.create(t, j)
+	code, err := f.exec(context.Background(), r, j)
+	return code, err, f.logOf(t, j.ID)
+}
+
+func (f *fixture) create(t *testing.T, j *jobs.Job) {
+	t.Helper()
+	if err := f.store.Create(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
-	w := f.log.Writer(ctx, j.ID)
+}
+
+// exec runs the created job j with r until ctx ends; it may run outside
+// the test's goroutine.
+func (f *fixture) exec(ctx context.Context, r *local.Runner, j *jobs.Job) (int, error) {
+	w := f.log.Writer(context.Background(), j.ID)
 	code, err := r.Run(ctx, jobs.NewExecution(f.store, j, w))
-	if cerr := w.Close(); cerr != nil {
-		t.Fatal(cerr)
+	if cerr := w.Close(); cerr != nil && err == nil {
+		err = cerr
 	}
-	all, lerr := f.log.All(ctx, j.ID)
-	if lerr != nil {
-		t.Fatal(lerr)
+	return code, err
+}
+
+func (f *fixture) logOf(t *testing.T, id int64) string {
+	t.Helper()
+	all, err := f.log.All(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return code, err, string(all)
+	return string(all)
 }
 
 func plan(steps ...string) spec.Plan {
