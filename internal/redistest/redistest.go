@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,4 +140,54 @@ func waitReady(addr string, within time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// Stop kills the server, as a crash would; its append-only file stays, for
+// StartAgain. Clients see connections refused until then.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if !s.Real {
+		s.t.Fatalf("Stop needs a real redis-server")
+	}
+	s.stop()
+}
+
+// StartAgain starts a stopped server on its port with its append-only file.
+func (s *Server) StartAgain() {
+	s.t.Helper()
+	if !s.Real {
+		s.t.Fatalf("StartAgain needs a real redis-server")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		s.t.Fatalf("find redis-server: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	p, _ := strconv.Atoi(port)
+	s.start(bin, p)
+}
+
+// Pause freezes the server (SIGSTOP): connections are accepted by the
+// kernel and commands are sent, but nothing is answered until Continue, when
+// the server runs what piled up, late. This is the fault that makes a
+// client's timed-out retries land twice.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.sendSignal(syscall.SIGSTOP)
+}
+
+// Continue wakes a paused server (SIGCONT).
+func (s *Server) Continue() {
+	s.t.Helper()
+	s.sendSignal(syscall.SIGCONT)
+}
+
+func (s *Server) sendSignal(sig syscall.Signal) {
+	s.t.Helper()
+	if !s.Real || s.cmd == nil {
+		s.t.Fatalf("signal %v needs a running real redis-server", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal redis-server: %v", err)
+	}
 }
