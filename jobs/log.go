@@ -5,35 +5,70 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Log keeps each job's output in Redis, one string per job, appended in
-// line-aligned chunks. Readers follow it by byte offset, so any number of
-// them (the console, a Slack thread, a web page) can tail a job while it
-// runs, and `logs` can serve the whole of it afterwards. A job's log is
-// capped at MaxBytes; past that the lines are counted and dropped, and the
-// log says so.
+// chunks. Readers follow it by byte offset, so any number of them (the
+// console, a Slack thread, a web page) can tail a job while it runs, and
+// `logs` can serve the whole of it afterwards. A job's log is capped at
+// MaxBytes; past that the output is dropped, and the log says so.
+//
+// Writing is built so that a Redis that goes away for a while (a restart,
+// a failover, a freeze) costs no line: see LogWriter. Reading is built so
+// that a follower rides out the same faults: see Follow.
 type Log struct {
 	rdb    redis.UniversalClient
 	keys   Keys
 	cfg    LogConfig
 	redact *Redactor
+	logger *slog.Logger
+
+	dropped atomic.Int64
 }
 
 // LogConfig configures the job log. Zero values are the defaults.
 type LogConfig struct {
 	MaxBytes   int64         // per job; 0 is 64 MiB
 	Retention  time.Duration // how long a finished job's log is kept; 0 is 30 days
-	FlushEvery time.Duration // how often a writer flushes a partial chunk; 0 is 100ms
-	ChunkBytes int           // flush when this much is buffered; 0 is 64 KiB
+	FlushEvery time.Duration // how often a writer sends what it has; 0 is 100ms
+	ChunkBytes int           // the largest single append; 0 is 64 KiB
+
+	// BufferBytes bounds the output a writer holds for Redis, per job,
+	// while Redis is away; past it the oldest output not yet sent is
+	// dropped and the log says how much and where. 0 is 4 MiB; it is never
+	// less than 2 chunks.
+	BufferBytes int
+	// RetainBytes is how much of what it stored a writer keeps, to put
+	// back the tail of the log if a failover to a replica loses it. 0 is
+	// 1 MiB; negative keeps nothing.
+	RetainBytes int
+	// CloseWait bounds how long Close and Flush wait for Redis to take what
+	// is buffered. 0 is 30s.
+	CloseWait time.Duration
+	// StallWait is how long an append may make no progress before Redis
+	// counts as away. Until then Write waits for room in a full buffer (a
+	// slow Redis slows the step a little instead of losing output); once
+	// Redis is away, or appends fail, Write never waits and the buffer
+	// drops its oldest output instead. 0 is 10s: long enough that a busy
+	// machine is not taken for an absent Redis (a frozen one fails appends
+	// sooner, at the client's read timeout).
+	StallWait time.Duration
+	// Backoff is the wait before retry n (1, 2, …) of a failed append or
+	// read. nil is 50ms doubling to 2s, with jitter.
+	Backoff func(n int) time.Duration
+	// Logger receives the log path's own troubles; nil is slog.Default().
+	Logger *slog.Logger
 }
 
-// NewLog returns the job log beside store s. Lines pass through redact
-// (which may be nil) before they are kept.
+// NewLog returns the job log beside store s. Output passes through redact
+// (which may be nil) before it is kept.
 func NewLog(s *Store, cfg LogConfig, redact *Redactor) *Log {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 64 << 20
@@ -47,31 +82,45 @@ func NewLog(s *Store, cfg LogConfig, redact *Redactor) *Log {
 	if cfg.ChunkBytes == 0 {
 		cfg.ChunkBytes = 64 << 10
 	}
-	return &Log{rdb: s.rdb, keys: s.keys, cfg: cfg, redact: redact}
-}
-
-var appendScript = redis.NewScript(`
-local size = redis.call('STRLEN', KEYS[1])
-local max = tonumber(ARGV[2])
-if size >= max then return -1 end
-if size + string.len(ARGV[1]) > max then
-  redis.call('APPEND', KEYS[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return -1
-end
-local n = redis.call('APPEND', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return n
-`)
-
-func (l *Log) append(ctx context.Context, id int64, chunk []byte) error {
-	marker := fmt.Sprintf("[gantry: the log of job #%d reached its limit of %d bytes; later lines are not kept]\n", id, l.cfg.MaxBytes)
-	err := appendScript.Run(ctx, l.rdb, []string{l.keys.Log(id)}, chunk, l.cfg.MaxBytes, marker, l.cfg.Retention.Milliseconds()).Err()
-	if err != nil {
-		return fmt.Errorf("append to log of job #%d: %w", id, err)
+	if cfg.BufferBytes == 0 {
+		cfg.BufferBytes = 4 << 20
 	}
-	return nil
+	cfg.BufferBytes = max(cfg.BufferBytes, 2*cfg.ChunkBytes)
+	if cfg.RetainBytes == 0 {
+		cfg.RetainBytes = 1 << 20
+	}
+	if cfg.CloseWait == 0 {
+		cfg.CloseWait = 30 * time.Second
+	}
+	if cfg.StallWait == 0 {
+		cfg.StallWait = 10 * time.Second
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = defaultBackoff
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Log{rdb: s.rdb, keys: s.keys, cfg: cfg, redact: redact, logger: logger}
 }
+
+// defaultBackoff is 50ms doubling to 2s, each wait between 75% and 125% of
+// that so that many writers do not knock together.
+func defaultBackoff(n int) time.Duration {
+	d := 2 * time.Second
+	if n < 6 {
+		d = 50 * time.Millisecond << (n - 1)
+	}
+	return d*3/4 + rand.N(d/2+1)
+}
+
+// DroppedBytes is how many bytes of output all writers of this log have
+// dropped or seen lost so far: output that did not fit the buffer while
+// Redis was away, output still unsent when Close gave up, and a tail a
+// failover lost that the writer no longer had. Bytes past MaxBytes are not
+// counted: the cap is policy, not loss.
+func (l *Log) DroppedBytes() int64 { return l.dropped.Load() }
 
 // Size is the length in bytes of job id's log so far.
 func (l *Log) Size(ctx context.Context, id int64) (int64, error) {
@@ -94,7 +143,7 @@ func (l *Log) ReadAt(ctx context.Context, id int64, off, max int64) ([]byte, err
 	return []byte(s), nil
 }
 
-// All returns job id's whole log.
+// All returns job id's whole log. Prefer WriteTo for what may be large.
 func (l *Log) All(ctx context.Context, id int64) ([]byte, error) {
 	s, err := l.rdb.Get(ctx, l.keys.Log(id)).Result()
 	if errors.Is(err, redis.Nil) {
@@ -104,6 +153,41 @@ func (l *Log) All(ctx context.Context, id int64) ([]byte, error) {
 		return nil, fmt.Errorf("read log of job #%d: %w", id, err)
 	}
 	return []byte(s), nil
+}
+
+// readRange is how much WriteRange reads from Redis at a time.
+const readRange = 256 << 10
+
+// WriteTo copies job id's whole log to w, reading it in ranges, so that
+// serving a large log takes little memory.
+func (l *Log) WriteTo(ctx context.Context, id int64, w io.Writer) (int64, error) {
+	return l.WriteRange(ctx, id, 0, -1, w)
+}
+
+// WriteRange copies n bytes of job id's log from offset off to w, or up to
+// the end if n is negative or the log ends first, reading in ranges of
+// 256 KiB. It returns how many bytes it wrote.
+func (l *Log) WriteRange(ctx context.Context, id int64, off, n int64, w io.Writer) (int64, error) {
+	var written int64
+	for n < 0 || written < n {
+		want := int64(readRange)
+		if n >= 0 {
+			want = min(want, n-written)
+		}
+		b, err := l.ReadAt(ctx, id, off+written, want)
+		if err != nil {
+			return written, err
+		}
+		k, err := w.Write(b)
+		written += int64(k)
+		if err != nil {
+			return written, fmt.Errorf("copy log of job #%d: %w", id, err)
+		}
+		if int64(len(b)) < want {
+			break
+		}
+	}
+	return written, nil
 }
 
 // Tail returns the last n lines of job id's log.
@@ -136,191 +220,4 @@ func (l *Log) Tail(ctx context.Context, id int64, n int) ([]string, error) {
 		}
 		window *= 4
 	}
-}
-
-// Follow calls fn with each new whole-line chunk of job id's log from
-// offset from, polling every interval, until fn returns an error, ctx ends,
-// or stop reports true after a poll found nothing new. It returns the offset
-// it reached.
-func (l *Log) Follow(ctx context.Context, id int64, from int64, interval time.Duration, stop func() bool, fn func([]byte) error) (int64, error) {
-	off := from
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		for {
-			b, err := l.ReadAt(ctx, id, off, 1<<20)
-			if err != nil {
-				return off, err
-			}
-			if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-				b = b[:i+1]
-			} else {
-				b = nil
-			}
-			if len(b) == 0 {
-				break
-			}
-			off += int64(len(b))
-			if err := fn(b); err != nil {
-				return off, err
-			}
-		}
-		if stop() {
-			// A last read: lines written between the poll and the stop.
-			b, err := l.ReadAt(ctx, id, off, 64<<20)
-			if err == nil && len(b) > 0 {
-				off += int64(len(b))
-				err = fn(b)
-			}
-			return off, err
-		}
-		select {
-		case <-ctx.Done():
-			return off, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// LogWriter buffers a job's output into line-aligned chunks and appends
-// them to the log, on a timer and when a chunk fills. It is safe for use by
-// several goroutines (a step's stdout and stderr).
-type LogWriter struct {
-	log *Log
-	id  int64
-	ctx context.Context
-
-	flushMu sync.Mutex // one append at a time, in order
-	mu      sync.Mutex
-	buf     bytes.Buffer // whole lines waiting to be appended
-	partial []byte       // a line without its newline yet
-	err     error
-	lines   int64
-
-	stop chan struct{}
-	done chan struct{}
-}
-
-// Writer returns a writer that appends to job id's log until Close.
-func (l *Log) Writer(ctx context.Context, id int64) *LogWriter {
-	w := &LogWriter{log: l, id: id, ctx: context.WithoutCancel(ctx), stop: make(chan struct{}), done: make(chan struct{})}
-	go w.loop()
-	return w
-}
-
-func (w *LogWriter) loop() {
-	defer close(w.done)
-	t := time.NewTicker(w.log.cfg.FlushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-t.C:
-			_ = w.Flush()
-		}
-	}
-}
-
-// Write takes output bytes; whole lines are kept, a trailing part waits for
-// its newline.
-func (w *LogWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			w.partial = append(w.partial, p...)
-			if len(w.partial) >= w.log.cfg.ChunkBytes {
-				w.addLine(w.partial)
-				w.partial = w.partial[:0]
-			}
-			break
-		}
-		if len(w.partial) > 0 {
-			w.partial = append(w.partial, p[:i]...)
-			w.addLine(w.partial)
-			w.partial = w.partial[:0]
-		} else {
-			w.addLine(p[:i])
-		}
-		p = p[i+1:]
-	}
-	full := w.buf.Len() >= w.log.cfg.ChunkBytes
-	err := w.err
-	w.mu.Unlock()
-	if full {
-		if ferr := w.Flush(); ferr != nil {
-			return n, ferr
-		}
-	}
-	return n, err
-}
-
-// Line adds one whole line (gantry's own remarks, step markers).
-func (w *LogWriter) Line(s string) {
-	w.mu.Lock()
-	if len(w.partial) > 0 {
-		w.addLine(w.partial)
-		w.partial = w.partial[:0]
-	}
-	w.addLine([]byte(s))
-	w.mu.Unlock()
-}
-
-func (w *LogWriter) addLine(b []byte) {
-	b = bytes.TrimSuffix(b, []byte("\r"))
-	w.buf.Write(b)
-	w.buf.WriteByte('\n')
-	w.lines++
-}
-
-// Lines is how many lines the writer has taken.
-func (w *LogWriter) Lines() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.lines
-}
-
-// Flush appends what is buffered. When it returns, everything written
-// before the call is in Redis, in order.
-func (w *LogWriter) Flush() error {
-	w.flushMu.Lock()
-	defer w.flushMu.Unlock()
-	w.mu.Lock()
-	if w.buf.Len() == 0 {
-		err := w.err
-		w.mu.Unlock()
-		return err
-	}
-	chunk := bytes.Clone(w.buf.Bytes())
-	w.buf.Reset()
-	w.mu.Unlock()
-	if w.log.redact != nil {
-		chunk = w.log.redact.Bytes(chunk)
-	}
-	err := w.log.append(w.ctx, w.id, chunk)
-	if err != nil {
-		w.mu.Lock()
-		w.err = err
-		w.mu.Unlock()
-	}
-	return err
-}
-
-// Close flushes everything, the last partial line too, and stops the timer.
-func (w *LogWriter) Close() error {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-	w.mu.Lock()
-	if len(w.partial) > 0 {
-		w.addLine(w.partial)
-		w.partial = nil
-	}
-	w.mu.Unlock()
-	return w.Flush()
 }
