@@ -42,6 +42,7 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stdout, "  repos: %s\n", keys(cfg.Repos))
 		fmt.Fprintf(m.Stdout, "  pools: %s\n", keys(cfg.Pools))
 		fmt.Fprintf(m.Stdout, "  environments: %s\n", keys(cfg.Environments))
+		printTrust(m.Stdout, cfg)
 		return 0
 	}
 	f, err := spec.Parse(path, data)

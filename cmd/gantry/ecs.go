@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-ci/gantry/jobs"
 	ecsrun "github.com/gantry-ci/gantry/jobs/ecs"
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // awsClients loads the AWS SDK's own configuration chain (AWS_REGION,
@@ -38,6 +39,9 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		return nil, err
 	}
 	e := p.cfg.Runner.ECS
+	if err := checkECSSecrets(p.cfg); err != nil {
+		return nil, err
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.cfg.Repos)) {
 		if p.cfg.Repos[name].GitHub == "" {
 			m.logger.Warn("repo has only a local path: the ecs runner clones inside the task and cannot run its jobs (give it github:)", "repo", name)
@@ -47,7 +51,8 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		Cluster: e.Cluster, LaunchType: e.LaunchType, CapacityProvider: e.CapacityProvider,
 		Subnets: e.Subnets, SecurityGroups: e.SecurityGroups, AssignPublicIP: e.AssignPublicIP,
 		Region: awsCfg.Region, LogGroup: e.LogGroup, LogStreamPrefix: e.LogStreamPrefix,
-		ExecutionRoleARN: e.ExecutionRoleARN, TaskRoleARN: e.BuildRoleARN,
+		ExecutionRoleARN: e.ExecutionRoleARN, BuildRoleARN: e.BuildRoleARN, Environments: e.Environments,
+		Secrets: jobSecrets(p.cfg), Redaction: m.secretReader(c, p),
 		FetchImage: e.FetchImage, CPU: e.CPU, Memory: e.Memory,
 		FetchTokenARN: m.Getenv("GANTRY_FETCH_TOKEN_ARN"),
 		Logger:        m.logger,
@@ -69,6 +74,54 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		return nil, &settingError{"runner.ecs", err.Error()}
 	}
 	return r, nil
+}
+
+// jobSecrets is what the server config grants a job: its repo's secrets,
+// and for a deploy its environment's. A build never gets an environment's.
+func jobSecrets(cfg *spec.Server) func(j *jobs.Job) []spec.Secret {
+	return func(j *jobs.Job) []spec.Secret {
+		env := ""
+		if j.Kind == jobs.Deploy {
+			env = j.Env
+		}
+		return cfg.SecretsFor(j.Repo, env)
+	}
+}
+
+// checkECSSecrets refuses secrets the ECS runner cannot give a task: a
+// "file:" secret's value would have to pass through gantry into the
+// RunTask call, where anyone who may describe tasks reads it. It also
+// needs the execution role, which fetches ARN secrets.
+func checkECSSecrets(cfg *spec.Server) error {
+	check := func(where string, secrets []spec.Secret) error {
+		for _, s := range secrets {
+			if !s.IsARN() {
+				return &settingError{fmt.Sprintf("%s.secrets.%s", where, s.Name), fmt.Sprintf(
+					"%q cannot be used with the ecs runner: it gives tasks only Secrets Manager or SSM parameter ARNs, which ECS fetches itself (a file's contents would pass through gantry into the RunTask call); store the value in Secrets Manager or SSM and name its ARN", s.Source)}
+			}
+		}
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Repos)) {
+		if err := check("repos."+name, cfg.Repos[name].Secrets); err != nil {
+			return err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Environments)) {
+		if err := check("environments."+name, cfg.Environments[name].Secrets); err != nil {
+			return err
+		}
+	}
+	if len(cfg.AllSecrets()) > 0 && cfg.Runner.ECS.ExecutionRoleARN == "" {
+		return &settingError{"runner.ecs.execution_role_arn", "is not set: ECS fetches the secrets of jobs with it"}
+	}
+	return nil
+}
+
+// secretReader reads the values of job secrets with gantry's own role and
+// teaches them to the redactor, so job logs hide them.
+func (m *Main) secretReader(c ecsrun.Clients, p *parts) ecsrun.SecretLearner {
+	return ecsrun.NewSecretReader(c.SecretsManager, c.SSM, ecsrun.SecretReaderConfig{Redact: p.redactor.Add, Logger: m.logger})
 }
 
 // ecsWorkerHooks starts what a worker with the ECS runner runs beside it:

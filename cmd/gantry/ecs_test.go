@@ -67,7 +67,9 @@ func TestWorkerRunsJobAsECSTask(t *testing.T) {
 	workerARN, metadata := selfTask(t, srv)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gantry.yml")
-	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o644); err != nil {
+	secretARN := srv.PutSecret("gantry/hello-token", "hello-secret-value-123")
+	withSecret := strings.Replace(e2eConfig, "    github: acme/hello\n", "    github: acme/hello\n    secrets:\n      HELLO_TOKEN: "+secretARN+"\n", 1)
+	if err := os.WriteFile(cfgPath, []byte(withSecret), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	url, sha := bareRepo(t)
@@ -95,7 +97,8 @@ func TestWorkerRunsJobAsECSTask(t *testing.T) {
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	j := &jobs.Job{Kind: jobs.Build, Repo: "hello", Ref: "main", SHA: sha, Source: jobs.SourceGitHub, CloneURL: url, GitHub: "acme/hello",
 		Plan: spec.Plan{Name: "branch", Image: "golang:1.26", Timeout: time.Minute, Env: map[string]string{},
-			Steps: []spec.Step{{Name: "cat", Run: `echo "built $GANTRY_REPO@$GANTRY_REF: $(cat greeting.txt)"`}}},
+			Steps: []spec.Step{{Name: "cat", Run: `echo "built $GANTRY_REPO@$GANTRY_REF: $(cat greeting.txt), with a ${#HELLO_TOKEN}-character token"`},
+				{Name: "leak", Run: `echo "the token is $HELLO_TOKEN"`}}},
 		Requester: "U1", Origin: "chat", Channel: "C1"}
 	if err := store.Create(ctx, j); err != nil {
 		t.Fatal(err)
@@ -119,8 +122,28 @@ func TestWorkerRunsJobAsECSTask(t *testing.T) {
 	if done.State != jobs.Succeeded {
 		t.Fatalf("job ended %s (%s)\nlog:\n%s", done.State, done.Reason, all)
 	}
-	if !strings.Contains(string(all), "built hello@main: hello from the repository") {
+	if !strings.Contains(string(all), "built hello@main: hello from the repository, with a 22-character token") {
 		t.Errorf("the step's output is not in the job log:\n%s", all)
+	}
+	// The repo's secret reached the job container through its definition,
+	// as an ARN that ECS resolved.
+	for _, task := range srv.Tasks() {
+		if task.ARN == workerARN {
+			continue
+		}
+		if got := task.Containers[1].Secrets; task.Containers[1].Name != "job" || got["HELLO_TOKEN"] != secretARN {
+			t.Errorf("job container %s has secrets %v, want HELLO_TOKEN from %s", task.Containers[1].Name, got, secretARN)
+		}
+		if task.TaskRoleARN != "arn:aws:iam::123456789012:role/gantry-job" {
+			t.Errorf("the build ran with role %q, want the build role", task.TaskRoleARN)
+		}
+	}
+	// gantry read the secret with its own role, and the job log hides it.
+	if srv.Count("GetSecretValue") == 0 {
+		t.Error("gantry never read the secret's value, so it cannot hide it in the job log")
+	}
+	if strings.Contains(string(all), "hello-secret-value-123") || !strings.Contains(string(all), "the token is "+jobs.Redacted) {
+		t.Errorf("the secret's value is not redacted in the job log:\n%s", all)
 	}
 	if n := srv.Count("RunTask"); n != 2 { // the worker's own task, and the job's
 		t.Errorf("RunTask called %d times, want 2", n)
@@ -238,5 +261,85 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A "file:" secret cannot reach an ECS task without its value passing
+// through gantry: start-up refuses it and names it.
+func TestECSRunnerRefusesFileSecrets(t *testing.T) {
+	srv := awsserver.New(t)
+	srv.SetEnv()
+	cfgPath := filepath.Join(t.TempDir(), "gantry.yml")
+	cfg := e2eConfig + `environments:
+  production:
+    deployers: ["*"]
+    secrets:
+      DEPLOY_KEY: file:/etc/gantry/deploy-key
+`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := redistest.Start(t)
+	out := &syncBuffer{}
+	env := map[string]string{"REDIS_URL": rs.URL(), "GANTRY_CONFIG": cfgPath}
+	m := &Main{Args: []string{"worker"}, Getenv: func(k string) string { return env[k] }, Stdout: out, Stderr: out}
+	defer m.Close()
+	want := `gantry: environments.production.secrets.DEPLOY_KEY: "file:/etc/gantry/deploy-key" cannot be used with the ecs runner`
+	if code := m.Run(context.Background()); code != 1 || !strings.Contains(out.String(), want) {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}
+
+// `gantry check gantry.yml` says which role each kind of job runs with,
+// where, and which secrets (names and ARNs) each repo and environment
+// grants.
+func TestCheckShowsECSRolesAndSecrets(t *testing.T) {
+	const cfg = `repos:
+  hello:
+    github: acme/hello
+    secrets:
+      NPM_TOKEN: arn:aws:ssm:us-east-1:123456789012:parameter/gantry/npm
+runner:
+  kind: ecs
+  ecs:
+    cluster: ci
+    launch_type: FARGATE
+    subnets: [subnet-1]
+    security_groups: [sg-1]
+    log_group: /gantry/jobs
+    execution_role_arn: arn:aws:iam::123456789012:role/gantry-exec
+    build_role_arn: arn:aws:iam::123456789012:role/gantry-build
+    fetch_image: gantry:e2e
+    environments:
+      production:
+        task_role_arn: arn:aws:iam::123456789012:role/gantry-deploy-production
+        cluster: prod
+        subnets: [subnet-prod]
+environments:
+  production:
+    deployers: ["*"]
+    secrets:
+      DEPLOY_KEY: arn:aws:secretsmanager:us-east-1:123456789012:secret:gantry/deploy-key-AbCdEf
+  staging: { deployers: ["*"] }
+`
+	path := filepath.Join(t.TempDir(), "gantry.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	m := &Main{Args: []string{"check", path}, Getenv: func(string) string { return "" }, Stdout: out, Stderr: errOut}
+	if code := m.Run(context.Background()); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"    builds run with role arn:aws:iam::123456789012:role/gantry-build, cluster ci\n",
+		"    deploys to production run with role arn:aws:iam::123456789012:role/gantry-deploy-production, cluster prod (subnets subnet-prod, security groups sg-1)\n",
+		"    deploys to staging run with no AWS role, cluster ci (not in runner.ecs.environments)\n",
+		"    every job of hello gets NPM_TOKEN (arn:aws:ssm:us-east-1:123456789012:parameter/gantry/npm)\n",
+		"    deploys to production also get DEPLOY_KEY (arn:aws:secretsmanager:us-east-1:123456789012:secret:gantry/deploy-key-AbCdEf) (over a repo's of the same name)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
 	}
 }

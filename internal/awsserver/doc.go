@@ -1,7 +1,9 @@
 // Package awsserver is a test server that speaks enough of the AWS wire
-// protocols for the real aws-sdk-go-v2 clients of ECS, CloudWatch Logs
-// (awsJson 1.1, X-Amz-Target "AmazonEC2ContainerServiceV20141113.*" and
-// "Logs_20140328.*") and CloudWatch PutMetricData (Smithy RPC v2 CBOR, POST
+// protocols for the real aws-sdk-go-v2 clients of ECS, CloudWatch Logs,
+// Secrets Manager and SSM (awsJson 1.1, X-Amz-Target
+// "AmazonEC2ContainerServiceV20141113.*", "Logs_20140328.*",
+// "secretsmanager.GetSecretValue" and "AmazonSSM.GetParameter") and
+// CloudWatch PutMetricData (Smithy RPC v2 CBOR, POST
 // /service/GraniteServiceVersion20100801/operation/PutMetricData) to run
 // against it unmodified.
 //
@@ -29,7 +31,8 @@
 // (arn:aws:ecs:REGION:123456789012:task-definition/FAMILY:REV), revision,
 // status, compatibilities and registeredAt. It refuses what ECS refuses:
 // no containers, bad names, Fargate without awsvpc, task cpu/memory, an
-// execution role for awslogs, or awslogs-stream-prefix. DescribeTaskDefinition
+// execution role for awslogs or for container secrets, secrets without a
+// name or valueFrom, or awslogs-stream-prefix. DescribeTaskDefinition
 // takes a family (latest ACTIVE revision), FAMILY:REV or an ARN, and fails
 // with ClientException "Unable to describe task definition."; include TAGS
 // works. DeregisterTaskDefinition makes a revision INACTIVE.
@@ -56,6 +59,21 @@
 // default 120); RejectProtection(true) makes UpdateTaskProtection answer
 // TASK_NOT_VALID as real ECS does for tasks not started by a service.
 // DescribeClusters is answered too.
+//
+// # Secrets Manager and SSM
+//
+// PutSecret (or PutBinarySecret) and PutParameter store values and return
+// their ARNs (a secret's ends in the six random characters Secrets Manager
+// adds). GetSecretValue finds a secret by full ARN, ARN without the suffix,
+// or name, and answers SecretString (or SecretBinary), ARN, Name,
+// VersionId, VersionStages [AWSCURRENT] and CreatedDate; an unknown one is
+// ResourceNotFoundException. GetParameter finds a parameter by name or
+// ARN; a SecureString read without WithDecryption answers an opaque
+// ciphertext, not the value; an unknown one is ParameterNotFound. Denials
+// are injected with FailNext("GetSecretValue", 1, Fault{Code:
+// "AccessDeniedException"}). Container secrets of tasks run by RunLocally
+// resolve from these stores (after LocalConfig.Secrets), as the execution
+// role would fetch them.
 //
 // # Scripted tasks
 //
@@ -152,6 +170,7 @@
 // Calls (every request: service, operation, decoded input, JSON, error
 // code; Call.Decode fills the SDK's own input struct), Count and Counts,
 // Tasks and Task (statuses, stop code and reason, StopTask reasons,
-// containers with exit codes and log streams, the RunTask input, tags,
-// protection), TaskDefinition, LogEvents and LogStreams, and Metrics.
+// containers with exit codes, log streams and secrets (name -> valueFrom),
+// the task and execution roles, the RunTask input, tags, protection),
+// TaskDefinition, LogEvents and LogStreams, and Metrics.
 package awsserver

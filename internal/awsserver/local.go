@@ -23,7 +23,8 @@ type LocalConfig struct {
 	// command line (entryPoint, then command): "gantry" -> the test binary.
 	// Other first words are looked up in PATH ("sh").
 	Programs map[string]LocalProgram
-	// Secrets resolves the valueFrom of container secrets.
+	// Secrets resolves the valueFrom of container secrets, before the
+	// secrets and parameters stored with PutSecret and PutParameter.
 	Secrets map[string]string
 	// LineEvery spaces the replayed log lines; 0 is 2ms.
 	LineEvery time.Duration
@@ -65,8 +66,26 @@ func (s *Server) RunLocally(cfg LocalConfig) {
 			s.t.Errorf("awsserver: RunLocally: %v", err)
 			return TaskScript{}
 		}
-		return runLocal(cfg, dir, td, in)
+		return runLocal(s.withStoredSecrets(cfg), dir, td, in)
 	})
+}
+
+// withStoredSecrets is cfg with every secret and parameter the server
+// stores added to its Secrets, as the execution role would fetch them.
+// It runs under the server's lock.
+func (s *Server) withStoredSecrets(cfg LocalConfig) LocalConfig {
+	all := map[string]string{}
+	for _, e := range s.secrets {
+		all[e.arn], _ = s.secretValue(e.arn)
+	}
+	for _, e := range s.params {
+		all[e.arn], all[e.name] = e.value, e.value
+	}
+	for k, v := range cfg.Secrets {
+		all[k] = v
+	}
+	cfg.Secrets = all
+	return cfg
 }
 
 // localRun is what one container did.

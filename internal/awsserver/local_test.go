@@ -32,6 +32,7 @@ func TestRunLocally(t *testing.T) {
 	register := func(family, writerScript string) {
 		_, err := c.ecs.RegisterTaskDefinition(ctx(t), &ecs.RegisterTaskDefinitionInput{
 			Family: aws.String(family), Volumes: []ecstypes.Volume{{Name: aws.String("ws")}},
+			ExecutionRoleArn: aws.String("arn:aws:iam::123456789012:role/gantry-exec"), // fetches the secret
 			ContainerDefinitions: []ecstypes.ContainerDefinition{
 				{Name: aws.String("reader"), Image: aws.String("alpine"), EntryPoint: []string{"sh", "-c"},
 					Command: []string{`cat "$FILE"; echo "cwd $(basename "$PWD")"; exit 3`}, WorkingDirectory: aws.String("/ws/sub"),

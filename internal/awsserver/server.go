@@ -43,11 +43,17 @@ const (
 	ServiceECS        = "ecs"
 	ServiceLogs       = "logs"
 	ServiceCloudWatch = "cloudwatch"
+	// ServiceSecretsManager and ServiceSSM are read by gantry's own role to
+	// learn the values of job secrets it must redact.
+	ServiceSecretsManager = "secretsmanager"
+	ServiceSSM            = "ssm"
 )
 
 const (
 	ecsTargetPrefix  = "AmazonEC2ContainerServiceV20141113"
 	logsTargetPrefix = "Logs_20140328"
+	smTargetPrefix   = "secretsmanager"
+	ssmTargetPrefix  = "AmazonSSM"
 	cloudWatchRPC    = "GraniteServiceVersion20100801"
 	jsonContentType  = "application/x-amz-json-1.1"
 	cborContentType  = "application/cbor"
@@ -84,8 +90,8 @@ func WithClusters(names ...string) Option {
 	}
 }
 
-// Server is a fake of ECS, CloudWatch Logs and CloudWatch (PutMetricData)
-// served over HTTP for the real SDK clients. All methods are safe for
+// Server is a fake of ECS, CloudWatch Logs, CloudWatch (PutMetricData),
+// Secrets Manager (GetSecretValue) and SSM (GetParameter) served over HTTP for the real SDK clients. All methods are safe for
 // concurrent use.
 type Server struct {
 	t      testing.TB
@@ -112,6 +118,9 @@ type Server struct {
 	groups  map[string]*logGroup
 	metrics []Metric
 	logSeq  int64
+
+	secrets map[string]*secretEntry // Secrets Manager, by name
+	params  map[string]*paramEntry  // SSM Parameter Store, by name
 }
 
 // New starts a server for the test and closes it when the test ends.
@@ -166,6 +175,8 @@ func (s *Server) Env() []string {
 		"AWS_ENDPOINT_URL_ECS=" + s.ts.URL,
 		"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + s.ts.URL,
 		"AWS_ENDPOINT_URL_CLOUDWATCH=" + s.ts.URL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.ts.URL,
+		"AWS_ENDPOINT_URL_SSM=" + s.ts.URL,
 		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false",
 		"AWS_REGION=" + s.region,
 		"AWS_DEFAULT_REGION=" + s.region,
@@ -223,7 +234,7 @@ func (s *Server) Advance(d time.Duration) {
 
 // Call is one request the server received, successful or not.
 type Call struct {
-	Service   string         // ServiceECS, ServiceLogs or ServiceCloudWatch
+	Service   string         // ServiceECS, ServiceLogs, ServiceCloudWatch, ServiceSecretsManager or ServiceSSM
 	Operation string         // e.g. "RunTask", "GetLogEvents", "PutMetricData"
 	Input     map[string]any // the decoded request body (wire member names)
 	JSON      []byte         // the request as JSON (CBOR bodies re-encoded)
@@ -374,6 +385,12 @@ var (
 	cloudWatchOperations = map[string]handlerFunc{
 		"PutMetricData": (*Server).putMetricData,
 	}
+	secretsManagerOperations = map[string]handlerFunc{
+		"GetSecretValue": (*Server).getSecretValue,
+	}
+	ssmOperations = map[string]handlerFunc{
+		"GetParameter": (*Server).getParameter,
+	}
 )
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -394,8 +411,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		ops, name = ecsOperations, ServiceECS
 	case logsTargetPrefix:
 		ops, name = logsOperations, ServiceLogs
+	case smTargetPrefix:
+		ops, name = secretsManagerOperations, ServiceSecretsManager
+	case ssmTargetPrefix:
+		ops, name = ssmOperations, ServiceSSM
 	default:
-		s.t.Errorf("awsserver: %s %s with X-Amz-Target %q: not an ECS or CloudWatch Logs request", r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"))
+		s.t.Errorf("awsserver: %s %s with X-Amz-Target %q: not an ECS, CloudWatch Logs, Secrets Manager or SSM request", r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"))
 		writeJSONError(w, errorf(http.StatusBadRequest, "UnknownOperationException", "awsserver: unknown X-Amz-Target %q", r.Header.Get("X-Amz-Target")))
 		return
 	}

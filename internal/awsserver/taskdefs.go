@@ -123,6 +123,9 @@ func validateTaskDefinition(in *ecs.RegisterTaskDefinitionInput) *apiError {
 		if c.Essential == nil || *c.Essential {
 			essential = true
 		}
+		if e := checkSecrets(in, c); e != nil {
+			return e
+		}
 		if lc := c.LogConfiguration; lc != nil && lc.LogDriver == ecstypes.LogDriverAwslogs {
 			if lc.Options["awslogs-group"] == "" {
 				return clientError("Log driver awslogs requires option awslogs-group (container %q).", name)
@@ -137,6 +140,26 @@ func validateTaskDefinition(in *ecs.RegisterTaskDefinitionInput) *apiError {
 	}
 	if !essential {
 		return clientError("A task definition must have at least one essential container.")
+	}
+	return nil
+}
+
+// checkSecrets applies ECS's rules for a container's secrets: each has a
+// name and a valueFrom, and the execution role (which fetches them) is set.
+func checkSecrets(in *ecs.RegisterTaskDefinitionInput, c ecstypes.ContainerDefinition) *apiError {
+	names := map[string]bool{}
+	for _, sec := range c.Secrets {
+		name, from := deref(sec.Name), deref(sec.ValueFrom)
+		switch {
+		case name == "" || from == "":
+			return clientError("Secrets must have a name and a valueFrom (container %q).", deref(c.Name))
+		case names[name]:
+			return clientError("Secret name %q is given more than once (container %q).", name, deref(c.Name))
+		}
+		names[name] = true
+	}
+	if len(c.Secrets) > 0 && deref(in.ExecutionRoleArn) == "" {
+		return clientError("When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.")
 	}
 	return nil
 }

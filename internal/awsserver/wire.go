@@ -228,12 +228,16 @@ type Task struct {
 	Containers        []Container
 	Tags              map[string]string
 	Input             ecs.RunTaskInput // the RunTask request that started it
-	Protected         bool             // task protection on (and not expired)
-	ProtectedUntil    time.Time        // when protection lapses
-	CreatedAt         time.Time
-	StartedAt         time.Time // zero until RUNNING
-	StoppedAt         time.Time // zero until STOPPED
-	Version           int64
+	// TaskRoleARN is the role the task's containers get credentials of:
+	// the RunTask override if there is one, else the definition's.
+	TaskRoleARN      string
+	ExecutionRoleARN string    // the definition's, which fetches its secrets
+	Protected        bool      // task protection on (and not expired)
+	ProtectedUntil   time.Time // when protection lapses
+	CreatedAt        time.Time
+	StartedAt        time.Time // zero until RUNNING
+	StoppedAt        time.Time // zero until STOPPED
+	Version          int64
 }
 
 // Container is a container of a Task.
@@ -245,6 +249,9 @@ type Container struct {
 	Reason     string
 	LogGroup   string // awslogs group, "" without awslogs
 	LogStream  string // PREFIX/CONTAINER/TASK_ID
+	// Secrets are the container's secrets in its definition: name ->
+	// valueFrom (an ARN; ECS resolves it, never the caller).
+	Secrets map[string]string
 }
 
 // Task returns a task by ARN or ID.
@@ -288,6 +295,8 @@ func (s *Server) inspectTask(t *task) Task {
 		StopRequests:      append([]string(nil), t.stopRequests...),
 		Tags:              map[string]string{},
 		Input:             t.in,
+		TaskRoleARN:       deref(t.def.in.TaskRoleArn),
+		ExecutionRoleARN:  deref(t.def.in.ExecutionRoleArn),
 		Protected:         t.protectedAt(s.now()),
 		ProtectedUntil:    t.protectedUntil,
 		CreatedAt:         t.createdAt,
@@ -295,11 +304,18 @@ func (s *Server) inspectTask(t *task) Task {
 		StoppedAt:         t.stoppedAt,
 		Version:           t.version,
 	}
+	if o := t.in.Overrides; o != nil && deref(o.TaskRoleArn) != "" {
+		out.TaskRoleARN = *o.TaskRoleArn
+	}
 	for _, tag := range t.in.Tags {
 		out.Tags[deref(tag.Key)] = deref(tag.Value)
 	}
-	for _, c := range t.containers {
-		oc := Container{Name: c.name, Image: c.image, LastStatus: c.lastStatus, Reason: c.reason, LogGroup: c.logGroup, LogStream: c.logStream}
+	for i, c := range t.containers {
+		oc := Container{Name: c.name, Image: c.image, LastStatus: c.lastStatus, Reason: c.reason, LogGroup: c.logGroup, LogStream: c.logStream,
+			Secrets: map[string]string{}}
+		for _, sec := range t.def.in.ContainerDefinitions[i].Secrets {
+			oc.Secrets[deref(sec.Name)] = deref(sec.ValueFrom)
+		}
 		if c.exitCode != nil {
 			v := *c.exitCode
 			oc.ExitCode = &v

@@ -8,14 +8,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
-// Clients are the AWS clients the runner, the protector and the publisher
-// use.
+// Clients are the AWS clients the runner, the protector, the publisher
+// and the secret reader use.
 type Clients struct {
-	ECS        *awsecs.Client
-	Logs       *cloudwatchlogs.Client
-	CloudWatch *cloudwatch.Client
+	ECS            *awsecs.Client
+	Logs           *cloudwatchlogs.Client
+	CloudWatch     *cloudwatch.Client
+	SecretsManager *secretsmanager.Client
+	SSM            *ssm.Client
 }
 
 // RetryOptions tune the SDK's standard retryer, which retries throttling,
@@ -41,8 +45,10 @@ func NewClients(cfg aws.Config, o RetryOptions) Clients {
 	}
 	cfg.RetryMaxAttempts = 0 // the retryer above decides
 	return Clients{
-		ECS:        awsecs.NewFromConfig(cfg),
-		Logs:       cloudwatchlogs.NewFromConfig(cfg),
-		CloudWatch: cloudwatch.NewFromConfig(cfg),
+		ECS:            awsecs.NewFromConfig(cfg),
+		Logs:           cloudwatchlogs.NewFromConfig(cfg),
+		CloudWatch:     cloudwatch.NewFromConfig(cfg),
+		SecretsManager: secretsmanager.NewFromConfig(cfg),
+		SSM:            ssm.NewFromConfig(cfg),
 	}
 }

@@ -9,6 +9,12 @@
 // its ARN to the job record, and follows it with DescribeTasks and the job
 // container's awslogs stream until it stops. A worker that finds a job
 // with a task ARN follows that task instead of starting another.
+//
+// A build's task runs with the build role on the runner's cluster; a
+// deploy's with its environment's deploy role, cluster and network (see
+// roles.go). The secrets the server config grants a job are container
+// secrets of its definition, fetched by ECS; gantry reads their values
+// only to redact them (see secrets.go).
 package ecs
 
 import (
@@ -24,6 +30,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // ECSAPI is what the runner calls of ECS.
@@ -56,11 +63,27 @@ type Config struct {
 	Region           string // of the log group, for the awslogs driver
 	LogGroup         string
 	LogStreamPrefix  string // "" is "gantry"
-	ExecutionRoleARN string // needed on Fargate, and for FetchTokenARN
-	TaskRoleARN      string // what the steps may do in AWS; "" is nothing
-	FetchImage       string // gantry's own image, which runs `gantry fetch`
-	DefaultImage     string // for plans that name no image; "" is DefaultImage
-	CPU, Memory      string // task size; "" is 1024 and 2048
+	ExecutionRoleARN string // needed on Fargate, for FetchTokenARN and for job secrets
+	// BuildRoleARN is the task role of builds: what a build's steps may do
+	// in AWS ("" is nothing). A build never gets any other role.
+	BuildRoleARN string
+	// Environments are how deploys to each environment run: the deploy
+	// role (TaskRoleARN, "" is none), and the cluster, subnets and security
+	// groups where they differ from the runner's (each empty one is the
+	// runner's). A deploy to an environment not listed runs with no task
+	// role on the runner's cluster.
+	Environments map[string]spec.ECSEnvironment
+	// Secrets are the secrets a job gets (nil: none): each becomes a
+	// container secret of the job container, fetched by the execution
+	// role. Only ARN sources are accepted.
+	Secrets func(j *jobs.Job) []spec.Secret
+	// Redaction learns the values of a job's secrets before its task
+	// starts, so the log hides them (nil: nothing learns them, and they
+	// reach the log as the job prints them).
+	Redaction    SecretLearner
+	FetchImage   string // gantry's own image, which runs `gantry fetch`
+	DefaultImage string // for plans that name no image; "" is DefaultImage
+	CPU, Memory  string // task size; "" is 1024 and 2048
 	// FetchTokenARN is an SSM parameter or Secrets Manager secret holding
 	// the token the fetch container clones with; the definition names it
 	// as a secret, so the value never passes through gantry. Without it,
@@ -141,16 +164,24 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 	if err := checkJob(j); err != nil {
 		return 0, err
 	}
-	def, err := r.definition(ctx, j.Plan)
+	secrets, err := r.jobSecrets(j)
 	if err != nil {
 		return 0, err
 	}
-	in, err := r.runTaskInput(x, def)
+	if err := r.learn(ctx, secrets); err != nil {
+		return 0, err
+	}
+	ts := taskSpec{plan: j.Plan, place: r.placement(j), secrets: secrets}
+	def, err := r.definition(ctx, ts)
 	if err != nil {
 		return 0, err
 	}
-	x.Log.Line(fmt.Sprintf("── starting an ECS task (image %s, definition %s)", def.image, shortDef(def.arn)))
-	arn, err := r.start(ctx, x, in)
+	in, err := r.runTaskInput(x, def, ts)
+	if err != nil {
+		return 0, err
+	}
+	x.Log.Line(fmt.Sprintf("── starting an ECS task (image %s, definition %s, %s%s)", def.image, shortDef(def.arn), roleName(ts.place.role), secretNames(secrets)))
+	arn, err := r.start(ctx, x, in, ts)
 	if err != nil {
 		return 0, err
 	}
@@ -158,11 +189,31 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 	if err := x.Attach(bg, arn); err != nil {
 		// Without its ARN on record nobody could follow or stop the task:
 		// stop it rather than leave it running unseen.
-		r.stop(bg, arn, fmt.Sprintf("gantry could not record this task for job %s", j.Name()))
+		r.stop(bg, ts.place.cluster, arn, fmt.Sprintf("gantry could not record this task for job %s", j.Name()))
 		return 0, fmt.Errorf("record task %s of job %s: %w", arn, j.Name(), err)
 	}
 	x.Log.Line(fmt.Sprintf("── ECS task %s started; checking out %s at %s", taskID(arn), j.Repo, j.ShortSHA()))
 	return r.follow(ctx, x, arn, cursor{})
+}
+
+// learn makes the values of the job's secrets known to the redactor.
+func (r *Runner) learn(ctx context.Context, secrets []spec.Secret) error {
+	if r.cfg.Redaction == nil || len(secrets) == 0 {
+		return nil
+	}
+	return r.cfg.Redaction.Learn(ctx, secrets...)
+}
+
+// secretNames is ", secrets A, B" for a log line, or "".
+func secretNames(secrets []spec.Secret) string {
+	if len(secrets) == 0 {
+		return ""
+	}
+	names := make([]string, len(secrets))
+	for i, s := range secrets {
+		names[i] = s.Name
+	}
+	return ", secrets " + strings.Join(names, ", ")
 }
 
 // reattach follows the task a previous worker started for the job.
@@ -174,6 +225,15 @@ func (r *Runner) reattach(ctx context.Context, x *jobs.Execution) (int, error) {
 	cur, err := parseCursor(j.Cursor)
 	if err != nil {
 		r.log.Warn("unreadable log cursor; reading the task's log from its start", "job", j.ID, "err", err)
+	}
+	// This process may never have read the task's secrets: learn them
+	// before its lines are copied. The task runs whatever happens here,
+	// so a failure is said, not fatal.
+	if secrets, err := r.jobSecrets(j); err == nil {
+		if err := r.learn(ctx, secrets); err != nil {
+			r.log.Error("learn the secrets of a re-attached task; its log may show them", "job", j.ID, "err", err)
+			x.Log.Line("── " + jobs.UserMessage(err, j.ID) + "; its values may show in this log")
+		}
 	}
 	x.Log.Line(fmt.Sprintf("── re-attached to ECS task %s (the worker that started it stopped)", taskID(j.Handle)))
 	_ = x.Note(context.WithoutCancel(ctx), fmt.Sprintf("%s: a new worker re-attached to its ECS task %s", j.Name(), taskID(j.Handle)))

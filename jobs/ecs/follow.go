@@ -31,21 +31,22 @@ const TimeoutExitCode = 124
 
 // follower follows one task of one job.
 type follower struct {
-	r      *Runner
-	x      *jobs.Execution
-	arn    string
-	stream string
-	marker string
-	cur    cursor
-	status string
-	why    stopKind
+	r       *Runner
+	x       *jobs.Execution
+	arn     string
+	cluster string // where the task runs
+	stream  string
+	marker  string
+	cur     cursor
+	status  string
+	why     stopKind
 }
 
 // follow watches the task and copies its log until it stops, then says how
 // the job ended. When ctx ends it stops the task on a cancel, and leaves it
 // running on anything else (shutdown): the next worker re-attaches.
 func (r *Runner) follow(ctx context.Context, x *jobs.Execution, arn string, cur cursor) (int, error) {
-	f := &follower{r: r, x: x, arn: arn, stream: r.streamName(containerJob, arn), marker: marker(x.Job), cur: cur}
+	f := &follower{r: r, x: x, arn: arn, cluster: r.taskCluster(x.Job, arn), stream: r.streamName(containerJob, arn), marker: marker(x.Job), cur: cur}
 	bg := context.WithoutCancel(ctx)
 	wait := r.cfg.Poll
 	var missingSince time.Time
@@ -73,7 +74,7 @@ func (r *Runner) follow(ctx context.Context, x *jobs.Execution, arn string, cur 
 				}
 				return 0, jobs.Permanent(err)
 			case errors.Is(err, jobs.ErrPermanent):
-				_ = r.stop(bg, arn, fmt.Sprintf("gantry cannot follow this task of job %s", x.Job.Name()))
+				_ = r.stop(bg, f.cluster, arn, fmt.Sprintf("gantry cannot follow this task of job %s", x.Job.Name()))
 				return 0, err
 			}
 			r.log.Warn("describe ECS task", "job", x.Job.ID, "task", arn, "err", err)
@@ -106,7 +107,7 @@ var errTaskMissing = errors.New("ECS no longer knows the task")
 const missingGrace = 2 * time.Minute
 
 func (f *follower) describe(ctx context.Context) (types.Task, error) {
-	out, err := f.r.ecs.DescribeTasks(ctx, &awsecs.DescribeTasksInput{Cluster: aws.String(f.r.cfg.Cluster), Tasks: []string{f.arn}})
+	out, err := f.r.ecs.DescribeTasks(ctx, &awsecs.DescribeTasksInput{Cluster: aws.String(f.cluster), Tasks: []string{f.arn}})
 	if err != nil {
 		return types.Task{}, apiError("DescribeTasks", err)
 	}
@@ -148,12 +149,12 @@ func (f *follower) checkDeadlines(ctx context.Context, t types.Task) {
 	switch {
 	case t.StartedAt != nil && now.After(t.StartedAt.Add(f.timeout())):
 		f.x.Log.Line(fmt.Sprintf("── timed out after %s (the plan's timeout); stopping the task", f.timeout()))
-		if f.r.stop(ctx, f.arn, fmt.Sprintf("job %s timed out after %s", f.x.Job.Name(), f.timeout())) == nil {
+		if f.r.stop(ctx, f.cluster, f.arn, fmt.Sprintf("job %s timed out after %s", f.x.Job.Name(), f.timeout())) == nil {
 			f.why = stopTimeout
 		}
 	case t.StartedAt == nil && t.CreatedAt != nil && now.After(t.CreatedAt.Add(f.r.cfg.StartTimeout)):
 		f.x.Log.Line(fmt.Sprintf("── the task did not start within %s; stopping it", f.r.cfg.StartTimeout))
-		if f.r.stop(ctx, f.arn, fmt.Sprintf("job %s: the task did not start within %s", f.x.Job.Name(), f.r.cfg.StartTimeout)) == nil {
+		if f.r.stop(ctx, f.cluster, f.arn, fmt.Sprintf("job %s: the task did not start within %s", f.x.Job.Name(), f.r.cfg.StartTimeout)) == nil {
 			f.why = stopStart
 		}
 	}
@@ -173,7 +174,7 @@ func (f *follower) interrupted(ctx context.Context) (int, error) {
 	bg := context.WithoutCancel(ctx)
 	f.x.Log.Line(fmt.Sprintf("── %s; stopping ECS task %s", c.Error(), taskID(f.arn)))
 	f.why = stopCancel
-	if err := f.r.stop(bg, f.arn, fmt.Sprintf("job %s %s", f.x.Job.Name(), c.Error())); err != nil {
+	if err := f.r.stop(bg, f.cluster, f.arn, fmt.Sprintf("job %s %s", f.x.Job.Name(), c.Error())); err != nil {
 		return 0, err
 	}
 	deadline := time.Now().Add(f.r.cfg.StopWait)

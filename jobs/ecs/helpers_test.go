@@ -80,7 +80,7 @@ func runnerConfig(region string) ecs.Config {
 	return ecs.Config{
 		Cluster: "ci", LaunchType: "FARGATE", Subnets: []string{"subnet-1", "subnet-2"}, SecurityGroups: []string{"sg-1"},
 		Region: region, LogGroup: logGroup, LogStreamPrefix: "gantry",
-		ExecutionRoleARN: "arn:aws:iam::123456789012:role/gantry-exec", TaskRoleARN: "arn:aws:iam::123456789012:role/gantry-job",
+		ExecutionRoleARN: "arn:aws:iam::123456789012:role/gantry-exec", BuildRoleARN: "arn:aws:iam::123456789012:role/gantry-job",
 		FetchImage: fetchImg, Poll: 10 * time.Millisecond, MaxPoll: 40 * time.Millisecond,
 		PlaceBackoff: 10 * time.Millisecond, LogGrace: 500 * time.Millisecond, StopWait: 10 * time.Second,
 	}
@@ -96,16 +96,19 @@ type fixture struct {
 	aws   *awsserver.Server
 	cli   ecs.Clients
 	repo  *gitRepo
+	// redactor is the log's: it learns values at run time with Add.
+	redactor *jobs.Redactor
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...awsserver.Option) *fixture {
 	t.Helper()
 	rs := redistest.Start(t)
 	s := jobs.NewStore(rs.Client(), jobs.StoreConfig{})
-	srv := awsserver.New(t)
+	srv := awsserver.New(t, opts...)
+	redactor := jobs.NewRedactor("s3cr3t-token")
 	f := &fixture{
-		t: t, redis: rs, store: s, aws: srv,
-		log: jobs.NewLog(s, jobs.LogConfig{FlushEvery: 20 * time.Millisecond}, jobs.NewRedactor("s3cr3t-token")),
+		t: t, redis: rs, store: s, aws: srv, redactor: redactor,
+		log: jobs.NewLog(s, jobs.LogConfig{FlushEvery: 20 * time.Millisecond}, redactor),
 		cli: ecs.NewClients(srv.AWSConfig(), ecs.RetryOptions{MaxAttempts: 3, MaxBackoff: 20 * time.Millisecond}),
 	}
 	f.repo = newGitRepo(t)

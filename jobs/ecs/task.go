@@ -32,10 +32,18 @@ func clientToken(j *jobs.Job) string {
 }
 
 // runTaskInput is the RunTask request for the job.
-func (r *Runner) runTaskInput(x *jobs.Execution, def definition) (*awsecs.RunTaskInput, error) {
+func (r *Runner) runTaskInput(x *jobs.Execution, def definition, ts taskSpec) (*awsecs.RunTaskInput, error) {
 	j := x.Job
 	jobEnv := x.StepEnv()
 	maps.Copy(jobEnv, stepVars(j))
+	for _, sec := range ts.secrets {
+		// The server config's secret wins over .gantry.yml's env of the
+		// same name; ECS would not say which of the two a step sees.
+		if _, ok := jobEnv[sec.Name]; ok {
+			delete(jobEnv, sec.Name)
+			x.Log.Line(fmt.Sprintf("── %s is a secret the server config gives this job; the env of that name in .gantry.yml is not used", sec.Name))
+		}
+	}
 	fetchEnv := map[string]string{"GANTRY_FETCH_URL": j.CloneURL, "GANTRY_FETCH_SHA": j.SHA, "GANTRY_JOB": strconv.FormatInt(j.ID, 10)}
 	if r.cfg.FetchTokenARN == "" && r.cfg.FetchToken != "" {
 		fetchEnv["GANTRY_FETCH_TOKEN"] = r.cfg.FetchToken
@@ -52,13 +60,13 @@ func (r *Runner) runTaskInput(x *jobs.Execution, def definition) (*awsecs.RunTas
 		ip = types.AssignPublicIpEnabled
 	}
 	in := &awsecs.RunTaskInput{
-		Cluster:        aws.String(r.cfg.Cluster),
+		Cluster:        aws.String(ts.place.cluster),
 		TaskDefinition: aws.String(def.arn),
 		Count:          aws.Int32(1),
 		StartedBy:      aws.String(StartedBy),
 		ClientToken:    aws.String(clientToken(j)),
 		NetworkConfiguration: &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{
-			Subnets: r.cfg.Subnets, SecurityGroups: r.cfg.SecurityGroups, AssignPublicIp: ip,
+			Subnets: ts.place.subnets, SecurityGroups: ts.place.securityGroups, AssignPublicIp: ip,
 		}},
 		Overrides: overrides,
 		Tags: []types.Tag{
@@ -122,7 +130,7 @@ func tagValue(s string) string {
 // start runs the task. ECS's capacity failures are tried again with
 // backoff; a definition that went away is registered again; throttling
 // and 5xx are retried by the SDK's retryer.
-func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTaskInput) (string, error) {
+func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTaskInput, ts taskSpec) (string, error) {
 	wait := r.cfg.PlaceBackoff
 	reregistered := false
 	for attempt := 1; ; attempt++ {
@@ -135,7 +143,7 @@ func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTas
 				return "", r.abortStart(ctx, in, err)
 			}
 			if isCode(err, "ClientException") && strings.Contains(strings.ToLower(apiMessage(err)), "taskdefinition") && !reregistered {
-				if in.TaskDefinition, err = r.refreshDefinition(ctx, x, aws.ToString(in.TaskDefinition)); err != nil {
+				if in.TaskDefinition, err = r.refreshDefinition(ctx, ts, aws.ToString(in.TaskDefinition)); err != nil {
 					return "", err
 				}
 				reregistered = true
@@ -151,7 +159,7 @@ func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTas
 		}
 		why := failures(out.Failures)
 		if missingDefinition(out.Failures) && !reregistered {
-			if in.TaskDefinition, err = r.refreshDefinition(ctx, x, aws.ToString(in.TaskDefinition)); err != nil {
+			if in.TaskDefinition, err = r.refreshDefinition(ctx, ts, aws.ToString(in.TaskDefinition)); err != nil {
 				return "", err
 			}
 			reregistered = true
@@ -184,16 +192,16 @@ func (r *Runner) abortStart(ctx context.Context, in *awsecs.RunTaskInput, err er
 	defer done()
 	out, rerr := r.ecs.RunTask(bg, in)
 	if rerr == nil && len(out.Tasks) > 0 {
-		r.stop(bg, aws.ToString(out.Tasks[0].TaskArn), stopReason(cancel.Error()))
+		r.stop(bg, aws.ToString(in.Cluster), aws.ToString(out.Tasks[0].TaskArn), cancel.Error())
 	}
 	return cause
 }
 
 // refreshDefinition registers the job's definition again after ECS said
 // the one in the cache is gone (deregistered).
-func (r *Runner) refreshDefinition(ctx context.Context, x *jobs.Execution, stale string) (*string, error) {
+func (r *Runner) refreshDefinition(ctx context.Context, ts taskSpec, stale string) (*string, error) {
 	r.forget(stale)
-	def, err := r.definition(ctx, x.Job.Plan)
+	def, err := r.definition(ctx, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -236,11 +244,11 @@ func stopReason(s string) string {
 	return s
 }
 
-// stop asks ECS to stop the task; a failure is logged (the task may
-// already be gone).
-func (r *Runner) stop(ctx context.Context, arn, reason string) error {
+// stop asks ECS to stop the task of the cluster; a failure is logged (the
+// task may already be gone).
+func (r *Runner) stop(ctx context.Context, cluster, arn, reason string) error {
 	_, err := r.ecs.StopTask(ctx, &awsecs.StopTaskInput{
-		Cluster: aws.String(r.cfg.Cluster), Task: aws.String(arn), Reason: aws.String(stopReason(reason)),
+		Cluster: aws.String(cluster), Task: aws.String(arn), Reason: aws.String(stopReason(reason)),
 	})
 	if err != nil {
 		r.log.Error("stop ECS task", "task", arn, "err", err)

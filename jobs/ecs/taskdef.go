@@ -40,17 +40,26 @@ type definition struct {
 	image string
 }
 
-// definition returns the task definition for the plan, registering it the
+// taskSpec is what a job's task is made of: its plan, where and with
+// which role it runs, and the secrets its job container gets.
+type taskSpec struct {
+	plan    spec.Plan
+	place   placement
+	secrets []spec.Secret // ARNs only, sorted by name
+}
+
+// definition returns the task definition for the job, registering it the
 // first time: one family per distinct definition, named from its hash, so
-// every later job with the same image, services, size and roles (in this
-// process or another) reuses it.
-func (r *Runner) definition(ctx context.Context, plan spec.Plan) (definition, error) {
-	in := r.definitionInput(plan)
+// every later job with the same image, services, size, roles and secrets
+// (in this process or another) reuses it, and a job with another role or
+// other secrets never does.
+func (r *Runner) definition(ctx context.Context, ts taskSpec) (definition, error) {
+	in := r.definitionInput(ts)
 	sum, err := hashDefinition(in)
 	if err != nil {
 		return definition{}, err
 	}
-	image := cmp.Or(plan.Image, r.cfg.DefaultImage)
+	image := cmp.Or(ts.plan.Image, r.cfg.DefaultImage)
 	family := "gantry-" + sum[:12]
 
 	r.defMu.Lock()
@@ -117,9 +126,10 @@ func hasTag(tags []types.Tag, key, value string) bool {
 	return false
 }
 
-// definitionInput is the definition for a plan, without family and tags:
+// definitionInput is the definition for a job, without family and tags:
 // everything in it goes into the hash.
-func (r *Runner) definitionInput(plan spec.Plan) *awsecs.RegisterTaskDefinitionInput {
+func (r *Runner) definitionInput(ts taskSpec) *awsecs.RegisterTaskDefinitionInput {
+	plan := ts.plan
 	logs := func() *types.LogConfiguration {
 		return &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: map[string]string{
 			"awslogs-group": r.cfg.LogGroup, "awslogs-region": r.cfg.Region, "awslogs-stream-prefix": r.cfg.LogStreamPrefix,
@@ -145,6 +155,9 @@ func (r *Runner) definitionInput(plan spec.Plan) *awsecs.RegisterTaskDefinitionI
 		DependsOn:        []types.ContainerDependency{{ContainerName: aws.String(containerFetch), Condition: types.ContainerConditionSuccess}},
 		MountPoints:      mounts(),
 		LogConfiguration: logs(),
+	}
+	for _, sec := range ts.secrets {
+		job.Secrets = append(job.Secrets, types.Secret{Name: aws.String(sec.Name), ValueFrom: aws.String(sec.Source)})
 	}
 	var names []string
 	var services []types.ContainerDefinition
@@ -172,8 +185,8 @@ func (r *Runner) definitionInput(plan spec.Plan) *awsecs.RegisterTaskDefinitionI
 	if r.cfg.ExecutionRoleARN != "" {
 		in.ExecutionRoleArn = aws.String(r.cfg.ExecutionRoleARN)
 	}
-	if r.cfg.TaskRoleARN != "" {
-		in.TaskRoleArn = aws.String(r.cfg.TaskRoleARN)
+	if ts.place.role != "" {
+		in.TaskRoleArn = aws.String(ts.place.role)
 	}
 	return in
 }
