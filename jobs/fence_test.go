@@ -25,7 +25,7 @@ import (
 func TestJobNeverRunsTwiceWhileRedisIsUnreachable(t *testing.T) {
 	e := newEnv(t)
 	if !e.srv.Real {
-		t.Skip("needs a real redis-server to freeze")
+		t.Fatal("this test needs a real redis-server to freeze: install redis-server")
 	}
 	ctx := context.Background()
 	const ttl = 4 * time.Second

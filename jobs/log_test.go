@@ -42,7 +42,7 @@ func newLogEnv(t *testing.T, cfg jobs.LogConfig, r *jobs.Redactor) *logEnv {
 func (e *logEnv) needReal(t *testing.T) {
 	t.Helper()
 	if !e.srv.Real {
-		t.Skip("needs a real redis-server")
+		t.Fatal("this test needs a real redis-server to put faults in: install redis-server")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,13 +20,16 @@ import (
 
 // Deps are what the server serves from. Webhook and Metrics may be nil.
 type Deps struct {
-	Store   *jobs.Store
-	Log     *jobs.Log
-	Links   *Links
-	Public  bool // job pages open without a signed link
-	Webhook http.Handler
-	Metrics *Metrics
-	Logger  *slog.Logger
+	Store  *jobs.Store
+	Log    *jobs.Log
+	Links  *Links
+	Public bool // job pages open without a signed link (web.public)
+	// PublicChannels are the private channels whose jobs' pages are open
+	// too when Public is set; other private channels' pages never are.
+	PublicChannels []string
+	Webhook        http.Handler
+	Metrics        *Metrics
+	Logger         *slog.Logger
 	// Poll is how often a live page looks for new output; 0 is 250ms.
 	Poll   time.Duration
 	Limits Limits
@@ -145,12 +149,11 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) *jobs.Job {
 		http.Error(w, "not a job number: "+r.PathValue("id"), http.StatusNotFound)
 		return nil
 	}
-	if !s.d.Public {
-		if err := s.d.Links.Check(id, r.URL.Query()); err != nil {
-			s.d.Logger.Info("refused job page", "job", id, "why", err, "remote", r.RemoteAddr)
-			http.Error(w, err.Error()+": ask gantry for a fresh link (`logs #"+strconv.FormatInt(id, 10)+"`)", http.StatusForbidden)
-			return nil
-		}
+	// The link is checked before the record is read, so that a stranger
+	// learns nothing, not even whether the job exists; a job from a private
+	// channel is then checked again, since web.public does not open it.
+	if !s.d.Public && !s.linkOK(w, r, id) {
+		return nil
 	}
 	j, err := s.d.Store.Get(r.Context(), id)
 	if errors.Is(err, jobs.ErrNotFound) {
@@ -162,14 +165,28 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) *jobs.Job {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return nil
 	}
+	if s.d.Public && j.Private && !slices.Contains(s.d.PublicChannels, j.Channel) && !s.linkOK(w, r, id) {
+		return nil
+	}
 	return j
+}
+
+// linkOK checks the request's signed link for job id, answering 403 when
+// it does not hold.
+func (s *Server) linkOK(w http.ResponseWriter, r *http.Request, id int64) bool {
+	if err := s.d.Links.Check(id, r.URL.Query()); err != nil {
+		s.d.Logger.Info("refused job page", "job", id, "why", err, "remote", r.RemoteAddr)
+		http.Error(w, err.Error()+": ask gantry for a fresh link (`logs #"+strconv.FormatInt(id, 10)+"`)", http.StatusForbidden)
+		return false
+	}
+	return true
 }
 
 // query is the signed query to carry on links within a page.
 func (s *Server) query(r *http.Request) string {
-	if s.d.Public {
-		return ""
-	}
 	q := r.URL.Query()
+	if q.Get("sig") == "" {
+		return "" // an open page: nothing to carry
+	}
 	return "exp=" + q.Get("exp") + "&sig=" + q.Get("sig")
 }

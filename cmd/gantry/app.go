@@ -65,7 +65,7 @@ func (m *Main) Run(ctx context.Context) int {
 	case "worker":
 		err = m.runWorker(ctx)
 	case "check":
-		return m.runCheck(args)
+		return m.check(ctx, args)
 	case "version", "--version":
 		fmt.Fprintln(m.Stdout, "gantry", Version)
 		return 0
@@ -300,7 +300,15 @@ func (m *Main) secrets() []string {
 func (m *Main) runner(ctx context.Context, p *parts) (jobs.Runner, error) {
 	switch p.cfg.Runner.Kind {
 	case "", "local":
-		r := local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), Logger: m.logger})
+		r := local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), User: p.cfg.Runner.Local.User, Logger: m.logger})
+		if err := r.Check(); err != nil {
+			return nil, &settingError{"runner.local.user", err.Error()}
+		}
+		// What a killed predecessor on this machine left: processes, job
+		// cgroups, workspaces.
+		if err := r.Sweep(ctx); err != nil {
+			m.logger.Warn("sweep what earlier local jobs left", "err", err)
+		}
 		return &secretsRunner{inner: r, cfg: p.cfg, values: p.localSecrets}, nil
 	case "ecs":
 		return m.ecsRunner(ctx, p)

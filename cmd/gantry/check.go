@@ -12,13 +12,6 @@ import (
 	"github.com/gantry-ci/gantry/spec"
 )
 
-// runCheck is check without a way to stop it early. app.go should call
-// check with Run's context instead, so that SIGTERM stops a check that
-// waits on a pipe.
-func (m *Main) runCheck(args []string) int {
-	return m.check(context.Background(), args)
-}
-
 // check validates a .gantry.yml or a server gantry.yml and prints what it
 // would run. It exits 1 on any problem, and when ctx ends first.
 func (m *Main) check(ctx context.Context, args []string) int {

@@ -78,7 +78,7 @@ func TestBadSettingStopsStartUpNamingIt(t *testing.T) {
 func TestCheckHelperProcess(t *testing.T) {
 	args := os.Getenv("GANTRY_CHECK_HELPER_ARGS")
 	if args == "" {
-		t.Skip("only run as a child process")
+		return // only as a child process
 	}
 	os.Args = append([]string{"gantry"}, strings.Fields(args)...)
 	main()
@@ -204,7 +204,6 @@ func TestCheckStopsWhenItsContextEnds(t *testing.T) {
 
 // SIGTERM stops the real binary's check while it waits on a FIFO.
 func TestCheckStopsOnSIGTERM(t *testing.T) {
-	t.Skip("needs app.go to call m.check(ctx, args) instead of m.runCheck(args) (issue 12); then delete this line")
 	fifo := makeFIFO(t)
 	cmd, errOut, done := startGantry(t, "check", fifo)
 	openWriterOnceRead(t, fifo)

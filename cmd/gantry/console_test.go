@@ -122,7 +122,7 @@ func TestConsoleFailingStepEndsFailedWithExitCode(t *testing.T) {
 
 func TestConsoleCancelStopsSleepingStep(t *testing.T) {
 	s := startConsole(t, nil)
-	dir := t.TempDir()
+	dir := stepDir(t)
 	pidFile := filepath.Join(dir, "pid")
 	spec := "pipelines:\n  branch:\n    steps:\n      - echo $$ > " + pidFile + "; echo sleeping; sleep 300\n"
 	if err := os.WriteFile(filepath.Join(dir, ".gantry.yml"), []byte(spec), 0o644); err != nil {

@@ -36,6 +36,7 @@ func (m *Main) linkSecret(ctx context.Context, p *parts) ([]byte, error) {
 	if errors.Is(err, redis.Nil) || err != nil {
 		return nil, fmt.Errorf("read link secret: %w", err)
 	}
+	p.redactor.Add(s) // kept in Redis, so the redactor learns it only now
 	return []byte(s), nil
 }
 
@@ -63,7 +64,7 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	p.links = web.NewLinks(public, secret, 0, nil)
 	p.metrics = web.NewMetrics(p.store)
 	srv := web.New(web.Deps{
-		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, Webhook: webhook,
+		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, PublicChannels: p.cfg.Web.PublicChannels, Webhook: webhook,
 		Metrics: p.metrics, Logger: m.logger,
 	})
 	m.logger.Info("HTTP server listening", "addr", l.Addr().String(), "public_url", public)

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/slackserver"
+)
+
+// metric reads one sample of the running gantry's /metrics.
+func (s *slackSession) metric(t *testing.T, re string) float64 {
+	t.Helper()
+	addr := regexp.MustCompile(`HTTP server listening"? addr=(\S+)`).FindStringSubmatch(s.errOut.String())
+	if addr == nil {
+		t.Fatalf("gantry did not say where it listens")
+	}
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(re + ` ([0-9.e+]+)`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+func TestSlackAckLatencyAndCallErrorsAreRecorded(t *testing.T) {
+	s := startSlack(t)
+	s.srv.FailNext("chat.postMessage", 1, "internal_error")
+	env := s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build", UserID: alice, UserName: "alice", ChannelID: chHello})
+	s.srv.WaitAck(t, env.ID, 5*time.Second)
+	s.card(chHello, 1, "succeeded", time.Minute)
+	if n := s.metric(t, `gantry_slack_ack_latency_seconds_count`); n < 1 {
+		t.Errorf("ack latency observations = %v, want at least 1", n)
+	}
+	if n := s.metric(t, `gantry_external_call_errors_total\{call="chat.postMessage",service="slack"\}`); n < 1 {
+		t.Errorf("failed chat.postMessage calls counted = %v, want at least 1", n)
+	}
+}
