@@ -15,10 +15,11 @@ import (
 	"github.com/gantry-ci/gantry/spec"
 )
 
-// StatusReporter sets commit statuses on GitHub without blocking;
-// *scm.Reporter is the real one.
+// StatusReporter queues commit statuses for GitHub without waiting for
+// GitHub; *scm.Reporter is the real one. An error means the status was not
+// queued.
 type StatusReporter interface {
-	Status(repo, sha string, st scm.CommitStatus)
+	Status(repo, sha string, st scm.CommitStatus) error
 }
 
 // Webhooks turns GitHub's webhooks into jobs: a push to a branch builds
@@ -74,8 +75,7 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 			// A fork's code and .gantry.yml are a stranger's: they do not
 			// run on this infrastructure until someone with access asks.
 			log.Info("GitHub pull request from a fork not built automatically", "head_repo", ev.HeadRepo)
-			w.reportFork(rc, ev, name)
-			return nil
+			return w.reportFork(rc, ev, name)
 		}
 		return w.start(ctx, log, ev, name, rc, "pr")
 	case "closed":
@@ -100,13 +100,11 @@ func (w *Webhooks) repoFor(full string) (string, spec.Repo, bool) {
 // start queues a build of pipeline at the event's commit.
 func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookEvent, name string, rc spec.Repo, pipeline string) error {
 	log = log.With("branch", ev.Branch, "sha", ev.SHA, "pipeline", pipeline)
-	if ev.PR > 0 {
-		if busy, err := w.building(ctx, name, ev.PR, ev.SHA); err != nil || busy {
-			if busy {
-				log.Info("GitHub webhook ignored: this commit of the pull request is being built already")
-			}
-			return err
+	if busy, err := w.building(ctx, name, ev); err != nil || busy {
+		if busy {
+			log.Info("GitHub webhook ignored: this commit is being built for it already")
 		}
+		return err
 	}
 	src, err := w.s.sources.Resolve(ctx, name, ev.SHA, false)
 	if err != nil {
@@ -119,8 +117,7 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 	f, err := src.Parse()
 	if err != nil {
 		log.Warn("GitHub webhook: nothing queued: .gantry.yml is not valid", "err", err)
-		w.reportInvalid(src, ev, err)
-		return nil
+		return w.reportInvalid(src, ev, err)
 	}
 	plan, err := f.Pipeline(pipeline)
 	if errors.Is(err, spec.ErrNotDefined) {
@@ -149,17 +146,22 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 	return nil
 }
 
-// building reports whether a build of pull request pr of repo at sha is
-// queued or running, and not being stopped: a webhook delivered twice
-// starts it once, and a pull request reopened right after it was closed
-// is built again.
-func (w *Webhooks) building(ctx context.Context, repo string, pr int, sha string) (bool, error) {
+// building reports whether the build ev asks for is queued or running,
+// and not being stopped: for a pull request, a build of its head commit;
+// for a push, a GitHub build of the pushed commit on that branch. So a
+// webhook acted on twice (delivered again, or taken over from a gantry
+// that stopped before it had finished with it) starts its build once,
+// and a pull request reopened right after it was closed is built again.
+func (w *Webhooks) building(ctx context.Context, repo string, ev *scm.WebhookEvent) (bool, error) {
 	active, err := w.s.store.Active(ctx)
 	if err != nil {
 		return false, err
 	}
 	for _, j := range active {
-		if j.Kind != jobs.Build || j.Repo != repo || j.PR != pr || j.SHA != sha {
+		if j.Kind != jobs.Build || j.Repo != repo || j.PR != ev.PR || j.SHA != ev.SHA {
+			continue
+		}
+		if ev.PR == 0 && (j.Origin != "github" || j.Ref != ev.Branch) {
 			continue
 		}
 		stopping, err := w.s.store.CancelRequest(ctx, j.ID)
@@ -208,9 +210,9 @@ func (w *Webhooks) cancelPR(ctx context.Context, log *slog.Logger, ev *scm.Webho
 // reportInvalid sets an error status on the commit whose .gantry.yml is not
 // valid, naming the first problem's file and line, so the person who
 // pushed sees it next to the commit and in the pull request.
-func (w *Webhooks) reportInvalid(src *scm.Source, ev *scm.WebhookEvent, err error) {
+func (w *Webhooks) reportInvalid(src *scm.Source, ev *scm.WebhookEvent, err error) error {
 	if w.statuses == nil || src.GitHub == "" || src.SHA == "" {
-		return
+		return nil
 	}
 	desc := err.Error()
 	var se *spec.Error
@@ -220,17 +222,17 @@ func (w *Webhooks) reportInvalid(src *scm.Source, ev *scm.WebhookEvent, err erro
 			desc += fmt.Sprintf(" (and %d more)", n)
 		}
 	}
-	w.statuses.Status(src.GitHub, src.SHA, scm.CommitStatus{
+	return w.statuses.Status(src.GitHub, src.SHA, scm.CommitStatus{
 		State: "error", Description: "not built: " + desc, Context: scm.BuildContext(ev.PR),
 	})
 }
 
 // reportFork tells the pull request why gantry did not build it.
-func (w *Webhooks) reportFork(rc spec.Repo, ev *scm.WebhookEvent, name string) {
+func (w *Webhooks) reportFork(rc spec.Repo, ev *scm.WebhookEvent, name string) error {
 	if w.statuses == nil {
-		return
+		return nil
 	}
-	w.statuses.Status(rc.GitHub, ev.SHA, scm.CommitStatus{
+	return w.statuses.Status(rc.GitHub, ev.SHA, scm.CommitStatus{
 		State:       "error",
 		Description: fmt.Sprintf("not built: PRs from forks need a maintainer to run `build %s@%s` in chat", name, ev.SHA[:7]),
 		Context:     scm.BuildContext(ev.PR),

@@ -56,7 +56,7 @@ repos:
 	}
 	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, gh), Logger: slog.New(slog.DiscardHandler)})
-	rep := scm.NewReporter(gh, nil)
+	rep := scm.NewReporter(gh, store, scm.ReporterConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rep.Run(ctx) }()
@@ -290,5 +290,22 @@ func TestWebhookPullRequestFromAForkIsNotBuiltAutomatically(t *testing.T) {
 	if len(st) != 1 || st[0].State != "error" || st[0].Context != "gantry/pr" ||
 		st[0].Description != "not built: PRs from forks need a maintainer to run `build hello@"+sha[:7]+"` in chat" {
 		t.Errorf("statuses = %+v", st)
+	}
+}
+
+func TestWebhookActedOnTwiceBuildsOnce(t *testing.T) {
+	f := newHookFixture(t, scm.GitHubConfig{})
+	// The inbox delivers at least once: a webhook taken over from a gantry
+	// that stopped after it queued the build, but before it said so, comes
+	// again.
+	f.handle(t, push("main", f.main))
+	f.handle(t, push("main", f.main))
+	if a := f.active(t); len(a) != 1 {
+		t.Fatalf("%d jobs queued for one push acted on twice, want 1", len(a))
+	}
+	// The same commit pushed to another branch is another build.
+	f.handle(t, push("release", f.main))
+	if a := f.active(t); len(a) != 2 {
+		t.Errorf("%d jobs queued after a push of the same commit to another branch, want 2", len(a))
 	}
 }

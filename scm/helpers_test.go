@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 )
@@ -97,6 +98,13 @@ func wantPermanent(t *testing.T, err error) {
 	if !errors.Is(err, jobs.ErrPermanent) {
 		t.Errorf("err = %v, want it marked permanent", err)
 	}
+}
+
+// newStore is a job store on a Redis of the test's own, where Reporters
+// keep their outbox.
+func newStore(t *testing.T) *jobs.Store {
+	t.Helper()
+	return jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
 }
 
 // runReporter starts r.Run and stops it at the end of the test.

@@ -44,27 +44,22 @@ type NotifierConfig struct {
 // then success, failure or error), and for every deploy a GitHub
 // Deployment, made when the deploy starts running, with its statuses
 // (in_progress, then success, failure or error). Statuses link to the job's
-// page. Everything goes through the Reporter, so GitHub being slow or away
-// never holds up a job or the events; jobs of repositories not read through
-// GitHub are not reported.
+// page. Everything goes through the Reporter's outbox, so GitHub being slow
+// or away never holds up a job or the events, and nothing is lost when
+// gantry stops; jobs of repositories not read through GitHub are not
+// reported.
 //
 // Several processes may each run a Notifier: they share the events as one
-// consumer group, and a deploy's Deployment is made once, by the process
-// that claims it in Redis.
+// consumer group, and the reports of one deploy go through one outbox
+// queue, so its Deployment is made once.
 type Notifier struct {
 	store *jobs.Store
 	rep   *Reporter
 	cfg   NotifierConfig
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	last    map[int64]string            // job -> the last commit status queued for it
-	deploys map[int64]*deploymentRecord // job -> its GitHub deployment, as far as this process knows
-}
-
-type deploymentRecord struct {
-	id      int64
-	claimed bool // this process claimed making it
+	mu   sync.Mutex
+	last map[int64]string // job -> the last commit status queued for it
 }
 
 // NewNotifier returns a Notifier that reads store's job events and reports
@@ -87,10 +82,7 @@ func NewNotifier(store *jobs.Store, rep *Reporter, cfg NotifierConfig) *Notifier
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Notifier{
-		store: store, rep: rep, cfg: cfg, log: logger,
-		last: map[int64]string{}, deploys: map[int64]*deploymentRecord{},
-	}
+	return &Notifier{store: store, rep: rep, cfg: cfg, log: logger, last: map[int64]string{}}
 }
 
 // Drain joins the consumer group and reports the events already announced
@@ -164,46 +156,38 @@ func (n *Notifier) Handle(ctx context.Context, e jobs.Event) error {
 		return nil
 	}
 	if j.Kind == jobs.Deploy {
-		n.deployment(j, e)
-		return nil
+		return n.deployment(ctx, j, e)
 	}
-	n.commitStatus(j, e)
-	return nil
+	return n.commitStatus(ctx, j, e)
 }
 
 // commitStatus queues the commit status that event e of build j calls for.
-func (n *Notifier) commitStatus(j *jobs.Job, e jobs.Event) {
+func (n *Notifier) commitStatus(ctx context.Context, j *jobs.Job, e jobs.Event) error {
 	st, ok := n.buildStatus(j, e)
 	if !ok {
-		return
+		return nil
 	}
 	final := st.State != "pending"
-	n.mu.Lock()
 	key := st.State + "\x00" + st.Description
-	if !final && n.last[j.ID] == key {
-		n.mu.Unlock()
-		return // the same as the last one: a step ended, the next began
+	n.mu.Lock()
+	same := !final && n.last[j.ID] == key
+	n.mu.Unlock()
+	if same {
+		return nil // the same as the last one: a step ended, the next began
 	}
+	st.Context, st.TargetURL = BuildContext(j.PR), n.link(j.ID)
+	err := n.rep.enqueue(ctx, &report{Kind: kindStatus, Repo: j.GitHub, SHA: j.SHA, Status: &st, Job: j.ID, UnlessEnded: !final})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
 	if final {
 		delete(n.last, j.ID)
 	} else {
 		n.last[j.ID] = key
 	}
 	n.mu.Unlock()
-	st.Context, st.TargetURL = BuildContext(j.PR), n.link(j.ID)
-	repo, sha, id := j.GitHub, j.SHA, j.ID
-	n.rep.enqueue("status "+repo+"@"+sha, &report{
-		send: func(ctx context.Context) error {
-			if !final {
-				// Another process may already have reported the end.
-				if cur, err := n.store.Get(ctx, id); err == nil && cur.State.Final() {
-					return nil
-				}
-			}
-			return n.rep.g.SetStatus(ctx, repo, sha, st)
-		},
-		attrs: []any{"job", id, "repo", repo, "sha", sha, "context", st.Context, "state", st.State},
-	})
+	return nil
 }
 
 // buildStatus is the commit status for event e of build j; false when the
@@ -244,17 +228,17 @@ func (n *Notifier) buildStatus(j *jobs.Job, e jobs.Event) (CommitStatus, bool) {
 
 // deployment queues what event e of deploy j calls for: its GitHub
 // Deployment once it runs, and that deployment's statuses.
-func (n *Notifier) deployment(j *jobs.Job, e jobs.Event) {
+func (n *Notifier) deployment(ctx context.Context, j *jobs.Job, e jobs.Event) error {
 	var state, desc string
 	create := false
 	switch {
 	case e.Type == jobs.EventRetry:
 		state, desc = "queued", e.Text
 	case e.Type != jobs.EventState:
-		return
+		return nil
 	case e.State == jobs.Running:
 		if j.State.Final() {
-			return // stale: the end is reported by its own event
+			return nil // stale: the end is reported by its own event
 		}
 		state, desc, create = "in_progress", "running", true
 	case e.State == jobs.Succeeded:
@@ -266,89 +250,17 @@ func (n *Notifier) deployment(j *jobs.Job, e jobs.Event) {
 	case e.State == jobs.Cancelled:
 		state, desc = "error", cancelReason(j)
 	default:
-		return
+		return nil
 	}
 	final := e.State.Final() && e.Type == jobs.EventState
 	// A deploy that ran has a deployment, even if the event that should
 	// have made it was lost; one that never ran has nothing to report.
 	create = create || final && !j.Started.IsZero()
-	snap := *j
-	link := n.link(j.ID)
-	n.rep.enqueue("deployment of job "+strconv.FormatInt(j.ID, 10), &report{
-		send: func(ctx context.Context) error {
-			id, err := n.deploymentID(ctx, &snap, create)
-			if err != nil || id == 0 {
-				return err
-			}
-			if err := n.rep.g.SetDeploymentStatus(ctx, snap.GitHub, id, state, link, desc); err != nil {
-				return err
-			}
-			if final {
-				n.mu.Lock()
-				delete(n.deploys, snap.ID)
-				n.mu.Unlock()
-			}
-			return nil
-		},
-		attrs: []any{"job", j.ID, "repo", j.GitHub, "env", j.Env, "state", state},
+	return n.rep.enqueue(ctx, &report{
+		Kind: kindJobDeployment, Repo: j.GitHub, SHA: j.SHA, Job: j.ID, Env: j.Env,
+		State: state, LogURL: n.link(j.ID), Description: desc, Create: create, Final: final,
+		Title: fmt.Sprintf("gantry %s: deploy %s (%s) to %s", j.Name(), j.Target(), j.ShortSHA(), j.Env),
 	})
-}
-
-// deploymentID returns the id of deploy j's GitHub deployment, making it
-// when create is set and nobody has: 0 when there is none to report on.
-func (n *Notifier) deploymentID(ctx context.Context, j *jobs.Job, create bool) (int64, error) {
-	var id int64
-	var claimed bool
-	n.mu.Lock()
-	if d := n.deploys[j.ID]; d != nil {
-		id, claimed = d.id, d.claimed
-	}
-	n.mu.Unlock()
-	if id != 0 {
-		return id, nil
-	}
-	cur, err := n.store.Get(ctx, j.ID)
-	if err != nil {
-		return 0, fmt.Errorf("read job #%d for its deployment: %w", j.ID, err)
-	}
-	if cur.Deployment != 0 {
-		n.setDeployment(j.ID, cur.Deployment)
-		return cur.Deployment, nil
-	}
-	if !create {
-		return 0, nil
-	}
-	if !claimed {
-		first, err := n.store.FirstSeen(ctx, "github-deployment:job:"+strconv.FormatInt(j.ID, 10), 30*24*time.Hour)
-		if err != nil {
-			return 0, fmt.Errorf("claim the deployment of job #%d: %w", j.ID, err)
-		}
-		if !first {
-			// Retried: the id shows up in the job record once made.
-			return 0, fmt.Errorf("the deployment of job #%d is being made by another gantry process, and its id is not recorded yet", j.ID)
-		}
-		n.mu.Lock()
-		n.deploys[j.ID] = &deploymentRecord{claimed: true}
-		n.mu.Unlock()
-	}
-	id, err = n.rep.g.CreateDeployment(ctx, j.GitHub, j.SHA, j.Env,
-		fmt.Sprintf("gantry %s: deploy %s (%s) to %s", j.Name(), j.Target(), j.ShortSHA(), j.Env))
-	if err != nil {
-		return 0, err
-	}
-	n.setDeployment(j.ID, id)
-	if err := n.store.Update(ctx, j.ID, "", "", "deployment", strconv.FormatInt(id, 10)); err != nil {
-		// This process knows the id; others would wait for it in vain.
-		n.log.Error("record GitHub deployment in the job", "job", j.ID, "deployment", id, "err", err)
-	}
-	n.log.Info("GitHub deployment made", "job", j.ID, "repo", j.GitHub, "env", j.Env, "deployment", id)
-	return id, nil
-}
-
-func (n *Notifier) setDeployment(job, id int64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.deploys[job] = &deploymentRecord{id: id, claimed: true}
 }
 
 func (n *Notifier) link(id int64) string {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
-	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
@@ -31,8 +30,8 @@ func link(id int64) string {
 func setupNotifier(t *testing.T) *notifyFixture {
 	t.Helper()
 	f := setup(t, scm.GitHubConfig{})
-	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
-	r := scm.NewReporter(f.gh, nil)
+	store := newStore(t)
+	r := scm.NewReporter(f.gh, store, scm.ReporterConfig{})
 	runReporter(t, r)
 	n := scm.NewNotifier(store, r, scm.NotifierConfig{Links: link, Consumer: "test"})
 	if err := n.Drain(ctx); err != nil {
@@ -272,8 +271,8 @@ func TestNotifierDeployEndings(t *testing.T) {
 
 func TestNotifierDeploymentIsSharedBetweenProcesses(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{})
-	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
-	ra, rb := scm.NewReporter(f.gh, nil), scm.NewReporter(f.gh, nil)
+	store := newStore(t)
+	ra, rb := scm.NewReporter(f.gh, store, scm.ReporterConfig{}), scm.NewReporter(f.gh, store, scm.ReporterConfig{})
 	runReporter(t, ra)
 	runReporter(t, rb)
 	a := scm.NewNotifier(store, ra, scm.NotifierConfig{Links: link, Consumer: "a"})

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/redistest"
+	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 )
 
@@ -36,7 +40,7 @@ func TestReporterDeliversInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := scm.NewReporter(f.gh, nil)
+	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
 	runReporter(t, r)
 
 	var want, wantOther []string
@@ -91,7 +95,7 @@ func TestReporterNeverBlocks(t *testing.T) {
 	bt := &blockingTransport{release: make(chan struct{})}
 	f := setup(t, scm.GitHubConfig{HTTPClient: &http.Client{Transport: bt}})
 	t.Cleanup(bt.open)
-	r := scm.NewReporter(f.gh, nil)
+	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
 
 	// Before Run, and while GitHub does not answer, queuing returns at once.
 	const n = 300
@@ -103,7 +107,8 @@ func TestReporterNeverBlocks(t *testing.T) {
 	for i := n / 2; i < n; i++ {
 		r.Status("acme/hello", f.sha, scm.CommitStatus{State: "pending", Description: fmt.Sprint(i)})
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	// Each is a write to Redis, never a wait for GitHub (which hangs).
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("queuing %d statuses took %v while GitHub hung", n, d)
 	}
 	if got := len(f.srv.Statuses("acme/hello", f.sha)); got != 0 {
@@ -130,7 +135,13 @@ func TestReporterNeverBlocks(t *testing.T) {
 
 func TestReporterRetriesAndGivesUp(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{MaxRetries: 1})
-	r := scm.NewReporter(f.gh, nil)
+	var mu sync.Mutex
+	failed := map[string]int{}
+	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{CallFailed: func(call string) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed[call]++
+	}})
 	runReporter(t, r)
 
 	// Three 502s: the first round (2 attempts) fails, the second succeeds,
@@ -165,11 +176,66 @@ func TestReporterRetriesAndGivesUp(t *testing.T) {
 	if !contains(f.logs.String(), "GitHub report not delivered: giving up", "attempts=12") {
 		t.Errorf("log:\n%s", f.logs)
 	}
+	mu.Lock()
+	if failed["create_status"] < 14 || failed["create_deployment_status"] != 1 || len(failed) != 2 {
+		t.Errorf("failed calls counted = %v, want a failed round of the first, the refusal and 12 rounds of statuses, and one deployment status", failed)
+	}
+	mu.Unlock()
+	deadLetters, err := r.DeadLetters(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var why []string
+	for _, d := range deadLetters {
+		why = append(why, d.Queue+": "+d.Error)
+	}
+	slices.Sort(why[1:]) // the two refusals came at once
+	if len(why) != 3 || !strings.HasPrefix(why[0], "status:acme/hello@"+f.sha+": ") || !strings.Contains(why[0], "500") ||
+		!strings.HasPrefix(why[1], "deployment:acme/hello#424242: ") || !strings.HasPrefix(why[2], "status:acme/hello@"+unknown+": ") {
+		t.Errorf("dead letters, newest first:\n%s", strings.Join(why, "\n"))
+	}
+	if n, err := r.Depth(ctx); n != 0 || err != nil {
+		t.Errorf("outbox depth %d (%v) after every report was sent or given up", n, err)
+	}
+}
+
+func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
+	f := setup(t, scm.GitHubConfig{})
+	srv := redistest.Start(t)
+	id, err := f.gh.CreateDeployment(ctx, "acme/hello", f.sha, "staging", "deploy #3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first gantry queues its reports and is killed before its
+	// Reporter sends any of them.
+	first := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), scm.ReporterConfig{})
+	for _, state := range []string{"pending", "success"} {
+		if err := first.Status("acme/hello", f.sha, scm.CommitStatus{State: state, Description: state}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Deployment("acme/hello", id, "success", "", "deployed"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.srv.Statuses("acme/hello", f.sha)); n != 0 {
+		t.Fatalf("%d statuses sent without a Reporter running", n)
+	}
+	// The next gantry, with a client of its own on the same Redis, sends
+	// them, in order.
+	next := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), scm.ReporterConfig{})
+	runReporter(t, next)
+	flush(t, next)
+	if got := states(f.srv.Statuses("acme/hello", f.sha)); fmt.Sprint(got) != "[gantry/build=pending gantry/build=success]" {
+		t.Errorf("statuses after the restart = %v", got)
+	}
+	if d, _ := f.srv.Deployment(id); len(d.Statuses) != 1 || d.Statuses[0].Description != "deployed" {
+		t.Errorf("deployment statuses after the restart = %+v", d.Statuses)
+	}
 }
 
 func TestReporterDrainsWhenStopped(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{})
-	r := scm.NewReporter(f.gh, nil)
+	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
 	cancel := runReporter(t, r)
 	f.srv.FailNext(githubserver.RouteCreateStatus, 1, http.StatusBadGateway)
 	for _, st := range []string{"pending", "success"} {
@@ -182,10 +248,10 @@ func TestReporterDrainsWhenStopped(t *testing.T) {
 	}
 }
 
-func TestReporterGivesUpWhenStoppedWhileGitHubIsDown(t *testing.T) {
+func TestReporterKeepsReportsWhenStoppedWhileGitHubIsDown(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{RetryBase: 200 * time.Millisecond})
 	f.srv.FailNext(githubserver.AnyRoute, 1000, http.StatusBadGateway)
-	r := scm.NewReporter(f.gh, nil)
+	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -207,9 +273,14 @@ func TestReporterGivesUpWhenStoppedWhileGitHubIsDown(t *testing.T) {
 	if d := time.Since(stopped); d > 5*time.Second {
 		t.Errorf("Run took %v to return after its context ended", d)
 	}
-	flush(t, r) // everything was given up: nothing left to wait for
-	if !contains(f.logs.String(), "GitHub report not delivered: gantry is stopping") {
+	if n, err := r.Depth(ctx); err != nil || n != 20 {
+		t.Errorf("outbox depth after the stop = %d (%v), want all 20 reports kept", n, err)
+	}
+	if !contains(f.logs.String(), "GitHub report left in the outbox: gantry is stopping") {
 		t.Errorf("log:\n%s", f.logs)
+	}
+	if strings.Contains(f.logs.String(), "not delivered") {
+		t.Errorf("a report was given up on while stopping:\n%s", f.logs)
 	}
 }
 

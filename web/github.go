@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 )
 
@@ -22,19 +21,16 @@ const (
 	// remembered, so that a redelivered webhook, or a captured body sent
 	// again under a new delivery id, is acted on once.
 	webhookDedupe = 72 * time.Hour
-	// webhookTimeout bounds the handling of one webhook, which goes on
-	// when GitHub stops waiting for the answer.
+	// webhookTimeout bounds one attempt at acting on a webhook.
 	webhookTimeout = time.Minute
 )
 
 // WebhookConfig configures the handler of GitHub's webhooks. Zero values
 // are the defaults.
 type WebhookConfig struct {
-	Secret []byte      // the webhook secret; required
-	Store  *jobs.Store // where deliveries are remembered; required
-	// Handle acts on a webhook. An error forgets the delivery and answers
-	// 500, so that GitHub's redelivery is acted on.
-	Handle func(context.Context, *scm.WebhookEvent) error
+	Secret []byte // the webhook secret; required
+	// Inbox is where accepted webhooks wait to be acted on; required.
+	Inbox *Inbox
 	// MaxBodies is how many webhook bodies are read at once; beyond it a
 	// request is answered 503 with Retry-After before its body is read.
 	// 0 is 8.
@@ -50,9 +46,11 @@ type WebhookConfig struct {
 // (401), with a body over GitHub's 25 MiB (413), or beyond MaxBodies read at
 // once (503). It checks the signature while it reads the body, holding at
 // most 1 MiB of it in memory until the signature matches. Then it parses
-// the event, acts on each X-GitHub-Delivery and each body once (both
-// remembered in Redis for 72 hours, so a captured body sent again under a
-// new delivery id does nothing) and answers 202 Accepted.
+// the event, puts it in the Inbox unless its X-GitHub-Delivery or its body
+// was seen before (both remembered in Redis for 72 hours, so a redelivery,
+// or a captured body sent again under a new delivery id, does nothing),
+// and answers 202 Accepted before anything is done about it: the Inbox's
+// consumers act on it, with retries, in this process or another.
 func GitHubWebhook(cfg WebhookConfig) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -108,7 +106,7 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		accepted(w, "ignored: gantry acts on push and pull_request")
 		return
 	}
-	h.act(w, r, ev, seenKeysFor(h.cfg.Store.Keys(), delivery, sum), log)
+	h.accept(w, r, ev, seenKeysFor(h.cfg.Inbox.keys, delivery, sum), log)
 }
 
 // precheck refuses, before any of the body is read, what cannot be a
@@ -168,16 +166,16 @@ func (h *githubWebhook) readSigned(w http.ResponseWriter, r *http.Request, v *sc
 	return body, sum.Sum(nil), true
 }
 
-// act hands a new webhook to Handle and answers 202, or 500 (having
-// forgotten the delivery) when Handle fails.
-func (h *githubWebhook) act(w http.ResponseWriter, r *http.Request, ev *scm.WebhookEvent, seen seenKeys, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), webhookTimeout)
+// accept puts a new webhook in the inbox and answers 202; a duplicate is
+// answered 202 too, and left alone.
+func (h *githubWebhook) accept(w http.ResponseWriter, r *http.Request, ev *scm.WebhookEvent, seen seenKeys, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	rdb := h.cfg.Store.Redis()
-	dup, err := seen.claim(ctx, rdb)
+	dup, err := h.cfg.Inbox.accept(ctx, ev, seen)
 	if err != nil {
-		log.Error("GitHub webhook: cannot record the delivery", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		log.Error("GitHub webhook: cannot queue it; GitHub may deliver it again", "repo", ev.Repo, "err", err)
+		w.Header().Set("Retry-After", busyRetry)
+		http.Error(w, "could not queue the webhook; deliver it again", http.StatusServiceUnavailable)
 		return
 	}
 	if dup != "" {
@@ -185,14 +183,7 @@ func (h *githubWebhook) act(w http.ResponseWriter, r *http.Request, ev *scm.Webh
 		accepted(w, "already handled")
 		return
 	}
-	if err := h.cfg.Handle(ctx, ev); err != nil {
-		if ferr := seen.forget(ctx, rdb); ferr != nil {
-			log.Error("GitHub webhook: cannot forget the delivery; its redelivery will be ignored", "err", ferr)
-		}
-		log.Error("GitHub webhook failed; GitHub may deliver it again", "repo", ev.Repo, "err", err)
-		http.Error(w, "could not handle the webhook; deliver it again", http.StatusInternalServerError)
-		return
-	}
+	log.Info("GitHub webhook accepted", "repo", ev.Repo, "kind", ev.Kind)
 	accepted(w, "accepted")
 }
 

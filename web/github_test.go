@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
 	"github.com/gantry-ci/gantry/internal/redistest"
@@ -22,33 +25,79 @@ import (
 const hookSecret = "It's a Secret to Everybody"
 
 // hookFixture serves the webhook at POST /webhooks/github and records what
-// it hands on.
+// its inbox's consumer hands on.
 type hookFixture struct {
-	url  string
-	logs *lockedBuffer
+	url   string
+	logs  *lockedBuffer
+	store *jobs.Store
+	inbox *web.Inbox
 
 	mu   sync.Mutex
 	got  []*scm.WebhookEvent
-	fail error // what handle answers
+	fail []error // what handle answers, in turn; nil once they are used up
 }
 
-func newHookFixture(t *testing.T) *hookFixture {
+// newHookFixture serves the webhook; consume starts its inbox's consumer.
+func newHookFixture(t *testing.T, consume bool) *hookFixture {
 	t.Helper()
 	f := &hookFixture{logs: &lockedBuffer{}}
-	store := jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
-	handle := func(ctx context.Context, ev *scm.WebhookEvent) error {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.got = append(f.got, ev)
-		return f.fail
-	}
-	hook := web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Store: store, Handle: handle, Logger: logger})
-	s := web.New(web.Deps{Store: store, Webhook: hook, Logger: logger})
+	f.inbox = f.newInbox("test", logger)
+	hook := web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Inbox: f.inbox, Logger: logger})
+	s := web.New(web.Deps{Store: f.store, Webhook: hook, Logger: logger})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	f.url = srv.URL + "/webhooks/github"
+	if consume {
+		runInbox(t, f.inbox)
+	}
 	return f
+}
+
+// newInbox is an inbox of the fixture's store whose consumer records what
+// it is handed.
+func (f *hookFixture) newInbox(consumer string, logger *slog.Logger) *web.Inbox {
+	return web.NewInbox(f.store, web.InboxConfig{
+		Consumer: consumer, RetryBase: 10 * time.Millisecond, MaxAttempts: 4, ClaimIdle: 300 * time.Millisecond, Logger: logger,
+		Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.got = append(f.got, ev)
+			if len(f.fail) == 0 {
+				return nil
+			}
+			err := f.fail[0]
+			f.fail = f.fail[1:]
+			return err
+		},
+	})
+}
+
+// runInbox runs in's consumer until the test ends.
+func runInbox(t *testing.T, in *web.Inbox) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = in.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() { cancel(); <-done }
+}
+
+// waitHandled waits until the consumer has been handed n webhooks, and a
+// moment more to see that no more come.
+func (f *hookFixture) waitHandled(t *testing.T, n int) []*scm.WebhookEvent {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.handled()) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	got := f.handled()
+	if len(got) != n {
+		t.Fatalf("handled %d webhooks, want %d:\n%s", len(got), n, f.logs)
+	}
+	return got
 }
 
 // lockedBuffer is a log the server writes while the test reads it.
@@ -91,12 +140,12 @@ func pushPayload() map[string]any {
 }
 
 func TestWebhookAcceptsASignedPushOnce(t *testing.T) {
-	f := newHookFixture(t)
+	f := newHookFixture(t, true)
 	code, body := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "72d3162e-cc78-11e3-81ab-4c9367dc0958", pushPayload()))
 	if code != http.StatusAccepted {
 		t.Fatalf("answer %d %q, want 202", code, body)
 	}
-	got := f.handled()
+	got := f.waitHandled(t, 1)
 	if len(got) != 1 || got[0].Kind != "push" || got[0].Repo != "acme/hello" || got[0].Branch != "main" ||
 		got[0].SHA != strings.Repeat("a", 40) || got[0].Delivery != "72d3162e-cc78-11e3-81ab-4c9367dc0958" {
 		t.Fatalf("handled %+v", got)
@@ -106,13 +155,11 @@ func TestWebhookAcceptsASignedPushOnce(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(body, "already handled") {
 		t.Errorf("redelivery: %d %q", code, body)
 	}
-	if n := len(f.handled()); n != 1 {
-		t.Errorf("handled %d times, want once", n)
-	}
+	f.waitHandled(t, 1)
 }
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
-	f := newHookFixture(t)
+	f := newHookFixture(t, true)
 	tampered := githubserver.SignedRequest(f.url, hookSecret, "push", "d1", pushPayload())
 	body, _ := io.ReadAll(tampered.Body)
 	tampered.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte(`"main"`), []byte(`"prod"`), 1)))
@@ -135,27 +182,128 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 	}
 }
 
-func TestWebhookFailureIsForgottenSoRedeliveryWorks(t *testing.T) {
-	f := newHookFixture(t)
+func TestWebhookThatFailsIsRetriedThenDeadLettered(t *testing.T) {
+	f := newHookFixture(t, true)
+	down := errors.New("GitHub is down")
 	f.mu.Lock()
-	f.fail = errors.New("GitHub is down")
-	f.mu.Unlock()
-	if code, _ := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-retry", pushPayload())); code != http.StatusInternalServerError {
-		t.Fatalf("failed handling answered %d, want 500", code)
-	}
-	f.mu.Lock()
-	f.fail = nil
+	f.fail = []error{down, down}
 	f.mu.Unlock()
 	if code, _ := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-retry", pushPayload())); code != http.StatusAccepted {
-		t.Fatalf("redelivery answered %d, want 202", code)
+		t.Fatalf("answered %d, want 202 before anything is done", code)
 	}
-	if n := len(f.handled()); n != 2 {
-		t.Errorf("handled %d times, want twice (the failure and the redelivery)", n)
+	f.waitHandled(t, 3) // two failures, then it went through
+	if !strings.Contains(f.logs.String(), "GitHub webhook failed; will try again") {
+		t.Errorf("log:\n%s", f.logs)
+	}
+
+	// One that keeps failing is given up after MaxAttempts, and its
+	// delivery is forgotten so that GitHub's redelivery is acted on.
+	f.mu.Lock()
+	f.fail = []error{down, down, down, down}
+	f.mu.Unlock()
+	failing := githubserver.PushPayload(githubserver.Push{Repo: "acme/hello", Branch: "main", After: strings.Repeat("c", 40)})
+	if code, _ := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-dead", failing)); code != http.StatusAccepted {
+		t.Fatalf("answered %d, want 202", code)
+	}
+	f.waitHandled(t, 7)
+	dead, err := f.inbox.DeadLetters(context.Background(), 10)
+	if err != nil || len(dead) != 1 || dead[0].Delivery != "d-dead" || dead[0].Attempts != 4 || !strings.Contains(dead[0].Error, "GitHub is down") {
+		t.Fatalf("dead letters %+v (%v)", dead, err)
+	}
+	if !strings.Contains(f.logs.String(), "GitHub webhook given up and dead-lettered") {
+		t.Errorf("log:\n%s", f.logs)
+	}
+	if code, body := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-dead", failing)); code != http.StatusAccepted || strings.Contains(body, "already") {
+		t.Errorf("the redelivery of a dead-lettered webhook answered %d %q", code, body)
+	}
+	f.waitHandled(t, 8)
+	if n, err := f.inbox.Backlog(context.Background()); n != 0 || err != nil {
+		t.Errorf("backlog %d (%v) once every webhook was acted on", n, err)
 	}
 }
 
+func TestWebhookAcceptedBeforeACrashIsActedOnByTheNextConsumer(t *testing.T) {
+	f := newHookFixture(t, false) // gantry answered 2xx, then died before acting on it
+	if code, _ := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-crash", pushPayload())); code != http.StatusAccepted {
+		t.Fatalf("answered %d, want 202", code)
+	}
+	if n, err := f.inbox.Backlog(context.Background()); n != 1 || err != nil {
+		t.Fatalf("backlog %d (%v), want the webhook kept", n, err)
+	}
+	// The next gantry's consumer, on the same Redis.
+	runInbox(t, f.newInbox("next", slog.New(slog.NewTextHandler(f.logs, nil))))
+	if got := f.waitHandled(t, 1); got[0].Delivery != "d-crash" {
+		t.Errorf("handled %+v", got[0])
+	}
+}
+
+func TestWebhookOfAConsumerThatDiedIsTakenOver(t *testing.T) {
+	f := newHookFixture(t, false)
+	ctx := context.Background()
+	if code, _ := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-taken", pushPayload())); code != http.StatusAccepted {
+		t.Fatalf("answered %d, want 202", code)
+	}
+	// A consumer reads it and dies before it acknowledges it.
+	rdb := f.store.Redis()
+	stream := f.store.Keys().Prefix() + "github:webhooks"
+	if err := rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	read, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "died", Streams: []string{stream, ">"}, Count: 1}).Result()
+	if err != nil || len(read) != 1 || len(read[0].Messages) != 1 {
+		t.Fatalf("the dying consumer read %v (%v)", read, err)
+	}
+	died := time.Now()
+	runInbox(t, f.newInbox("survivor", slog.New(slog.NewTextHandler(f.logs, nil))))
+	if got := f.waitHandled(t, 1); got[0].Delivery != "d-taken" {
+		t.Errorf("handled %+v", got[0])
+	}
+	if took := time.Since(died); took < 300*time.Millisecond {
+		t.Errorf("taken over after %v, before it was idle for the claim time", took)
+	}
+	pending, err := rdb.XPending(ctx, stream, "webhooks").Result()
+	if err != nil || pending.Count != 0 {
+		t.Errorf("pending after the takeover: %+v (%v)", pending, err)
+	}
+}
+
+func TestWebhookUnderWayWhenGantryStopsIsLeftForTheNext(t *testing.T) {
+	f := newHookFixture(t, false)
+	down := errors.New("GitHub is down")
+	f.mu.Lock()
+	f.fail = []error{down}
+	f.mu.Unlock()
+	slow := web.NewInbox(f.store, web.InboxConfig{
+		Consumer: "stopping", RetryBase: time.Hour, ClaimIdle: time.Hour, Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
+		Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.got = append(f.got, ev)
+			return down
+		},
+	})
+	stop := runInbox(t, slow)
+	if code, _ := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "d-stop", pushPayload())); code != http.StatusAccepted {
+		t.Fatalf("answered %d, want 202", code)
+	}
+	f.waitHandled(t, 1) // failed once; waits an hour to try again
+	stop()
+	if !strings.Contains(f.logs.String(), "GitHub webhook left in the inbox: gantry is stopping") {
+		t.Errorf("log:\n%s", f.logs)
+	}
+	// Handed back idle: the next consumer takes it at once, though the
+	// stopped one's claim time was an hour.
+	runInbox(t, web.NewInbox(f.store, web.InboxConfig{Consumer: "next", ClaimIdle: time.Hour, Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.got = append(f.got, ev)
+		return nil
+	}}))
+	f.waitHandled(t, 2)
+}
+
 func TestWebhookOddRequests(t *testing.T) {
-	f := newHookFixture(t)
+	f := newHookFixture(t, true)
 	big := githubserver.SignedRequest(f.url, hookSecret, "push", "d-big", bytes.Repeat([]byte(" "), web.MaxWebhookBody+1))
 	for _, tc := range []struct {
 		name string
@@ -182,7 +330,7 @@ func TestWebhookOddRequests(t *testing.T) {
 	if code, _ := send(t, ping); code != http.StatusAccepted {
 		t.Errorf("ping answered %d", code)
 	}
-	if got := f.handled(); len(got) != 1 || got[0].Kind != "ping" {
+	if got := f.waitHandled(t, 1); got[0].Kind != "ping" {
 		t.Errorf("ping: handled %+v", got)
 	}
 	get, _ := http.NewRequest(http.MethodGet, f.url, nil)
@@ -192,7 +340,7 @@ func TestWebhookOddRequests(t *testing.T) {
 }
 
 func TestReplayedBodyWithNewDeliveryRunsNothing(t *testing.T) {
-	f := newHookFixture(t)
+	f := newHookFixture(t, true)
 	body := []byte(`{"ref":"refs/heads/main","after":"` + strings.Repeat("b", 40) + `","repository":{"full_name":"acme/hello"}}`)
 	if code, text := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "first-delivery", body)); code != http.StatusAccepted {
 		t.Fatalf("the push answered %d %q", code, text)
@@ -203,7 +351,7 @@ func TestReplayedBodyWithNewDeliveryRunsNothing(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(text, "already handled") {
 		t.Errorf("the replay answered %d %q, want 202 already handled", code, text)
 	}
-	if got := f.handled(); len(got) != 1 || got[0].Delivery != "first-delivery" {
+	if got := f.waitHandled(t, 1); got[0].Delivery != "first-delivery" {
 		t.Errorf("handled %+v, want only the first delivery", got)
 	}
 	if !strings.Contains(f.logs.String(), "the same body came before as delivery first-delivery") {
@@ -214,7 +362,5 @@ func TestReplayedBodyWithNewDeliveryRunsNothing(t *testing.T) {
 	if code, text := send(t, githubserver.SignedRequest(f.url, hookSecret, "push", "first-delivery", other)); code != http.StatusAccepted || !strings.Contains(text, "already handled") {
 		t.Errorf("a new body under a used delivery id answered %d %q", code, text)
 	}
-	if n := len(f.handled()); n != 1 {
-		t.Errorf("handled %d webhooks, want 1", n)
-	}
+	f.waitHandled(t, 1)
 }

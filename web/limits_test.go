@@ -45,9 +45,9 @@ func serve(t *testing.T, lim web.Limits, webhooks int) *served {
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })
 	quiet := slog.New(slog.DiscardHandler)
+	inbox := web.NewInbox(f.store, web.InboxConfig{Handle: func(context.Context, *scm.WebhookEvent) error { return nil }})
 	hook := web.GitHubWebhook(web.WebhookConfig{
-		Secret: []byte(hookSecret), Store: f.store, MaxBodies: webhooks, SpoolDir: t.TempDir(), Logger: quiet,
-		Handle: func(context.Context, *scm.WebhookEvent) error { return nil },
+		Secret: []byte(hookSecret), Inbox: inbox, MaxBodies: webhooks, SpoolDir: t.TempDir(), Logger: quiet,
 	})
 	s := web.New(web.Deps{Store: f.store, Log: f.log, Links: f.links, Webhook: hook, Logger: quiet, Poll: 20 * time.Millisecond, Limits: lim})
 	l, err := net.Listen("tcp", "127.0.0.1:0")

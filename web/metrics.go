@@ -19,6 +19,7 @@ type Metrics struct {
 	JobDuration  *prometheus.HistogramVec // by kind
 	CallErrors   *prometheus.CounterVec   // by service (slack, github, aws) and call
 	AckLatency   prometheus.Histogram     // Slack envelope received to ack written
+	LogDropped   prometheus.Counter       // job log bytes a writer had to drop
 }
 
 // NewMetrics registers gantry's metrics; store may be nil in processes
@@ -40,8 +41,11 @@ func NewMetrics(store *jobs.Store) *Metrics {
 			Name: "gantry_slack_ack_latency_seconds", Help: "Time from a Socket Mode envelope's arrival to its ack.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, 1},
 		}),
+		LogDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_log_bytes_dropped_total", Help: "Bytes of job output this process could not keep (its buffer overflowed while Redis was away).",
+		}),
 	}
-	m.Registry.MustRegister(m.JobsFinished, m.JobDuration, m.CallErrors, m.AckLatency,
+	m.Registry.MustRegister(m.JobsFinished, m.JobDuration, m.CallErrors, m.AckLatency, m.LogDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {
 		m.Registry.MustRegister(&queueCollector{store: store, queue: jobs.NewQueue(store)})
@@ -54,6 +58,59 @@ func (m *Metrics) JobEnded(j *jobs.Job, now time.Time) {
 	m.JobsFinished.WithLabelValues(string(j.Kind), string(j.State)).Inc()
 	if d := j.Duration(now); d > 0 {
 		m.JobDuration.WithLabelValues(string(j.Kind)).Observe(d.Seconds())
+	}
+}
+
+// CallError counts a failed call to an outside service: service is
+// "slack", "github" or "aws", call what was called.
+func (m *Metrics) CallError(service, call string) {
+	if m == nil {
+		return
+	}
+	m.CallErrors.WithLabelValues(service, call).Inc()
+}
+
+// LogBytesDropped counts n bytes of job output that could not be kept.
+func (m *Metrics) LogBytesDropped(n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.LogDropped.Add(float64(n))
+}
+
+// OutboxDepth exports depth, read at each scrape, as
+// gantry_github_outbox_depth: the reports waiting to reach GitHub.
+func (m *Metrics) OutboxDepth(depth func(context.Context) (int64, error)) {
+	m.gauge("gantry_github_outbox_depth", "Commit and deployment statuses waiting in the outbox to reach GitHub.", depth)
+}
+
+// WebhookBacklog exports backlog, read at each scrape, as
+// gantry_github_webhook_backlog: webhooks accepted and not yet acted on.
+func (m *Metrics) WebhookBacklog(backlog func(context.Context) (int64, error)) {
+	m.gauge("gantry_github_webhook_backlog", "GitHub webhooks accepted and not yet acted on.", backlog)
+}
+
+func (m *Metrics) gauge(name, help string, read func(context.Context) (int64, error)) {
+	if m == nil || read == nil {
+		return
+	}
+	m.Registry.MustRegister(&funcGauge{desc: prometheus.NewDesc(name, help, nil, nil), read: read})
+}
+
+// funcGauge is a gauge read from Redis when Prometheus scrapes, so every
+// process reports the same; it is left out of a scrape when the read fails.
+type funcGauge struct {
+	desc *prometheus.Desc
+	read func(context.Context) (int64, error)
+}
+
+func (g *funcGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *funcGauge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if n, err := g.read(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n))
 	}
 }
 

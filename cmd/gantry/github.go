@@ -53,6 +53,7 @@ type githubParts struct {
 	m        *Main
 	p        *parts
 	reporter *scm.Reporter // nil without GitHub access
+	inbox    *web.Inbox    // accepted webhooks; nil: webhooks are off
 	hook     http.Handler  // nil: webhooks are off
 }
 
@@ -75,12 +76,13 @@ func (m *Main) setupGitHub(p *parts) (*githubParts, error) {
 			m.logger.Warn("GITHUB_WEBHOOK_SECRET is set without GITHUB_TOKEN: webhooks build from the repos' local paths, which must have the pushed commits already, and nothing is reported to GitHub")
 		}
 	} else {
-		g.reporter = scm.NewReporter(p.github, m.logger)
+		g.reporter = scm.NewReporter(p.github, p.store, scm.ReporterConfig{Logger: m.logger, CallFailed: g.callFailed})
 	}
 	switch {
 	case secret != "":
 		svc := m.service(p)
-		g.hook = web.GitHubWebhook(web.WebhookConfig{Secret: []byte(secret), Store: p.store, Handle: svc.Webhooks(g.reporter).Handle, Logger: m.logger})
+		g.inbox = web.NewInbox(p.store, web.InboxConfig{Handle: svc.Webhooks(g.reporter).Handle, Logger: m.logger})
+		g.hook = web.GitHubWebhook(web.WebhookConfig{Secret: []byte(secret), Inbox: g.inbox, Logger: m.logger})
 		m.logger.Info("GitHub webhooks are on: POST /webhooks/github")
 	case p.github != nil:
 		m.logger.Warn("GitHub webhooks are off: GITHUB_WEBHOOK_SECRET is not set; builds are reported to GitHub, but pushes and pull requests start nothing")
@@ -118,13 +120,40 @@ func (g *githubParts) webhook() http.Handler {
 	return g.hook
 }
 
+// callFailed counts a GitHub call that failed, once webServer has made
+// the metrics (before start: nothing calls GitHub earlier).
+func (g *githubParts) callFailed(call string) {
+	g.p.metrics.CallError("github", call)
+}
+
 // start joins the events the notifier reports, so that every job from now
-// on is reported, and runs the notifier and the reporter until ctx ends;
-// then it reports what was announced before the end and lets the reporter
-// deliver what it still holds for a few seconds. p.links must be made
-// (webServer) before: statuses link to job pages.
+// on is reported, and runs the notifier, the reporter and the webhook
+// inbox's consumer until ctx ends; then it reports what was announced
+// before the end and lets the reporter deliver what is due for a few
+// seconds (the rest waits in Redis for the next start). p.links must be
+// made (webServer) before: statuses link to job pages.
 func (g *githubParts) start(ctx context.Context, wg *sync.WaitGroup) {
-	if g == nil || g.reporter == nil {
+	if g == nil {
+		return
+	}
+	if g.p.metrics != nil && g.reporter != nil {
+		g.p.metrics.OutboxDepth(g.reporter.Depth)
+	}
+	if g.p.metrics != nil && g.inbox != nil {
+		g.p.metrics.WebhookBacklog(g.inbox.Backlog)
+	}
+	g.startReporting(ctx, wg)
+	if g.inbox != nil {
+		// After the notifier has joined the events: the jobs webhooks
+		// start are reported from their first state on.
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = g.inbox.Run(ctx) }()
+	}
+}
+
+// startReporting runs the notifier and the reporter.
+func (g *githubParts) startReporting(ctx context.Context, wg *sync.WaitGroup) {
+	if g.reporter == nil {
 		return
 	}
 	m, p := g.m, g.p

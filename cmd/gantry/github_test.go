@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
 	"github.com/gantry-ci/gantry/internal/redistest"
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/scm"
+	"github.com/gantry-ci/gantry/web"
 )
 
 const hookSecret = "webhook-secret-for-tests"
@@ -27,6 +32,7 @@ type githubSession struct {
 	*consoleSession
 	gh   *githubServer
 	base string // the console's HTTP server
+	stop func() // stops gantry before the test ends; nil on a Redis of its own
 }
 
 type githubServer struct {
@@ -54,11 +60,30 @@ deploy:
 
 func startGitHubConsole(t *testing.T) *githubSession {
 	t.Helper()
-	g := &githubServer{Server: githubserver.New(t), dir: t.TempDir(), gate: t.TempDir(), t: t}
+	return newGitHubServer(t).console(t, "")
+}
+
+// newGitHubServer is a fake GitHub serving acme/hello from a real git
+// repository whose .gantry.yml is helloSpec.
+func newGitHubServer(t *testing.T) *githubServer {
+	t.Helper()
+	g := &githubServer{Server: githubserver.New(t), dir: t.TempDir(), gate: stepDir(t), t: t}
 	g.git("init", "--quiet", "--initial-branch=main")
 	g.commit(map[string]string{".gantry.yml": fmt.Sprintf(helloSpec, g.gate)}, "add .gantry.yml")
 	g.AddGitRepo("acme/hello", g.dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("GitHub:\n%s", g.Summary())
+		}
+	})
+	return g
+}
 
+// console starts gantry's console with GitHub access to g: on a Redis of
+// its own, or on redisURL when it is set (then it stops when the test
+// ends or stop is called).
+func (g *githubServer) console(t *testing.T, redisURL string) *githubSession {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "gantry.yml")
 	if err := os.WriteFile(cfg, []byte(`repos:
   hello: {github: acme/hello, channel: C0HELLO}
@@ -67,17 +92,49 @@ environments:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startConsole(t, map[string]string{
+	env := map[string]string{
 		"GANTRY_CONFIG": cfg, "GANTRY_HTTP_ADDR": "127.0.0.1:0",
 		"GITHUB_TOKEN": githubserver.Token, "GITHUB_API_URL": g.URL(), "GITHUB_WEBHOOK_SECRET": hookSecret,
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("GitHub:\n%s", g.Summary())
-		}
-	})
+	}
+	var s *consoleSession
+	var stop func()
+	if redisURL == "" {
+		s = startConsole(t, env)
+	} else {
+		s, stop = startConsoleOn(t, env, redisURL)
+	}
 	addr := s.waitForLog(`msg="HTTP server listening" addr=(\S+)`, 10*time.Second)
-	return &githubSession{consoleSession: s, gh: g, base: "http://" + addr}
+	return &githubSession{consoleSession: s, gh: g, base: "http://" + addr, stop: stop}
+}
+
+// startConsoleOn is startConsole on a Redis the test shares between
+// several gantry processes; the func stops it.
+func startConsoleOn(t *testing.T, env map[string]string, redisURL string) (*consoleSession, func()) {
+	t.Helper()
+	env["REDIS_URL"], env["USER"] = redisURL, "alice"
+	pr, pw := io.Pipe()
+	s := &consoleSession{t: t, in: pw, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
+	m := &Main{Args: []string{"console"}, Getenv: func(k string) string { return env[k] }, Stdin: pr, Stdout: s.out, Stderr: s.errOut}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { s.done <- m.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			pw.Close()
+			select {
+			case <-s.done:
+			case <-time.After(20 * time.Second):
+				t.Error("console did not stop")
+			}
+			_ = m.Close()
+			if t.Failed() {
+				t.Logf("stdout:\n%s\nstderr:\n%s", s.out, s.errOut)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return s, stop
 }
 
 // waitForLog waits until gantry's log matches re and returns its last
@@ -391,4 +448,123 @@ func TestPullRequestWithNullHeadRepoIsNotBuilt(t *testing.T) {
 	s.waitForLog(`GitHub pull request from a fork not built automatically`, 5*time.Second)
 	s.typeLine("queue")
 	s.waitFor(`gantry > Nothing is queued or running\.`, 5*time.Second)
+}
+
+func TestWebhookProcessedAfterGantryWasKilledBetweenTheAnswerAndTheBuild(t *testing.T) {
+	g := newGitHubServer(t)
+	g.open("build")
+	sha := g.commit(map[string]string{"README": "after a crash\n"}, "readme")
+	redisSrv := redistest.Start(t)
+
+	// The first gantry's HTTP side takes the push and answers 202; the
+	// process dies before its consumer acts on it (none ever runs).
+	first := web.NewInbox(jobs.NewStore(redisSrv.Client(), jobs.StoreConfig{}), web.InboxConfig{
+		Handle: func(context.Context, *scm.WebhookEvent) error {
+			t.Error("the first gantry acted on the webhook")
+			return nil
+		},
+	})
+	hook := httptest.NewServer(web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Inbox: first}))
+	defer hook.Close()
+	resp, err := http.DefaultClient.Do(githubserver.SignedRequest(hook.URL, hookSecret, "push", "delivery-before-crash",
+		githubserver.PushPayload(g.PushFor("acme/hello", "main"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the push answered %d, want 202", resp.StatusCode)
+	}
+
+	// The next gantry, on the same Redis, builds it and reports it.
+	s := g.console(t, redisSrv.URL())
+	s.waitFor(`#1 +┃ #1 build hello@main \(`+sha[:7]+`\) by GitHub: queued`, 15*time.Second)
+	s.waitFor(`#1 +┃ ✅ #1 succeeded`, 20*time.Second)
+	st := g.waitStatus(sha, "success")
+	if st[0].State != "pending" || st[0].Description != "queued" {
+		t.Errorf("first status %+v, want pending queued", st[0])
+	}
+	// Delivered again by GitHub, it is the same webhook: nothing more runs.
+	if code, body := s.hook(hookSecret, "push", "delivery-before-crash", githubserver.PushPayload(g.PushFor("acme/hello", "main"))); code != http.StatusAccepted || !strings.Contains(body, "already handled") {
+		t.Errorf("the redelivery answered %d %q", code, body)
+	}
+}
+
+func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
+	g := newGitHubServer(t)
+	g.open("build")
+	head := g.Head("acme/hello", "main")
+	redisSrv := redistest.Start(t)
+	g.FailNext(githubserver.RouteCreateStatus, 1_000_000, http.StatusBadGateway)
+
+	first := g.console(t, redisSrv.URL())
+	first.typeLine("build hello")
+	first.waitFor(`#1 +┃ ✅ #1 succeeded`, 20*time.Second)
+	// GitHub refuses every status: they wait in the outbox, the last one
+	// (success) too, when gantry stops.
+	rdb := redisSrv.Client()
+	queue := "{gantry}:github:outbox:q:status:acme/hello@" + head
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		items, _ := rdb.LRange(context.Background(), queue, 0, -1).Result()
+		if len(items) > 0 && strings.Contains(items[len(items)-1], `"State":"success"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the success status never reached the outbox: %q", items)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A round of GitHub's own retries ends before a failed call is counted.
+	failed := regexp.MustCompile(`gantry_external_call_errors_total\{call="create_status",service="github"\} [1-9]`)
+	metrics := scrape(t, first.base)
+	for deadline := time.Now().Add(30 * time.Second); !failed.MatchString(metrics) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		metrics = scrape(t, first.base)
+	}
+	if !failed.MatchString(metrics) || !regexp.MustCompile(`gantry_github_outbox_depth [1-9]`).MatchString(metrics) {
+		t.Errorf("metrics while GitHub refuses statuses:\n%s", grepLines(metrics, "gantry_"))
+	}
+	first.stop()
+	if n := len(g.Statuses("acme/hello", head)); n != 0 {
+		t.Fatalf("%d statuses reached GitHub while it refused them", n)
+	}
+
+	g.ClearFaults()
+	g.console(t, redisSrv.URL())
+	// Pending statuses of a build that has ended since are stale and
+	// dropped; its end is what GitHub must show.
+	st := g.waitStatus(head, "success")
+	if last := st[len(st)-1]; !strings.HasPrefix(last.Description, "succeeded in ") || last.Context != "gantry/build" ||
+		!signedJobLink.MatchString(last.TargetURL) {
+		t.Errorf("the status sent by the next gantry = %+v", last)
+	}
+	for _, s := range st[:len(st)-1] {
+		if s.State != "pending" {
+			t.Errorf("statuses out of order: %+v before the end", s)
+		}
+	}
+}
+
+// scrape returns gantry's /metrics page at base.
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, ln := range strings.Split(s, "\n") {
+		if strings.Contains(ln, sub) {
+			out = append(out, ln)
+		}
+	}
+	return strings.Join(out, "\n")
 }
