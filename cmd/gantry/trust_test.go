@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -129,7 +130,13 @@ func TestStepDumpingEveryEnvironmentShowsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for where, text := range map[string]string{"console": s.out.String(), "stored log": stored} {
+	link := s.waitFor(`Whole log: (\S+)`, 10*time.Second)
+	page := fetch(t, strings.TrimPrefix(link, "Whole log: "))
+	raw := fetch(t, strings.Replace(strings.TrimPrefix(link, "Whole log: "), "/jobs/1?", "/jobs/1/log?", 1))
+	if !strings.Contains(raw, "dumped") {
+		t.Fatalf("the raw log page does not have the job's output: %.200s", raw)
+	}
+	for where, text := range map[string]string{"console": s.out.String(), "stored log": stored, "job page": page, "raw log": raw} {
 		for name, secret := range secrets {
 			if leaked(text, secret) {
 				t.Errorf("%s shows %s", where, name)
@@ -194,4 +201,18 @@ func stepDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
