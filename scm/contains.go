@@ -65,7 +65,7 @@ func (g *GitHub) Contains(ctx context.Context, repo, branch, sha string) (bool, 
 		return false, err
 	}
 	var cmp *github.CommitsComparison
-	err = g.do(ctx, fmt.Sprintf("compare %s@%s with %s", repo, branch, short(sha)), func(ctx context.Context) (resp *github.Response, err error) {
+	err = g.read(ctx, "compare", fmt.Sprintf("compare %s@%s with %s", repo, branch, short(sha)), func(ctx context.Context) (resp *github.Response, err error) {
 		cmp, resp, err = g.api.Repositories.CompareCommits(ctx, owner, name, branch, sha, &github.ListOptions{PerPage: 1})
 		return resp, err
 	})

@@ -45,6 +45,10 @@ type GitHubConfig struct {
 	Now        func() time.Time // nil: time.Now; decides how long a rate limit lasts
 	MaxRetries int              // retries after the first attempt of a call; 0 means 4, negative none
 	RetryBase  time.Duration    // first backoff, doubling each retry; 0 means 500 ms
+	// ReadFailed, when set, is told of every read (a repository, a ref, a
+	// file, a comparison) that failed after its retries, by kind of call.
+	// Writes are counted by the Reporter that sends them.
+	ReadFailed func(call string)
 }
 
 // GitHub reads repositories on GitHub and reports statuses and deployments
@@ -59,6 +63,7 @@ type GitHub struct {
 	now        func() time.Time
 	maxRetries int
 	retryBase  time.Duration
+	readFailed func(call string)
 }
 
 // NewGitHub returns a client for cfg.
@@ -86,7 +91,7 @@ func NewGitHub(cfg GitHubConfig) (*GitHub, error) {
 		}
 		api.BaseURL, api.UploadURL = u, u
 	}
-	g := &GitHub{api: api, log: cfg.Logger, now: cfg.Now, maxRetries: cfg.MaxRetries, retryBase: cfg.RetryBase}
+	g := &GitHub{api: api, log: cfg.Logger, now: cfg.Now, maxRetries: cfg.MaxRetries, retryBase: cfg.RetryBase, readFailed: cfg.ReadFailed}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -117,7 +122,7 @@ func (g *GitHub) Resolve(ctx context.Context, repo, ref string) (sha, cloneURL, 
 		return "", "", "", jobs.Permanent(jobs.Userf("%q is not a valid branch, tag or commit name", ref))
 	}
 	var r *github.Repository
-	err = g.do(ctx, "read repository "+repo, func(ctx context.Context) (resp *github.Response, err error) {
+	err = g.read(ctx, "get_repository", "read repository "+repo, func(ctx context.Context) (resp *github.Response, err error) {
 		r, resp, err = g.api.Repositories.Get(ctx, owner, name)
 		return resp, err
 	})
@@ -135,7 +140,7 @@ func (g *GitHub) Resolve(ctx context.Context, repo, ref string) (sha, cloneURL, 
 		ref = defaultBranch
 	}
 	var out string
-	err = g.do(ctx, fmt.Sprintf("resolve %s@%s", repo, ref), func(ctx context.Context) (resp *github.Response, err error) {
+	err = g.read(ctx, "get_commit", fmt.Sprintf("resolve %s@%s", repo, ref), func(ctx context.Context) (resp *github.Response, err error) {
 		out, resp, err = g.api.Repositories.GetCommitSHA1(ctx, owner, name, ref, "")
 		return resp, err
 	})
@@ -175,7 +180,7 @@ func (g *GitHub) ReadFile(ctx context.Context, repo, sha, path string) ([]byte, 
 		file *github.RepositoryContent
 		dir  []*github.RepositoryContent
 	)
-	err = g.do(ctx, fmt.Sprintf("read %s from %s at %s", path, repo, short(sha)), func(ctx context.Context) (resp *github.Response, err error) {
+	err = g.read(ctx, "get_contents", fmt.Sprintf("read %s from %s at %s", path, repo, short(sha)), func(ctx context.Context) (resp *github.Response, err error) {
 		file, dir, resp, err = g.api.Repositories.GetContents(ctx, owner, name, path, &github.RepositoryContentGetOptions{Ref: sha})
 		return resp, err
 	})
@@ -512,4 +517,13 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// read is do for a call that only reads, counting its failure.
+func (g *GitHub) read(ctx context.Context, kind, what string, call func(context.Context) (*github.Response, error)) error {
+	err := g.do(ctx, what, call)
+	if err != nil && g.readFailed != nil && ctx.Err() == nil {
+		g.readFailed(kind)
+	}
+	return err
 }

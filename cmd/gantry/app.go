@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -38,6 +39,7 @@ type Main struct {
 	Stderr io.Writer
 
 	logger  *slog.Logger
+	metrics atomic.Pointer[web.Metrics] // for hooks made before the HTTP server
 	mu      sync.Mutex
 	closers []func() error
 }
@@ -326,7 +328,12 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 		Logger: m.logger,
 	}
 	if p.metrics != nil {
-		cfg.Ended = func(j *jobs.Job) { p.metrics.JobEnded(j, p.store.Now()) }
+		var dropped atomic.Int64 // of the log's DroppedBytes already counted
+		cfg.Ended = func(j *jobs.Job) {
+			p.metrics.JobEnded(j, p.store.Now())
+			now := p.log.DroppedBytes()
+			p.metrics.LogBytesDropped(now - dropped.Swap(now))
+		}
 	}
 	if p.cfg.Runner.Kind == "ecs" {
 		if cfg.Busy, err = m.ecsWorkerHooks(ctx, p); err != nil {

@@ -30,7 +30,9 @@ func (m *Main) githubClient() (*scm.GitHub, error) {
 			return nil, &settingError{"GITHUB_API_URL", fmt.Sprintf("%q is not an http(s) URL such as https://github.example.com/api/v3", api)}
 		}
 	}
-	gh, err := scm.NewGitHub(scm.GitHubConfig{Token: token, APIURL: api, Logger: m.logger})
+	gh, err := scm.NewGitHub(scm.GitHubConfig{Token: token, APIURL: api, Logger: m.logger, ReadFailed: func(call string) {
+		m.metrics.Load().CallError("github", call) // nil until the HTTP server is up: then nothing is counted
+	}})
 	if err != nil {
 		return nil, &settingError{"GITHUB_TOKEN", err.Error()}
 	}

@@ -63,6 +63,7 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	}
 	p.links = web.NewLinks(public, secret, 0, nil)
 	p.metrics = web.NewMetrics(p.store)
+	m.metrics.Store(p.metrics)
 	srv := web.New(web.Deps{
 		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, PublicChannels: p.cfg.Web.PublicChannels, Webhook: webhook,
 		Metrics: p.metrics, Logger: m.logger,
