@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,10 +57,33 @@ func (s *Service) resolvePlan(ctx context.Context, r *Request, repo, ref string,
 		return nil, nil, specError(err)
 	}
 	plan, err := pick(f)
-	if err != nil {
+	var se *spec.Error
+	switch {
+	case errors.As(err, &se):
+		return nil, nil, &jobs.UserError{Msg: se.Error(), Err: err} // it names the file already
+	case err != nil:
 		return nil, nil, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
 	}
+	if err := s.knownPools(src, plan); err != nil {
+		return nil, nil, err
+	}
 	return src, plan, nil
+}
+
+// knownPools refuses a plan that leases from a pool this server does not
+// have: queued, it could only wait forever or fail on every retry.
+func (s *Service) knownPools(src *scm.Source, plan *spec.Plan) error {
+	for _, name := range plan.Resources {
+		if _, ok := s.cfg.Pools[name]; ok {
+			continue
+		}
+		have := "it has no pools; they are listed under pools: in gantry.yml"
+		if len(s.cfg.Pools) > 0 {
+			have = "its pools are: " + strings.Join(slices.Sorted(maps.Keys(s.cfg.Pools)), ", ")
+		}
+		return jobs.Userf("nothing was queued: %s asks for a member of pool %q, which this gantry server does not have (%s)", src.SpecName, name, have)
+	}
+	return nil
 }
 
 func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, error) {

@@ -71,7 +71,10 @@ func hold(ctx context.Context, l Leaser, holder string) func(keep bool) {
 // ResourceGate leases one member of each pool a job's plan names, for the
 // job's whole life, and tells the steps which: GANTRY_RESOURCE_MYSQL=mysql-2.
 type ResourceGate struct {
-	Pools Leaser
+	Pools Leaser // nil: the server has no pools
+	// Known reports whether the server has a pool; nil is every pool
+	// Pools has.
+	Known func(pool string) bool
 }
 
 // Enter takes the job's resources, waiting its turn.
@@ -79,6 +82,12 @@ func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(keep bool)
 	names := x.Job.Plan.Resources
 	if len(names) == 0 {
 		return nil, nil
+	}
+	for _, p := range names {
+		if g.Pools == nil || (g.Known != nil && !g.Known(p)) {
+			// Waiting or retrying cannot mend it: the job says why and ends.
+			return nil, Permanent(Userf("this job asks for a member of pool %q, which this gantry server does not have (pools are listed under pools: in gantry.yml)", p))
+		}
 	}
 	holder := Holder(x.Job.ID)
 	var werr error

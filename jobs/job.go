@@ -96,7 +96,7 @@ type Job struct {
 	Policy string
 	// Rejection is the decision that rejected the deploy this one retries.
 	Rejection string
-	Decision string // who approved or rejected the deploy, and when
+	Decision  string // who approved or rejected the deploy, and when
 	// Deployment is the id of the GitHub deployment that records this
 	// deploy; 0 until one is made.
 	Deployment int64

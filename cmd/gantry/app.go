@@ -276,9 +276,11 @@ func (p *parts) gates() []jobs.Gate {
 			return ok
 		}})
 	}
+	rg := &jobs.ResourceGate{Known: func(name string) bool { _, ok := p.cfg.Pools[name]; return ok }}
 	if p.pools != nil {
-		gs = append(gs, &jobs.ResourceGate{Pools: p.pools})
+		rg.Pools = p.pools
 	}
+	gs = append(gs, rg)
 	return gs
 }
 

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/gantry-ci/gantry/spec"
 )
@@ -25,7 +26,7 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stderr, "gantry check: %v\n", err)
 		return 1
 	}
-	if filepath.Base(path) == "gantry.yml" {
+	if isServerConfig(data) {
 		cfg, err := spec.ParseServer(path, data)
 		if err != nil {
 			return m.checkFailed(err)
@@ -48,14 +49,14 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		if err != nil {
 			return m.checkFailed(err)
 		}
-		fmt.Fprintf(m.Stdout, "\npipeline %s:\n%s", name, p.Describe())
+		fmt.Fprintf(m.Stdout, "\n%s", p.Describe())
 	}
 	for _, env := range f.Environments() {
 		p, err := f.Deploy(env)
 		if err != nil {
 			return m.checkFailed(err)
 		}
-		fmt.Fprintf(m.Stdout, "\ndeploy %s:\n%s", env, p.Describe())
+		fmt.Fprintf(m.Stdout, "\n%s", p.Describe())
 	}
 	return 0
 }
@@ -136,4 +137,25 @@ func keys[V any](m map[string]V) string {
 		out += ", " + k
 	}
 	return out
+}
+
+// isServerConfig tells a server gantry.yml from a repository's .gantry.yml
+// by what it holds, whatever the file is called: a server config has repos,
+// runner, environments or the like at its top, a repo file pipelines,
+// deploy or steps.
+func isServerConfig(data []byte) bool {
+	var top map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &top); err != nil {
+		return false // the repo file's parser explains syntax errors as well
+	}
+	server, repo := 0, 0
+	for k := range top {
+		switch k {
+		case "repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits":
+			server++
+		case "pipelines", "deploy", "image", "services", "resources", "env", "timeout", "artifacts", "prepare":
+			repo++
+		}
+	}
+	return server > repo
 }

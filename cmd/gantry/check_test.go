@@ -27,7 +27,7 @@ func TestCheckPrintsWhatAValidFileWouldRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"valid", "pipeline branch:", "pipeline pr:", "deploy production:", "./greet.sh world"} {
+	for _, want := range []string{"valid", "\npipeline branch\n", "\npipeline pr\n", "\ndeploy production\n", "./greet.sh world"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -212,5 +212,22 @@ func TestCheckStopsOnSIGTERM(t *testing.T) {
 	}
 	if code := exitWithin(t, done, 10*time.Second, errOut); code != 1 {
 		t.Fatalf("exit %d, want 1; stderr: %s", code, errOut)
+	}
+}
+
+// A server config is checked as one whatever its file is called, and each
+// pipeline's header is printed once.
+func TestCheckKnowsAServerConfigByItsContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prod.yml")
+	if err := os.WriteFile(path, []byte("repos:\n  app: {path: /srv/app}\nworkers: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, "check", path)
+	if code != 0 || !strings.Contains(out, "valid server config") {
+		t.Fatalf("check prod.yml: exit %d\n%s%s", code, out, errOut)
+	}
+	_, out, _ = runMain(t, "check", filepath.Join("..", "..", "examples", "hello", ".gantry.yml"))
+	if n := strings.Count(out, "pipeline branch"); n != 1 {
+		t.Errorf("the branch pipeline's header is printed %d times:\n%s", n, out)
 	}
 }
