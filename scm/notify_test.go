@@ -222,7 +222,10 @@ func TestNotifierDeployEndings(t *testing.T) {
 			return total == n
 		}
 	}
-	started := []any{"started", strconv.FormatInt(time.Now().UnixMilli(), 10)}
+	// Every job here starts and ends at the same instant, so the durations
+	// the statuses name do not depend on how busy the machine is.
+	at := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	started, ended := []any{"started", at}, []any{"finished", at}
 	// Cancelled before it ran: nothing to record on GitHub.
 	never := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "production", Repo: "hello", SHA: f.sha, GitHub: "acme/hello", State: jobs.AwaitingApproval})
 	if _, err := f.store.Cancel(ctx, never.ID, "U02"); err != nil {
@@ -236,18 +239,18 @@ func TestNotifierDeployEndings(t *testing.T) {
 	f.srv.WaitFor(t, 10*time.Second, "queued", statuses(2))
 	f.move(t, failed.ID, jobs.Change{To: jobs.Running})
 	f.srv.WaitFor(t, 10*time.Second, "in_progress again", statuses(3))
-	f.move(t, failed.ID, jobs.Change{To: jobs.Failed, Set: []any{"reason", "step 1 exited with code 1"}})
+	f.move(t, failed.ID, jobs.Change{To: jobs.Failed, Set: append([]any{"reason", "step 1 exited with code 1"}, ended...)})
 	f.srv.WaitFor(t, 10*time.Second, "failure", statuses(4))
 	// Cancelled while it ran.
 	stopped := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "qa", Repo: "hello", SHA: f.sha, GitHub: "acme/hello"})
 	f.move(t, stopped.ID, jobs.Change{To: jobs.Running, Set: started})
 	f.srv.WaitFor(t, 10*time.Second, "in_progress", statuses(5))
-	f.move(t, stopped.ID, jobs.Change{To: jobs.Cancelled, Set: []any{"reason", "cancelled by U01"}})
+	f.move(t, stopped.ID, jobs.Change{To: jobs.Cancelled, Set: append([]any{"reason", "cancelled by U01"}, ended...)})
 	f.srv.WaitFor(t, 10*time.Second, "error", statuses(6))
 	// A deploy that ended before its start was reported shows only its end.
 	quick := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "dev", Repo: "hello", SHA: f.sha, GitHub: "acme/hello"})
 	f.move(t, quick.ID, jobs.Change{To: jobs.Running, Set: started})
-	f.move(t, quick.ID, jobs.Change{To: jobs.Succeeded})
+	f.move(t, quick.ID, jobs.Change{To: jobs.Succeeded, Set: ended})
 	f.srv.WaitFor(t, 10*time.Second, "success", statuses(7))
 	flush(t, f.reporter)
 

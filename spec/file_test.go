@@ -397,11 +397,8 @@ func TestParseAliasBomb(t *testing.T) {
 	for i := range 1000 {
 		b.WriteString("  p" + strconv.Itoa(i) + ": {steps: [a], env: *env}\n")
 	}
-	start := time.Now()
+	// The budget, not a clock, is what stops the walk: the error names it.
 	_, err := Parse(".gantry.yml", []byte(b.String()))
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("Parse took %v", elapsed)
-	}
 	if err == nil || !strings.Contains(err.Error(), ".gantry.yml: the file is too complex: its aliases expand to more than 1000000 values") {
 		t.Errorf("err = %v, want the file to be too complex", err)
 	}
