@@ -52,6 +52,32 @@ func (l *Links) Job(id int64) string {
 	return fmt.Sprintf("%s/jobs/%d?%s", l.base, id, l.Query(id))
 }
 
+// List is the signed link to the list of jobs (web.public unset), valid
+// for the link TTL. Its signature covers the word "list" and the expiry
+// only, so whoever holds it may change the list's filters and pages.
+func (l *Links) List() string {
+	return l.base + "/jobs?" + l.ListQuery()
+}
+
+// ListQuery is the signed query string of the list of jobs.
+func (l *Links) ListQuery() string {
+	exp := l.now().Add(l.ttl).Unix()
+	return "exp=" + strconv.FormatInt(exp, 10) + "&sig=" + l.signList(exp)
+}
+
+func (l *Links) signList(exp int64) string {
+	m := hmac.New(sha256.New, l.secret)
+	fmt.Fprintf(m, "list:exp:%d", exp)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// queryUntil is the signed query for job id that expires at exp (Unix
+// seconds): the list hands out links to its jobs that last no longer than
+// its own.
+func (l *Links) queryUntil(id, exp int64) string {
+	return "exp=" + strconv.FormatInt(exp, 10) + "&sig=" + l.sign(id, exp)
+}
+
 // Errors a link check gives.
 var (
 	ErrUnsigned = errors.New("this link is not signed")
@@ -61,20 +87,32 @@ var (
 
 // Check verifies the exp and sig of q for job id.
 func (l *Links) Check(id int64, q url.Values) error {
+	_, err := l.check(q, func(exp int64) string { return l.sign(id, exp) })
+	return err
+}
+
+// CheckList verifies the exp and sig of q for the list of jobs, and
+// returns the expiry.
+func (l *Links) CheckList(q url.Values) (int64, error) {
+	return l.check(q, l.signList)
+}
+
+// check verifies q's signature against the one sign makes for its expiry,
+// then the expiry.
+func (l *Links) check(q url.Values, sign func(exp int64) string) (int64, error) {
 	exps, sig := q.Get("exp"), q.Get("sig")
 	if exps == "" || sig == "" {
-		return ErrUnsigned
+		return 0, ErrUnsigned
 	}
 	exp, err := strconv.ParseInt(exps, 10, 64)
 	if err != nil {
-		return ErrForged
+		return 0, ErrForged
 	}
-	want := l.sign(id, exp)
-	if !hmac.Equal([]byte(want), []byte(sig)) {
-		return ErrForged
+	if !hmac.Equal([]byte(sign(exp)), []byte(sig)) {
+		return 0, ErrForged
 	}
 	if l.now().Unix() > exp {
-		return ErrExpired
+		return 0, ErrExpired
 	}
-	return nil
+	return exp, nil
 }

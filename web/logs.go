@@ -58,9 +58,15 @@ func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxPageLines bounds the lines a page shows at first and each "earlier
+// lines" adds, beside logRange: each line costs its markup, so a log of
+// short lines would otherwise make pages many times the size of the text.
+const maxPageLines = 4000
+
 // earlierLines answers the page's "earlier lines": the whole lines of up
-// to logRange bytes that end at offset before, rendered as the page
-// renders them, with X-Log-From saying where they start.
+// to logRange bytes that end at offset before, drawn as the page draws
+// them (sections and numbered lines), with X-Log-From saying where they
+// start.
 func (s *Server) earlierLines(w http.ResponseWriter, r *http.Request) {
 	j := s.job(w, r)
 	if j == nil {
@@ -71,7 +77,8 @@ func (s *Server) earlierLines(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "before must be a byte offset in the log", http.StatusBadRequest)
 		return
 	}
-	b, from, err := s.readBefore(r.Context(), j.ID, before)
+	ctx := r.Context()
+	html, from, err := s.drawBefore(ctx, j, before)
 	if err != nil {
 		s.d.Logger.Error("read earlier log lines", "job", j.ID, "before", before, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -80,12 +87,32 @@ func (s *Server) earlierLines(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Log-From", strconv.FormatInt(from, 10))
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(renderLog(b)))
+	_, _ = w.Write([]byte(html))
+}
+
+// drawBefore draws the lines before offset before, and says where they
+// start.
+func (s *Server) drawBefore(ctx context.Context, j *jobs.Job, before int64) (string, int64, error) {
+	v, err := s.view(ctx, j)
+	if err != nil {
+		return "", 0, err
+	}
+	before = min(before, v.size)
+	b, from, err := s.readBefore(ctx, j.ID, before)
+	if err != nil {
+		return "", 0, err
+	}
+	first, err := v.lineAt(ctx, s.d.Log, j.ID, from)
+	if err != nil {
+		return "", 0, err
+	}
+	return v.render(b, from, first), from, nil
 }
 
 // readBefore reads the whole lines in the logRange bytes before offset
 // before (a line cut by the start of the range is left for the next
-// "earlier"), and returns them with the offset they start at.
+// "earlier"), at most maxPageLines of them, and returns them with the
+// offset they start at.
 func (s *Server) readBefore(ctx context.Context, id, before int64) ([]byte, int64, error) {
 	from := max(before-logRange, 0)
 	b, err := s.d.Log.ReadAt(ctx, id, from, before-from)
@@ -93,18 +120,15 @@ func (s *Server) readBefore(ctx context.Context, id, before int64) ([]byte, int6
 		return nil, 0, err
 	}
 	b, from = wholeLinesFrom(b, from)
+	b, from = lastLines(b, from, maxPageLines)
 	return b, from, nil
 }
 
-// readTail reads the end of job j's log for its page: the whole lines of
-// its last logRange bytes, the offset they start at, and the offset the
-// live stream goes on from. A running job's unfinished last line is left
-// to the stream.
-func (s *Server) readTail(ctx context.Context, j *jobs.Job) (b []byte, from, to int64, err error) {
-	size, err := s.d.Log.Size(ctx, j.ID)
-	if err != nil {
-		return nil, 0, 0, err
-	}
+// readTail reads the end of job j's log, up to offset size, for its page:
+// the whole lines of its last logRange bytes (at most maxPageLines), the
+// offset they start at, and the offset the live stream goes on from. A
+// running job's unfinished last line is left to the stream.
+func (s *Server) readTail(ctx context.Context, j *jobs.Job, size int64) (b []byte, from, to int64, err error) {
 	from = max(size-logRange, 0)
 	b, err = s.d.Log.ReadAt(ctx, j.ID, from, size-from)
 	if err != nil {
@@ -118,7 +142,25 @@ func (s *Server) readTail(ctx context.Context, j *jobs.Job) (b []byte, from, to 
 			b = nil
 		}
 	}
+	b, from = lastLines(b, from, maxPageLines)
 	return b, from, from + int64(len(b)), nil
+}
+
+// lastLines keeps the last n lines of b, read from offset off, and
+// returns them with the offset they start at.
+func lastLines(b []byte, off int64, n int) ([]byte, int64) {
+	i := len(b)
+	if i > 0 && b[i-1] == '\n' {
+		i--
+	}
+	for range n {
+		j := bytes.LastIndexByte(b[:i], '\n')
+		if j < 0 {
+			return b, off
+		}
+		i = j
+	}
+	return b[i+1:], off + int64(i+1)
 }
 
 // wholeLinesFrom drops the start of b, read from offset off, up to its

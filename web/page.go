@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,26 +20,22 @@ type pageData struct {
 	Title    string
 	State    string
 	Who      string
-	Elapsed  string
+	Retried  string // who asked again, after the first request
+	Times    jobTimes
 	Steps    []stepRow
 	Log      template.HTML
 	From     int64 // where the lines shown start; earlier ones load on demand
 	Offset   int64 // where the live stream goes on
+	Next     int64 // the number of the first line the live stream brings
+	Runs     int   // step runs shown: the live stream numbers new ones on
 	Query    string
 	RawURL   string
 	Live     bool
 	Reason   string
 	ExitCode string
-}
-
-func renderLog(b []byte) string {
-	var out strings.Builder
-	var a ansi
-	for _, ln := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
-		out.WriteString(a.Line(string(ln)))
-		out.WriteByte('\n')
-	}
-	return out.String()
+	Commit   string // the commit's page on GitHub, where the job's repository is known
+	Pull     string // the pull request's page, for pr builds
+	ListURL  string // the list of jobs, where it is open to all
 }
 
 func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
@@ -45,39 +43,81 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
-	ctx := r.Context()
-	shown, from, to, err := s.readTail(ctx, j)
+	d, err := s.pageData(r, j)
 	if err != nil {
 		s.d.Logger.Error("read log for page", "job", j.ID, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	rows, err := s.stepRows(ctx, j)
-	if err != nil {
-		s.d.Logger.Error("read step markers for page", "job", j.ID, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+	setPageHeaders(w)
+	if err := pages.ExecuteTemplate(w, "job", d); err != nil {
+		s.d.Logger.Error("render job page", "job", j.ID, "err", err)
 	}
-	who := "GitHub"
-	if j.Requester != "" {
-		who = j.Requester
+}
+
+// setPageHeaders are the headers of every HTML page: its own scripts and
+// styles only, nothing fetched from elsewhere, no referrer (links carry
+// signatures).
+func setPageHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+}
+
+// pageData reads what job j's page shows: the end of its log, drawn in
+// sections with numbered lines, and the facts of its record.
+func (s *Server) pageData(r *http.Request, j *jobs.Job) (*pageData, error) {
+	ctx := r.Context()
+	v, err := s.view(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	shown, from, to, err := s.readTail(ctx, j, v.size)
+	if err != nil {
+		return nil, err
+	}
+	first, err := v.lineAt(ctx, s.d.Log, j.ID, from)
+	if err != nil {
+		return nil, err
 	}
 	q := s.query(r)
-	d := pageData{
-		Job: j, Title: fmt.Sprintf("#%d %s %s", j.ID, j.What(), j.Target()), State: string(j.State), Who: who,
-		Elapsed: j.Duration(time.Now()).Round(time.Second).String(), Steps: rows,
-		Log: template.HTML(renderLog(shown)), From: from, Offset: to, Query: q,
+	d := &pageData{
+		Job: j, Title: fmt.Sprintf("#%d %s %s", j.ID, j.What(), j.Target()), State: string(j.State), Who: "GitHub",
+		Times: timesOf(j, time.Now()), Steps: v.rows(),
+		Log: template.HTML(v.render(shown, from, first)), From: from, Offset: to,
+		Next: first + int64(bytes.Count(shown, []byte("\n"))), Runs: len(v.steps), Query: q,
 		RawURL: fmt.Sprintf("/jobs/%d/log?%s", j.ID, q), Live: !j.State.Final(), Reason: j.Reason,
+		Commit: s.githubPage(j.GitHub, "commit", j.SHA),
+	}
+	if j.Requester != "" {
+		d.Who = j.Requester
+	}
+	if len(j.Requesters) > 1 { // the first request, then each retry
+		d.Who, d.Retried = j.Requesters[0], strings.Join(j.Requesters[1:], ", ")
+	}
+	if j.PR > 0 {
+		d.Pull = s.githubPage(j.GitHub, "pull", strconv.Itoa(j.PR))
 	}
 	if j.HasExit {
 		d.ExitCode = strconv.Itoa(j.ExitCode)
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	if err := pageTmpl.Execute(w, d); err != nil {
-		s.d.Logger.Error("render job page", "job", j.ID, "err", err)
+	if s.d.Public {
+		d.ListURL = "/jobs"
 	}
+	return d, nil
+}
+
+// githubRepo is the shape of an owner/name the page links to.
+var githubRepo = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+
+// githubPage is the page of a repository's commit or pull request on
+// GitHub (or the Enterprise server Deps.GitHubURL names), or "" when the
+// job's repository on GitHub is not known.
+func (s *Server) githubPage(repo, kind, what string) string {
+	if !githubRepo.MatchString(repo) || what == "" {
+		return ""
+	}
+	return s.d.GitHubURL + "/" + repo + "/" + kind + "/" + url.PathEscape(what)
 }
 
 // events streams a job's new output and its state as Server-Sent Events
@@ -104,9 +144,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// fresh one, so only a reader that stopped reading is cut off.
 	s.extendWrite(w)
 	sendState := func(j *jobs.Job) {
-		b, _ := json.Marshal(map[string]any{
-			"state": j.State, "step": j.Step, "steps": len(j.Plan.Steps), "reason": j.Reason,
-			"exit": exitOf(j), "elapsed": j.Duration(time.Now()).Round(time.Second).String(),
+		b, _ := json.Marshal(stateEvent{
+			State: j.State, Step: j.Step, Steps: len(j.Plan.Steps), Reason: j.Reason,
+			Exit: exitOf(j), jobTimes: timesOf(j, time.Now()),
 		})
 		if string(b) != last {
 			s.extendWrite(w)
@@ -140,6 +180,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "event: end\ndata: done\n\n")
 		fl.Flush()
 	}
+}
+
+// stateEvent is what a "state" event tells a live page.
+type stateEvent struct {
+	State  jobs.State `json:"state"`
+	Step   int        `json:"step"`
+	Steps  int        `json:"steps"`
+	Reason string     `json:"reason"`
+	Exit   any        `json:"exit"`
+	jobTimes
 }
 
 func exitOf(j *jobs.Job) any {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,16 +21,23 @@ import (
 
 // Deps are what the server serves from. Webhook and Metrics may be nil.
 type Deps struct {
-	Store  *jobs.Store
-	Log    *jobs.Log
-	Links  *Links
-	Public bool // job pages open without a signed link (web.public)
+	Store *jobs.Store
+	Log   *jobs.Log
+	Links *Links
+	// Public opens job pages and the list of jobs (/jobs) without a
+	// signed link (web.public); see list.go for whom the list shows.
+	Public bool
 	// PublicChannels are the private channels whose jobs' pages are open
-	// too when Public is set; other private channels' pages never are.
+	// too when Public is set, and whose jobs the list shows; other private
+	// channels' pages never are, and their jobs are never listed.
 	PublicChannels []string
-	Webhook        http.Handler
-	Metrics        *Metrics
-	Logger         *slog.Logger
+	// GitHubURL is where job pages link commits and pull requests of
+	// jobs whose GitHub repository is known: GitHub Enterprise's address,
+	// or "" for https://github.com.
+	GitHubURL string
+	Webhook   http.Handler
+	Metrics   *Metrics
+	Logger    *slog.Logger
 	// Poll is how often a live page looks for new output; 0 is 250ms.
 	Poll   time.Duration
 	Limits Limits
@@ -88,12 +96,18 @@ func New(d Deps) *Server {
 		d.Poll = 250 * time.Millisecond
 	}
 	d.Limits = d.Limits.withDefaults()
+	d.GitHubURL = strings.TrimRight(d.GitHubURL, "/")
+	if d.GitHubURL == "" {
+		d.GitHubURL = "https://github.com"
+	}
 	s := &Server{d: d, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	if d.Metrics != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	}
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /jobs", s.jobList)
 	s.mux.HandleFunc("GET /jobs/{id}", s.jobPage)
 	s.mux.HandleFunc("GET /jobs/{id}/log", s.rawLog)
 	s.mux.HandleFunc("GET /jobs/{id}/lines", s.earlierLines)

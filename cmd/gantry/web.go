@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -66,8 +68,24 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	m.metrics.Store(p.metrics)
 	srv := web.New(web.Deps{
 		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, PublicChannels: p.cfg.Web.PublicChannels, Webhook: webhook,
-		Metrics: p.metrics, Logger: m.logger,
+		Metrics: p.metrics, Logger: m.logger, GitHubURL: githubWebURL(m.Getenv("GITHUB_API_URL")),
 	})
 	m.logger.Info("HTTP server listening", "addr", l.Addr().String(), "public_url", public)
 	return srv, l, nil
+}
+
+// githubWebURL is where people browse the GitHub that GITHUB_API_URL
+// serves, for links to commits: an Enterprise server's API lives under
+// /api/v3 of its address. "" (github.com) for GitHub's own API, and for
+// an API address of another shape (a test's fake GitHub).
+func githubWebURL(api string) string {
+	u, err := url.Parse(api)
+	if err != nil || u.Host == "" || u.Host == "api.github.com" {
+		return ""
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	if !strings.HasSuffix(path, "/api/v3") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + strings.TrimSuffix(path, "/api/v3")
 }

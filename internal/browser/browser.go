@@ -101,6 +101,7 @@ func Start(t testing.TB) *Browser {
 			break
 		}
 	}
+	b.screenshotOnFailure()
 	return b
 }
 
