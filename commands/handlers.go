@@ -292,7 +292,11 @@ func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, err
 		return Reply{}, err
 	}
 	if len(active) == 0 && hidden == 0 {
-		return Reply{Text: "Nothing is queued or running.", Ephemeral: true}, nil
+		text := "Nothing is queued or running."
+		if s.listLink != nil {
+			text += " Recent jobs: " + s.listLink()
+		}
+		return Reply{Text: text, Ephemeral: true}, nil
 	}
 	lines := make([]string, 0, len(active)+1)
 	for _, j := range active {
@@ -300,6 +304,10 @@ func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, err
 	}
 	if hidden > 0 {
 		lines = append(lines, fmt.Sprintf("• and %d more in conversations you are not in", hidden))
+	}
+	if s.listLink != nil {
+		// The list shows no private channel's job, so anyone may have it.
+		lines = append(lines, "Recent jobs: "+s.listLink())
 	}
 	return Reply{Text: strings.Join(lines, "\n"), Ephemeral: true}, nil
 }

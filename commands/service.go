@@ -67,6 +67,7 @@ type Service struct {
 	groups   Groups
 	channels Channels
 	links    func(id int64) string
+	listLink func() string
 	now      func() time.Time
 	logger   *slog.Logger
 	handlers map[Verb]Handler
@@ -84,7 +85,9 @@ type Deps struct {
 	// console, tests) means only the channel's own requests count.
 	Channels Channels
 	Links    func(id int64) string // the signed link to a job's page
-	Pools    Pools                 // nil: no resource pools
+	// ListLink is the signed link to the list of recent jobs; nil: none.
+	ListLink func() string
+	Pools    Pools // nil: no resource pools
 	Logger   *slog.Logger
 }
 
@@ -92,7 +95,7 @@ type Deps struct {
 func NewService(d Deps) *Service {
 	s := &Service{
 		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
-		channels: d.Channels, links: d.Links, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
+		channels: d.Channels, links: d.Links, listLink: d.ListLink, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -347,6 +347,9 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 
 func (m *Main) service(p *parts) *commands.Service {
 	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink()}
+	if p.links != nil {
+		d.ListLink = p.links.List
+	}
 	if p.pools != nil {
 		d.Pools = p.pools
 	}
