@@ -100,7 +100,7 @@ func (s *consoleSink) Write(ctx context.Context, chunk []byte) error {
 	return nil
 }
 
-func (s *consoleSink) Close(ctx context.Context) error { return nil }
+func (s *consoleSink) Close(ctx context.Context, ended bool) error { return nil }
 
 func (c *Console) printLines(job int64, bar, text string) {
 	var b strings.Builder

@@ -46,7 +46,7 @@ func (r *recorder) LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error) { 
 type nopSink struct{}
 
 func (nopSink) Write(context.Context, []byte) error { return nil }
-func (nopSink) Close(context.Context) error         { return nil }
+func (nopSink) Close(context.Context, bool) error   { return nil }
 
 // TestTwoProcessesShareEventsAndPostEachJobOnce runs two consumers of the
 // slack group, as two bot processes: each event is shown once, and each

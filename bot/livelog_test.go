@@ -48,7 +48,7 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := sink.Close(ctx); err != nil {
+	if err := sink.Close(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	thread := srv.Thread("C0BUILDS", parent)
@@ -68,11 +68,9 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 	if d, ok := srv.MinInterval("chat.update", nil); ok && d < every-100*time.Millisecond {
 		t.Errorf("edits %v apart, want at least %v", d, every)
 	}
-	// Closing gave the live log up: another process may take it now.
-	if sink2, err := other.LiveLog(ctx, j); err != nil {
-		t.Errorf("after Close: %v", err)
-	} else {
-		_ = sink2.Close(ctx)
+	// It shows the end: no process takes it up again.
+	if _, err := other.LiveLog(ctx, j); !errors.Is(err, ErrLiveLogEnded) {
+		t.Errorf("after Close: %v, want ErrLiveLogEnded", err)
 	}
 }
 
@@ -83,10 +81,71 @@ func TestLiveLogOfAJobWithoutOutputPostsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sink.Close(context.Background()); err != nil {
+	if err := sink.Close(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.CallCount(MethodPostMessage) + srv.CallCount(MethodUpdate); n != 0 {
 		t.Errorf("%d calls for a job that printed nothing", n)
+	}
+}
+
+// A live log stopped with its process (Close without the end) is taken up
+// by the next one in the same message, from the point it had shown: its
+// count of lines goes on, and its last edit ends with the job's last line.
+func TestLiveLogResumesInTheSameMessageWhereItStopped(t *testing.T) {
+	srv := slackserver.New(t)
+	rdb := redistest.Start(t)
+	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	every := 300 * time.Millisecond
+	first := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
+	ctx := context.Background()
+	parent, err := first.Post(ctx, "C0BUILDS", "", Message{Text: "#9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	for i := 1; i <= 6000; i++ {
+		fmt.Fprintf(&log, "line %d of the build\n", i)
+	}
+	all := log.String()
+	cut := strings.Index(all, "line 3001 ")
+	j := &jobs.Job{ID: 9, Channel: "C0BUILDS", ThreadTS: parent}
+	sink, err := first.LiveLog(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Write(ctx, []byte(all[:cut])); err != nil {
+		t.Fatal(err)
+	}
+	srv.WaitFor(t, 5*time.Second, "the live log showing line 3000", func(s *slackserver.Server) bool {
+		th := s.Thread("C0BUILDS", parent)
+		return len(th) == 2 && strings.Contains(th[1].VisibleText(), "line 3000 of the build\n```")
+	})
+	if err := sink.Close(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-b/2", 0)})
+	again, err := second.LiveLog(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := again.(interface{ From() int64 }).From()
+	if from <= 0 || from > int64(cut) {
+		t.Fatalf("resumes from %d; want a little before %d", from, cut)
+	}
+	if err := again.Write(ctx, []byte(all[from:])); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Close(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	th := srv.Thread("C0BUILDS", parent)
+	if len(th) != 2 {
+		t.Fatalf("thread has %d messages, want the parent and one live log", len(th))
+	}
+	text := th[1].VisibleText()
+	if !strings.Contains(text, "line 6000 of the build\n```") || !strings.Contains(text, "of 6000 lines · the job has ended") {
+		t.Errorf("the resumed live log does not end with line 6000 of 6000:\n%s", text)
 	}
 }

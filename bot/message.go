@@ -21,7 +21,28 @@ type Message struct {
 	// Step marks a step's start or end: the console skips these, since the
 	// log it prints already shows them.
 	Step bool
+	// Mention is the person the message is for (a user id): Slack puts a
+	// mention of them first, so that they are notified.
+	Mention string
+	// Log holds log lines shown under the text (a failed job's last lines);
+	// the console, which printed them already, leaves them out.
+	Log []string
+	// Weight says how much the message matters when a channel is busy.
+	Weight Weight
 }
+
+// Weight orders messages that wait for a busy channel. The zero value is
+// the heaviest, so that an answer to someone is never held back by a note.
+type Weight int
+
+const (
+	// WeightAnswer is an answer to someone or a job's own message.
+	WeightAnswer Weight = iota
+	// WeightNotice notifies people: a job's end, a request for approval.
+	WeightNotice
+	// WeightAside can wait: a note in a job's thread.
+	WeightAside
+)
 
 // Card is the job message: what the job is and where it has got to.
 type Card struct {
@@ -82,18 +103,23 @@ func JobMessage(j *jobs.Job, now time.Time, link string) Message {
 	c := &Card{
 		Job: j.ID, Title: j.What() + " " + j.Target(), SHA: j.ShortSHA(), Who: who, State: j.State,
 		Emoji: StateEmoji(j.State), Step: j.Step, Steps: len(j.Plan.Steps), Elapsed: j.Duration(now),
-		Reason: j.Reason, Link: link,
+		Reason: Reason(j), Link: link,
 	}
 	if j.HasExit {
 		code := j.ExitCode
 		c.ExitCode = &code
 	}
-	if j.State == jobs.AwaitingApproval {
+	switch {
+	case j.State == jobs.AwaitingApproval:
 		for _, n := range []string{j.Rejection, j.Policy} {
 			if n != "" {
 				c.Notes = append(c.Notes, n)
 			}
 		}
+	case j.Decision != "" && j.State != jobs.Cancelled:
+		// A rejection is the reason a deploy was cancelled; an approval is
+		// said here, once, instead of in a reply of its own.
+		c.Notes = append(c.Notes, capitalize(j.Decision))
 	}
 	m := Message{Card: c, Text: CardText(c)}
 	switch {
@@ -122,8 +148,8 @@ func CardText(c *Card) string {
 		fmt.Fprintf(&b, " (%s)", c.SHA)
 	}
 	fmt.Fprintf(&b, " by %s: %s", c.Who, c.State)
-	if c.State == jobs.Running && c.Steps > 0 && c.Step > 0 {
-		fmt.Fprintf(&b, ", step %d of %d", c.Step, c.Steps)
+	if step := c.stepShown(); step != "" {
+		b.WriteString(" " + step)
 	}
 	if c.Elapsed > 0 {
 		fmt.Fprintf(&b, ", %s", roundDuration(c.Elapsed))
@@ -131,13 +157,50 @@ func CardText(c *Card) string {
 	if c.ExitCode != nil && *c.ExitCode != 0 {
 		fmt.Fprintf(&b, ", exit code %d", *c.ExitCode)
 	}
-	if c.Reason != "" && (c.State.Final() || c.State == jobs.Waiting) && c.State != jobs.Failed {
+	if c.Reason != "" {
 		fmt.Fprintf(&b, " — %s", c.Reason)
 	}
 	for _, n := range c.Notes {
 		b.WriteString("\n  " + n)
 	}
 	return b.String()
+}
+
+// stepShown is where a running job has got to ("at step 2 of 3"), or the
+// step a failed job failed in ("in step 2 of 3"); "" in any other state, so
+// that no step shows stale.
+func (c *Card) stepShown() string {
+	if c.Steps == 0 || c.Step == 0 {
+		return ""
+	}
+	switch c.State {
+	case jobs.Running:
+		return fmt.Sprintf("at step %d of %d", c.Step, c.Steps)
+	case jobs.Failed:
+		return fmt.Sprintf("in step %d of %d", c.Step, c.Steps)
+	}
+	return ""
+}
+
+// Reason is the record's reason when it says something about the job's
+// state now: why it waits, why it was cancelled or errored, why a retry
+// was queued. A job that moved on keeps its last wait reason in the record
+// ("waiting for db (1st in line)"); that is never shown.
+func Reason(j *jobs.Job) string {
+	switch {
+	case j.State == jobs.Waiting, j.State == jobs.Cancelled, j.State == jobs.Errored:
+		return j.Reason
+	case j.State == jobs.Queued && j.Attempt > 1 && strings.HasPrefix(j.Reason, "errored: "):
+		return j.Reason // the retry's "errored: …; retrying in 10s"
+	}
+	return ""
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func roundDuration(d time.Duration) time.Duration {
@@ -154,8 +217,8 @@ func Summary(j *jobs.Job, now time.Time) string {
 	if j.HasExit {
 		fmt.Fprintf(&b, " (exit code %d)", j.ExitCode)
 	}
-	if j.Reason != "" && j.State != jobs.Failed {
-		fmt.Fprintf(&b, ": %s", j.Reason)
+	if r := Reason(j); r != "" {
+		fmt.Fprintf(&b, ": %s", r)
 	}
 	if j.State == jobs.Failed && j.Step > 0 && j.Step <= len(j.Plan.Steps) {
 		fmt.Fprintf(&b, ": step %d (%s) failed", j.Step, jobs.ChatEscape(j.Plan.Steps[j.Step-1].Name))

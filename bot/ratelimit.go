@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 )
@@ -20,15 +21,18 @@ type Limit struct {
 
 // DefaultLimits follows Slack's published tiers: Tier 2 about 20 calls a
 // minute, Tier 3 about 50, Tier 4 about 100; chat.postMessage about one a
-// second per channel with short bursts. The "" entry applies to any other
-// method.
+// second per channel with short bursts. Slack does not publish its bursts;
+// those for posting and chat.update stay a little under what the fake Slack
+// of the tests allows (internal/slackserver.DefaultLimits), so that calls
+// that leave here in time do not arrive too close together. The "" entry
+// applies to any other method.
 func DefaultLimits() map[string]Limit {
 	tier2 := Limit{PerMinute: 20, Burst: 3}
 	tier3 := Limit{PerMinute: 50, Burst: 10}
 	tier4 := Limit{PerMinute: 100, Burst: 20}
 	return map[string]Limit{
-		MethodPostMessage:    {PerMinute: 300, Burst: 30, PerChannelPerMinute: 60, ChannelBurst: 5},
-		MethodUpdate:         tier3,
+		MethodPostMessage:    {PerMinute: 300, Burst: 30, PerChannelPerMinute: 60, ChannelBurst: 3},
+		MethodUpdate:         {PerMinute: 50, Burst: 18},
 		MethodPostEphemeral:  tier4,
 		MethodHistory:        tier3,
 		MethodReplies:        tier3,
@@ -42,6 +46,33 @@ func DefaultLimits() map[string]Limit {
 		MethodResponseURL:    {PerMinute: 6000, Burst: 200},
 		"":                   tier3,
 	}
+}
+
+// Priority orders the calls that wait for the same limit: a higher one goes
+// first, and a lower one leaves part of the limit's burst unused, so that a
+// higher one that comes later still goes at once.
+type Priority int
+
+const (
+	// Background calls (a running job's live log, notes) go when nothing
+	// else waits for their limit, and leave half of its burst to the others.
+	Background Priority = iota
+	// Normal calls leave a quarter of the burst to urgent ones.
+	Normal
+	// Urgent calls (a job's message, the edit that shows how a job ended,
+	// answers to people) go first and may spend the whole burst.
+	Urgent
+)
+
+// reserve is how many tokens of a bucket of burst calls of p leave alone.
+func (p Priority) reserve(burst float64) float64 {
+	switch p {
+	case Background:
+		return math.Floor(burst / 2)
+	case Normal:
+		return math.Floor(burst / 4)
+	}
+	return 0
 }
 
 // SchedulerConfig configures a Scheduler. Zero values are the defaults.
@@ -64,9 +95,11 @@ type SchedulerConfig struct {
 }
 
 // Scheduler sends every Web API call gantry makes: it keeps each method
-// (and, for posting, each channel) within its limit, pauses a method for
-// the Retry-After of a 429, retries transient failures, and coalesces edits
-// of one message so that only the newest is sent.
+// (and, for posting, each channel) within its limit, lets urgent calls go
+// ahead of others that wait for the same limit, pauses a method (for
+// posting, a channel) for the Retry-After of a 429, retries transient
+// failures, and coalesces edits of one message so that only the newest is
+// sent.
 type Scheduler struct {
 	limits    map[string]Limit
 	attempts  int
@@ -82,8 +115,25 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
-	paused  map[string]time.Time // method -> until
+	paused  map[string]time.Time // method, or method and channel -> until
+	queues  map[string]map[*waiter]bool
+	seq     uint64
+	changed chan struct{} // closed and replaced when a waiter may go
 	edits   map[string]*editQueue
+}
+
+// waiter is one call waiting for its limits.
+type waiter struct {
+	prio Priority // may be raised while it waits (Scheduler.raise)
+	seq  uint64
+}
+
+// before reports whether w goes before o.
+func (w *waiter) before(o *waiter) bool {
+	if w.prio != o.prio {
+		return w.prio > o.prio
+	}
+	return w.seq < o.seq
 }
 
 // NewScheduler returns a Scheduler; Close stops it.
@@ -95,7 +145,8 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	s := &Scheduler{
 		limits: limits, attempts: cfg.Attempts, maxLimits: cfg.MaxRateLimited, backoff: cfg.Backoff,
 		logger: cfg.Logger, onFatal: cfg.OnFatal, failed: cfg.Failed,
-		buckets: map[string]*bucket{}, paused: map[string]time.Time{}, edits: map[string]*editQueue{},
+		buckets: map[string]*bucket{}, paused: map[string]time.Time{}, queues: map[string]map[*waiter]bool{},
+		changed: make(chan struct{}), edits: map[string]*editQueue{},
 	}
 	if s.attempts <= 0 {
 		s.attempts = 5
@@ -120,12 +171,31 @@ func (s *Scheduler) Close() { s.cancel() }
 // posts must check, on a later attempt, whether an earlier one took effect.
 type Call func(ctx context.Context, attempt int) error
 
-// Do sends call, a call of method into channel ("" for none), when the
-// limits allow, and tries again after a 429 or a transient failure.
+// Do sends call, a call of method into channel ("" for none), with Normal
+// priority; see DoPriority.
 func (s *Scheduler) Do(ctx context.Context, method, channel string, call Call) error {
+	return s.DoPriority(ctx, Normal, method, channel, call)
+}
+
+// DoPriority sends call, a call of method into channel ("" for none), when
+// the limits allow and no call of a higher priority (or an earlier one of
+// the same) waits for them, and tries again after a 429 or a transient
+// failure.
+func (s *Scheduler) DoPriority(ctx context.Context, p Priority, method, channel string, call Call) error {
+	return s.do(ctx, &waiter{prio: p}, method, channel, nil, call)
+}
+
+// do is DoPriority for waiter w. gap, when set, is how long to wait before
+// each try (an edit's spacing).
+func (s *Scheduler) do(ctx context.Context, w *waiter, method, channel string, gap func() time.Duration, call Call) error {
 	failures, limited := 0, 0
 	for attempt := 1; ; attempt++ {
-		if err := s.wait(ctx, method, channel); err != nil {
+		if gap != nil {
+			if err := sleep(ctx, gap()); err != nil {
+				return err
+			}
+		}
+		if err := s.admit(ctx, w, method, channel); err != nil {
 			return err
 		}
 		err := call(ctx, attempt)
@@ -147,8 +217,8 @@ func (s *Scheduler) Do(ctx context.Context, method, channel string, call Call) e
 			if pause <= 0 {
 				pause = s.backoff
 			}
-			s.logger.Warn("slack rate limit: pausing method", "method", method, "retry_after", pause)
-			s.pause(method, pause)
+			s.logger.Warn("slack rate limit: pausing method", "method", method, "channel", channel, "retry_after", pause)
+			s.pause(method, channel, pause)
 			continue
 		}
 		if IsFatalAuth(err) {
@@ -171,54 +241,143 @@ func (s *Scheduler) Do(ctx context.Context, method, channel string, call Call) e
 	}
 }
 
-func (s *Scheduler) pause(method string, d time.Duration) {
+func (s *Scheduler) limit(method string) Limit {
+	if l, ok := s.limits[method]; ok {
+		return l
+	}
+	return s.limits[""]
+}
+
+// pauseKey is what a 429 of method into channel pauses: the channel alone
+// for a method limited per channel (chat.postMessage), else the method.
+func (s *Scheduler) pauseKey(method, channel string) string {
+	if channel != "" && s.limit(method).PerChannelPerMinute > 0 {
+		return method + " " + channel
+	}
+	return method
+}
+
+// pause holds calls of method (into channel) back for d after a 429, and
+// empties their buckets: Slack counted calls this process did not see.
+func (s *Scheduler) pause(method, channel string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if until := time.Now().Add(d); until.After(s.paused[method]) {
-		s.paused[method] = until
+	key := s.pauseKey(method, channel)
+	if until := time.Now().Add(d); until.After(s.paused[key]) {
+		s.paused[key] = until
+	}
+	for _, k := range []string{method, method + " " + channel} {
+		if b := s.buckets[k]; b != nil {
+			b.tokens = min(b.tokens, 0)
+		}
 	}
 }
 
-// wait returns when a call of method into channel may go.
-func (s *Scheduler) wait(ctx context.Context, method, channel string) error {
+// raise lifts the priority of a waiting call.
+func (s *Scheduler) raise(w *waiter, p Priority) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raiseLocked(w, p)
+}
+
+func (s *Scheduler) raiseLocked(w *waiter, p Priority) {
+	if p > w.prio {
+		w.prio = p
+		s.notifyLocked()
+	}
+}
+
+func (s *Scheduler) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// queueKey names the queue in which calls of method into channel wait
+// their turn: the channel's, for a method limited per channel, so that
+// channels do not wait for each other; "" when nothing limits the method.
+func (s *Scheduler) queueKey(method, channel string) string {
+	l := s.limit(method)
+	switch {
+	case channel != "" && l.PerChannelPerMinute > 0:
+		return method + " " + channel
+	case l.PerMinute > 0:
+		return method
+	}
+	return ""
+}
+
+// admit returns when w, a call of method into channel, may go: its limits
+// have a token for it beyond what its priority leaves to others, and no
+// call before it waits in its queue.
+func (s *Scheduler) admit(ctx context.Context, w *waiter, method, channel string) error {
+	qk := s.queueKey(method, channel)
+	s.mu.Lock()
+	s.seq++
+	w.seq = s.seq
+	q := s.queues[qk]
+	if q == nil {
+		q = map[*waiter]bool{}
+		s.queues[qk] = q
+	}
+	q[w] = true
+	defer func() {
+		delete(q, w)
+		if len(q) == 0 {
+			delete(s.queues, qk)
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		now := time.Now()
-		if until := s.paused[method]; now.Before(until) {
-			s.mu.Unlock()
-			if err := sleep(ctx, until.Sub(now)); err != nil {
-				return err
-			}
-			continue
-		}
-		l, ok := s.limits[method]
-		if !ok {
-			l = s.limits[""]
-		}
-		var d time.Duration
-		if l.PerMinute > 0 {
-			d = s.bucketLocked(method, l.PerMinute, l.Burst).reserve(now)
-		}
-		if channel != "" && l.PerChannelPerMinute > 0 {
-			d = max(d, s.bucketLocked(method+" "+channel, l.PerChannelPerMinute, l.ChannelBurst).reserve(now))
-		}
-		s.mu.Unlock()
-		if d <= 0 {
+		wait, ok := s.tryLocked(w, q, method, channel, time.Now())
+		if ok {
 			return nil
 		}
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		until := s.paused[method]
+		changed := s.changed
 		s.mu.Unlock()
-		if !time.Now().Before(until) {
-			return nil
+		err := sleepUntil(ctx, wait, changed)
+		s.mu.Lock()
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// tryLocked takes w's tokens when it may go, or says how long to wait
+// before trying again (-1: until something changes).
+func (s *Scheduler) tryLocked(w *waiter, q map[*waiter]bool, method, channel string, now time.Time) (time.Duration, bool) {
+	for _, k := range []string{method, s.pauseKey(method, channel)} {
+		if until := s.paused[k]; now.Before(until) {
+			return until.Sub(now), false
+		}
+	}
+	for o := range q {
+		if o != w && o.before(w) {
+			return -1, false
+		}
+	}
+	l := s.limit(method)
+	var bs []*bucket
+	if l.PerMinute > 0 {
+		bs = append(bs, s.bucketLocked(method, l.PerMinute, l.Burst))
+	}
+	if channel != "" && l.PerChannelPerMinute > 0 {
+		bs = append(bs, s.bucketLocked(method+" "+channel, l.PerChannelPerMinute, l.ChannelBurst))
+	}
+	var wait time.Duration
+	for _, b := range bs {
+		b.refill(now)
+		if need := 1 + w.prio.reserve(b.burst) - b.tokens; need > 0 {
+			wait = max(wait, time.Duration(need/b.rate*float64(time.Second))+time.Millisecond)
+		}
+	}
+	if wait > 0 {
+		return wait, false
+	}
+	for _, b := range bs {
+		b.tokens--
+	}
+	return 0, true
 }
 
 func (s *Scheduler) bucketLocked(key string, perMinute float64, burst int) *bucket {
@@ -231,9 +390,8 @@ func (s *Scheduler) bucketLocked(key string, perMinute float64, burst int) *buck
 	return b
 }
 
-// bucket is a token bucket whose tokens may go negative: each call
-// reserves a token and waits until the bucket has refilled to it, so
-// callers go in the order they came.
+// bucket is a token bucket: a call takes a token, and tokens come back at
+// rate up to burst.
 type bucket struct {
 	rate   float64 // tokens a second
 	burst  float64
@@ -241,16 +399,30 @@ type bucket struct {
 	last   time.Time
 }
 
-func (b *bucket) reserve(now time.Time) time.Duration {
-	if !b.last.IsZero() {
+func (b *bucket) refill(now time.Time) {
+	if !b.last.IsZero() && now.After(b.last) {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
-	b.last = now
-	b.tokens--
-	if b.tokens >= 0 {
-		return 0
+	if now.After(b.last) {
+		b.last = now
 	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// sleepUntil waits d (d < 0: no time limit) or until changed is closed.
+func sleepUntil(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+	var timer <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-changed:
+	case <-timer:
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,9 @@ import (
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// roomy limits keep tests of other things than the limits quick.
+var roomy = map[string]Limit{"": {PerMinute: 6000, Burst: 100}, MethodUpdate: {PerMinute: 6000, Burst: 100}}
 
 func testScheduler(limits map[string]Limit, onFatal func(error)) *Scheduler {
 	return NewScheduler(SchedulerConfig{Limits: limits, Backoff: 10 * time.Millisecond, OnFatal: onFatal, Logger: quiet})
@@ -54,7 +58,7 @@ func TestSchedulerKeepsPerChannelRate(t *testing.T) {
 }
 
 func TestSchedulerPausesMethodForRetryAfter(t *testing.T) {
-	s := testScheduler(nil, nil)
+	s := testScheduler(roomy, nil)
 	defer s.Close()
 	var first atomic.Bool
 	var limitedAt time.Time
@@ -100,7 +104,7 @@ func TestSchedulerPausesMethodForRetryAfter(t *testing.T) {
 
 func TestSchedulerRetriesTransientFailuresOnly(t *testing.T) {
 	var fatal []error
-	s := testScheduler(nil, func(err error) { fatal = append(fatal, err) })
+	s := testScheduler(roomy, func(err error) { fatal = append(fatal, err) })
 	defer s.Close()
 	tries := 0
 	err := s.Do(context.Background(), "m", "", func(_ context.Context, attempt int) error {
@@ -163,7 +167,7 @@ func TestSchedulerCoalescesEditsOfOneMessage(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Edit(context.Background(), "chat.update", "C1", "C1/1", 150*time.Millisecond, edit(i)); err != nil {
+			if err := s.Edit(context.Background(), Normal, "chat.update", "C1", "C1/1", 150*time.Millisecond, edit(i)); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -182,8 +186,87 @@ func TestSchedulerCoalescesEditsOfOneMessage(t *testing.T) {
 	mu.Unlock()
 	// A closed scheduler fails what waits.
 	s.Close()
-	err := s.Edit(context.Background(), "chat.update", "C1", "C1/2", 0, edit(0))
+	err := s.Edit(context.Background(), Normal, "chat.update", "C1", "C1/2", 0, edit(0))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("edit after Close: %v", err)
+	}
+}
+
+// An urgent call (a job's final state) goes at once, ahead of background
+// calls (live-log edits) that wait for the same limit, which leave part of
+// the burst for it.
+func TestSchedulerLetsUrgentCallsGoFirst(t *testing.T) {
+	s := testScheduler(map[string]Limit{"m": {PerMinute: 600, Burst: 4}}, nil)
+	defer s.Close()
+	start := time.Now()
+	var mu sync.Mutex
+	var order []string
+	var urgentAt time.Duration
+	call := func(name string) Call {
+		return func(context.Context, int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name)
+			if name == "urgent" {
+				urgentAt = time.Since(start)
+			}
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.DoPriority(context.Background(), Background, "m", "", call("background"))
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := s.DoPriority(context.Background(), Urgent, "m", "", call("urgent")); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if urgentAt > 80*time.Millisecond {
+		t.Errorf("the urgent call went after %v", urgentAt)
+	}
+	// Background calls keep half the burst of 4: two went at once, the
+	// urgent one third.
+	if order[2] != "urgent" {
+		t.Errorf("calls went in the order %v; want the urgent one third", order)
+	}
+}
+
+// While an edit waits for its turn, a newer edit of the same message takes
+// its place and lifts its priority: the newest content goes, ahead of
+// another message's edit that waited longer.
+func TestSchedulerEditTakesNewestAndHighestPriority(t *testing.T) {
+	s := testScheduler(map[string]Limit{MethodUpdate: {PerMinute: 600, Burst: 1}}, nil)
+	defer s.Close()
+	var mu sync.Mutex
+	var sent []string
+	edit := func(name string) Call {
+		return func(context.Context, int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, name)
+			return nil
+		}
+	}
+	// Take the one token, so that what follows waits.
+	_ = s.DoPriority(context.Background(), Urgent, MethodUpdate, "", edit("first"))
+	a := s.QueueEdit(Background, MethodUpdate, "C1", "live", 0, edit("live 1"))
+	time.Sleep(5 * time.Millisecond)
+	b := s.QueueEdit(Normal, MethodUpdate, "C1", "card", 0, edit("card running"))
+	time.Sleep(5 * time.Millisecond)
+	c := s.QueueEdit(Background, MethodUpdate, "C1", "live", 0, edit("live 2"))
+	d := s.QueueEdit(Urgent, MethodUpdate, "C1", "live", 0, edit("live ended"))
+	for _, ch := range []<-chan error{a, b, c, d} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "first,live ended,card running"
+	if got := strings.Join(sent, ","); got != want {
+		t.Errorf("sent %s, want %s", got, want)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/commands"
 )
 
 // Slack's limits on what one message may hold.
@@ -44,22 +44,31 @@ func clip(s string, n int) string {
 
 // Blocks renders m as Block Kit. A job message is a card with its buttons; a
 // step's start or end is a small grey line; other messages are their text,
-// with buttons when they have some. Nil means the text alone shows m.
+// with the log lines they show and their buttons. Nil means the text alone
+// shows m.
 func Blocks(m Message) []slack.Block {
 	switch {
 	case m.Card != nil:
 		return cardBlocks(m.Card, m.Buttons)
 	case m.Step:
 		return []slack.Block{slack.NewContextBlock("step", plain(clip(m.Text, maxSectionText)))}
-	case len(m.Buttons) > 0:
+	case len(m.Buttons) > 0 || len(m.Log) > 0:
 		text := m.Text
-		if text == "" {
+		if m.Mention != "" {
+			text = commands.Mention(m.Mention) + " " + text
+		}
+		if strings.TrimSpace(text) == "" {
 			text = " "
 		}
-		return []slack.Block{
-			slack.NewSectionBlock(mrkdwn(clip(text, maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("text")),
-			actionsBlock(m.Buttons),
+		blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(clip(text, maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("text"))}
+		if len(m.Log) > 0 {
+			code, _ := fitCode(m.Log, maxSectionText)
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(code), nil, nil, slack.SectionBlockOptionBlockID("log")))
 		}
+		if len(m.Buttons) > 0 {
+			blocks = append(blocks, actionsBlock(m.Buttons))
+		}
+		return blocks
 	}
 	return nil
 }
@@ -73,8 +82,8 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 		fmt.Fprintf(&b, " `%s`", c.SHA)
 	}
 	status := []string{"*" + string(c.State) + "*"}
-	if c.State == jobs.Running && c.Steps > 0 && c.Step > 0 {
-		status = append(status, fmt.Sprintf("step %d of %d", c.Step, c.Steps))
+	if step := c.stepShown(); step != "" {
+		status[0] += " " + step
 	}
 	if c.Elapsed > 0 {
 		status = append(status, roundDuration(c.Elapsed).String())
@@ -83,7 +92,7 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 		status = append(status, fmt.Sprintf("exit code %d", *c.ExitCode))
 	}
 	b.WriteString("\n" + strings.Join(status, " · "))
-	if c.Reason != "" && (c.State.Final() || c.State == jobs.Waiting) && c.State != jobs.Failed {
+	if c.Reason != "" {
 		// Reasons are gantry's own sentences and may mention people.
 		b.WriteString("\n> " + strings.ReplaceAll(c.Reason, "\n", "\n> "))
 	}
@@ -128,35 +137,6 @@ func actionsBlock(buttons []Button) *slack.ActionBlock {
 
 func confirm(title, text, yes, no string) *slack.ConfirmationBlockObject {
 	return slack.NewConfirmationBlockObject(plain(title), plain(text), plain(yes), plain(no))
-}
-
-// liveLogView is what the live-log message shows.
-type liveLogView struct {
-	Job   int64
-	Lines []string // the newest lines, oldest first
-	Total int64    // lines the job has printed so far
-	Ended bool
-}
-
-// text is the message's plain fallback text.
-func (v liveLogView) text() string {
-	if v.Ended {
-		return fmt.Sprintf("Log of #%d: %d lines", v.Job, v.Total)
-	}
-	return fmt.Sprintf("Live log of #%d: %d lines so far", v.Job, v.Total)
-}
-
-// blocks renders the newest lines that fit in one section as a code block.
-func (v liveLogView) blocks() []slack.Block {
-	code, shown := fitCode(v.Lines, maxSectionText)
-	head := fmt.Sprintf("*Live log* of #%d · last %d of %d lines · updated every few seconds", v.Job, shown, v.Total)
-	if v.Ended {
-		head = fmt.Sprintf("*Log* of #%d · last %d of %d lines · the job has ended", v.Job, shown, v.Total)
-	}
-	return []slack.Block{
-		slack.NewContextBlock("head", mrkdwn(head)),
-		slack.NewSectionBlock(mrkdwn(code), nil, nil, slack.SectionBlockOptionBlockID("log")),
-	}
 }
 
 // fitCode writes the newest lines as a code block of at most limit

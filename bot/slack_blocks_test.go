@@ -111,9 +111,58 @@ func TestThreadMessagesGolden(t *testing.T) {
 	}
 }
 
+func TestNoticeGolden(t *testing.T) {
+	failed := sampleJob(jobs.Failed)
+	failed.ExitCode, failed.HasExit = 2, true
+	m := Message{Text: Summary(failed, time.Now()), Mention: "U0ALICE", Weight: WeightNotice,
+		Log:     []string{"--- FAIL: TestRelease (0.01s)", "    release_test.go:12: want <v1.2>, got <v1.1>", "FAIL"},
+		Buttons: []Button{{Label: "Retry", Action: "retry", Job: 42, Style: "primary"}, {Label: "Logs", Action: "logs", Job: 42}}}
+	text, blocks := content(m)
+	checkLimits(t, blocks)
+	golden(t, "notice_failed", rendered{Text: text, Blocks: blocks})
+	ok := Message{Text: Summary(sampleJob(jobs.Succeeded), time.Now()), Mention: "U0ALICE", Weight: WeightNotice}
+	text, blocks = content(ok)
+	golden(t, "notice_succeeded", rendered{Text: text, Blocks: blocks})
+}
+
+// A job that waited for a pool member keeps the wait reason in its record;
+// once it has moved on, neither its message nor its summary shows it.
+func TestFinishedJobShowsNoWaitReasonOrStaleStep(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 12, 0, time.UTC)
+	for _, st := range []jobs.State{jobs.Running, jobs.Succeeded, jobs.Failed} {
+		j := sampleJob(st)
+		j.Reason = "waiting for db (1st in line)"
+		if st == jobs.Failed {
+			j.Reason = "step 3 exited with code 2"
+		}
+		m := JobMessage(j, now, "")
+		raw, _ := json.Marshal(Blocks(m))
+		for _, text := range []string{m.Text, string(raw), Summary(j, now)} {
+			if strings.Contains(text, "waiting") || strings.Contains(text, "exited with code") {
+				t.Errorf("%s job shows its old reason: %s", st, text)
+			}
+			if st == jobs.Succeeded && strings.Contains(text, "step") {
+				t.Errorf("a finished job shows a step: %s", text)
+			}
+		}
+	}
+	waiting := sampleJob(jobs.Waiting)
+	waiting.Reason = "waiting for db (1st in line)"
+	if m := JobMessage(waiting, now, ""); !strings.Contains(m.Text, "waiting for db (1st in line)") {
+		t.Errorf("a waiting job does not say why: %s", m.Text)
+	}
+}
+
 func TestLiveLogGolden(t *testing.T) {
 	v := liveLogView{Job: 42, Total: 3, Lines: []string{"compiling <pkg> & friends", "ok  ```fenced```", "PASS"}}
 	golden(t, "livelog_running", rendered{Text: v.text(), Blocks: v.blocks()})
+	var marks stepMarks
+	for _, ln := range []string{"── step 1/3: go vet ./...", "── step 1/3 succeeded in 1.2s: go vet ./...", "── step 2/3: make <all>", "── step 2/3 failed with exit code 2 in 300ms: make <all>"} {
+		marks.see([]byte(ln))
+	}
+	v.Steps = marks.list()
+	golden(t, "livelog_steps", rendered{Text: v.text(), Blocks: v.blocks()})
+	v.Steps = nil
 	v.Ended = true
 	golden(t, "livelog_ended", rendered{Text: v.text(), Blocks: v.blocks()})
 	empty := liveLogView{Job: 43}

@@ -16,7 +16,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/gantry-ci/gantry/commands"
-	"github.com/gantry-ci/gantry/jobs"
 )
 
 // metadataEvent is the event_type of the metadata gantry puts on each of
@@ -86,41 +85,71 @@ func content(m Message) (string, []slack.Block) {
 	if text == "" && m.Card != nil {
 		text = CardText(m.Card)
 	}
+	if m.Mention != "" {
+		text = commands.Mention(m.Mention) + " " + text
+	}
 	return clip(text, maxMessageText), Blocks(m)
+}
+
+// priority is how m's post or edit ranks among the calls that wait for a
+// busy channel or method.
+func priority(m Message) Priority {
+	switch {
+	case m.Card != nil && !m.Card.State.Final():
+		return Normal // an edit of a job message that a newer one will replace
+	case m.Weight == WeightNotice:
+		return Normal
+	case m.Weight == WeightAside:
+		return Background
+	}
+	return Urgent
+}
+
+// render returns what m shows when it is sent: a job message is rendered
+// again from the job's record then (Refresh), so that a post or edit held
+// back by the limits shows the newest state.
+func (s *SlackSurface) render(m Message) func(context.Context) (string, []slack.Block) {
+	text, blocks := content(m)
+	if m.Card == nil || s.refresh == nil {
+		return func(context.Context) (string, []slack.Block) { return text, blocks }
+	}
+	return func(ctx context.Context) (string, []slack.Block) {
+		fresh, err := s.refresh(ctx, m)
+		if err != nil {
+			s.logger.Warn("render job message again", "job", m.Card.Job, "err", err)
+			return text, blocks
+		}
+		return content(fresh)
+	}
 }
 
 // Post sends m to channel, in the thread of threadTS when set, and returns
 // its ts. A post retried after a failure that may have taken effect (a 429
 // or an error after Slack had the message) first looks for the message by
-// the key in its metadata, so it is never posted twice.
+// the key in its metadata, so it is never posted twice. When the channel is
+// busy, job messages and answers go before notices, and notices before
+// asides.
 func (s *SlackSurface) Post(ctx context.Context, channel, threadTS string, m Message) (string, error) {
-	text, blocks := content(m)
 	payload := map[string]any{}
 	if m.Card != nil {
 		payload["job"] = m.Card.Job
 	}
-	return s.post(ctx, channel, threadTS, text, blocks, payload)
+	p := priority(m)
+	if m.Card != nil {
+		p = Urgent // a new job's message: everything else in its thread waits for it
+	}
+	return s.post(ctx, &waiter{prio: p}, channel, threadTS, s.render(m), payload)
 }
 
-func (s *SlackSurface) post(ctx context.Context, channel, threadTS, text string, blocks []slack.Block, payload map[string]any) (string, error) {
+// post sends what render returns when the limits let w go.
+func (s *SlackSurface) post(ctx context.Context, w *waiter, channel, threadTS string, render func(context.Context) (string, []slack.Block), payload map[string]any) (string, error) {
 	key := newKey()
 	payload["key"] = key
-	opts := []slack.MsgOption{
-		slack.MsgOptionText(text, false),
-		slack.MsgOptionDisableLinkUnfurl(),
-		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataEvent, EventPayload: payload}),
-	}
-	if blocks != nil {
-		opts = append(opts, slack.MsgOptionBlocks(blocks...))
-	}
-	if threadTS != "" {
-		opts = append(opts, slack.MsgOptionTS(threadTS))
-	}
 	// Slack's clock may differ a little from ours.
 	since := time.Now().Add(-time.Minute)
-	var ts string
+	var ts, view string
 	var last error
-	err := s.sched.Do(ctx, MethodPostMessage, channel, func(ctx context.Context, attempt int) error {
+	err := s.sched.do(ctx, w, MethodPostMessage, channel, nil, func(ctx context.Context, attempt int) error {
 		if attempt > 1 && mayHaveApplied(last) {
 			found, err := s.findPosted(ctx, channel, threadTS, key, since)
 			switch {
@@ -134,6 +163,19 @@ func (s *SlackSurface) post(ctx context.Context, channel, threadTS, text string,
 				return nil
 			}
 		}
+		text, blocks := render(ctx)
+		view, _ = shows(text, blocks)
+		opts := []slack.MsgOption{
+			slack.MsgOptionText(text, false),
+			slack.MsgOptionDisableLinkUnfurl(),
+			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataEvent, EventPayload: payload}),
+		}
+		if blocks != nil {
+			opts = append(opts, slack.MsgOptionBlocks(blocks...))
+		}
+		if threadTS != "" {
+			opts = append(opts, slack.MsgOptionTS(threadTS))
+		}
 		_, t, err := s.api.PostMessageContext(ctx, channel, opts...)
 		last, ts = err, t
 		return err
@@ -141,8 +183,8 @@ func (s *SlackSurface) post(ctx context.Context, channel, threadTS, text string,
 	if err != nil {
 		return "", fmt.Errorf("post to %s: %w", channel, err)
 	}
-	if sh, err := shows(text, blocks); err == nil {
-		s.remember(channel+"/"+ts, sh)
+	if view != "" {
+		s.remember(channel+"/"+ts, view)
 	}
 	return ts, nil
 }
@@ -209,26 +251,22 @@ func newKey() string {
 }
 
 // Update replaces the message at ts. Edits of one message that come faster
-// than CardEvery are coalesced: only the newest is sent.
+// than CardEvery are coalesced: only the newest is sent. An edit of a job
+// message that a newer one will replace (running, step k of n) is queued
+// and not waited for; one that shows how the job ended goes ahead of every
+// other edit waiting for chat.update, and Update returns once it is sent.
 func (s *SlackSurface) Update(ctx context.Context, channel, ts string, m Message) error {
 	text, blocks := content(m)
-	var render func(context.Context) (string, []slack.Block)
-	if m.Card != nil && s.refresh != nil {
-		render = func(ctx context.Context) (string, []slack.Block) {
-			fresh, err := s.refresh(ctx, m)
-			if err != nil {
-				s.logger.Warn("render job message again", "job", m.Card.Job, "err", err)
-				return text, blocks
-			}
-			return content(fresh)
-		}
-	}
-	return s.edit(ctx, channel, ts, text, blocks, s.cardEdit, render)
+	p := priority(m)
+	wait := m.Card == nil || p == Urgent
+	return s.edit(ctx, p, wait, channel, ts, text, blocks, s.cardEdit, s.render(m))
 }
 
-// edit replaces the message at channel/ts with text and blocks, or with
-// what render returns when the edit is sent (render may be nil).
-func (s *SlackSurface) edit(ctx context.Context, channel, ts, text string, blocks []slack.Block, spacing time.Duration, render func(context.Context) (string, []slack.Block)) error {
+// edit replaces the message at channel/ts with what render returns when
+// the edit is sent; text and blocks are what the caller expects it to show,
+// so that an edit that changes nothing is not sent. With wait it returns
+// once the edit was sent; else at once, and a failure is logged.
+func (s *SlackSurface) edit(ctx context.Context, p Priority, wait bool, channel, ts, text string, blocks []slack.Block, spacing time.Duration, render func(context.Context) (string, []slack.Block)) error {
 	key := channel + "/" + ts
 	view, err := shows(text, blocks)
 	if err != nil {
@@ -240,24 +278,33 @@ func (s *SlackSurface) edit(ctx context.Context, channel, ts, text string, block
 	if same {
 		return nil // an event that changed nothing people see
 	}
-	err = s.sched.Edit(ctx, MethodUpdate, channel, "update "+key, spacing, func(ctx context.Context, _ int) error {
-		text, blocks, view := text, blocks, view
-		if render != nil {
-			text, blocks = render(ctx)
-			v, err := shows(text, blocks)
-			if err != nil {
-				return err
-			}
-			view = v
+	done := s.sched.QueueEdit(p, MethodUpdate, channel, "update "+key, spacing, func(ctx context.Context, _ int) error {
+		text, blocks := render(ctx)
+		view, err := shows(text, blocks)
+		if err != nil {
+			return err
 		}
 		// Blocks are always sent, so a message without them loses the old ones.
 		opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
-		_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts, opts...)
+		_, _, _, err = s.api.UpdateMessageContext(ctx, channel, ts, opts...)
 		if err == nil {
 			s.remember(key, view)
 		}
 		return err
 	})
+	if !wait {
+		go func() {
+			if err := <-done; err != nil {
+				s.logger.Error("update message", "channel", channel, "ts", ts, "err", err)
+			}
+		}()
+		return nil
+	}
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("update %s/%s: %w", channel, ts, err)
 	}
@@ -320,22 +367,6 @@ func (s *SlackSurface) Upload(ctx context.Context, channel, threadTS string, f c
 		return fmt.Errorf("share %s in %s: %w", f.Name, channel, err)
 	}
 	return nil
-}
-
-// LiveLog returns the sink that shows job j's newest lines in one message
-// of its thread, edited at most once every LiveLogEvery.
-func (s *SlackSurface) LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error) {
-	name := "livelog:" + strconv.FormatInt(j.ID, 10)
-	if s.leases != nil {
-		ok, err := s.leases.Acquire(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, ErrLiveLogElsewhere
-		}
-	}
-	return newLiveLog(s, j, name), nil
 }
 
 // Ephemeral shows text to user alone, in channel (in the thread of threadTS

@@ -29,39 +29,66 @@ type Surface interface {
 // LogSink takes a running job's output, in whole lines.
 type LogSink interface {
 	Write(ctx context.Context, chunk []byte) error
-	// Close is called once the job has ended and its log has been read out.
-	Close(ctx context.Context) error
+	// Close ends the sink. ended says the job has ended and its log has
+	// been read out: the sink shows its last lines. Without it the process
+	// is stopping, and the next one to show the job goes on from here.
+	Close(ctx context.Context, ended bool) error
 }
 
-// Threads turns job events into the messages of each job's thread: the job
-// message (posted once, then edited on every change), a reply per step and
-// note, the live log, and at the end a summary and the whole log. Both the
-// Slack bot and the console use it, so a job looks the same in each.
+// Threads turns job events into what each job's thread shows, within a
+// budget that keeps a busy channel readable: the job message (posted once,
+// then edited on every change: state, step k of n, durations, buttons), one
+// live-log message in its thread (which shows the step boundaries and ends
+// with the job's last lines), and one reply when the job ends that tells
+// the person who asked (with, for a failure, the failing step, its last
+// lines and a Retry button). Steps, waits and retries edit the job message
+// and never post; notes are the only other replies. Both the Slack bot and
+// the console use it, so a job looks the same in each.
 type Threads struct {
-	store   *jobs.Store
-	log     *jobs.Log
-	surface Surface
-	links   func(id int64) string
-	logger  *slog.Logger
-	poll    time.Duration
-	upload  bool
-	claim   func(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	unclaim func(ctx context.Context, key string) error
+	store    *jobs.Store
+	log      *jobs.Log
+	surface  Surface
+	links    func(id int64) string
+	logger   *slog.Logger
+	poll     time.Duration
+	upload   bool
+	quiet    bool
+	resume   time.Duration
+	handOver time.Duration
+	claim    func(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	unclaim  func(ctx context.Context, key string) error
 
 	mu        sync.Mutex
 	followers map[int64]*follower
-	shown     string // the last event Consume has shown
+	ending    map[int64]bool // jobs whose live log is being ended here
+	shown     string         // the last event Consume has shown
 }
 
 // ThreadsConfig configures Threads. Zero values are the defaults.
 type ThreadsConfig struct {
-	Links      func(id int64) string // signed job page links; nil: none
-	Logger     *slog.Logger
-	PollLog    time.Duration // how often a running job's log is read; 0 is 250ms
-	UploadLogs bool          // attach the whole log when a job ends
+	Links   func(id int64) string // signed job page links; nil: none
+	Logger  *slog.Logger
+	PollLog time.Duration // how often a running job's log is read; 0 is 250ms
+	// UploadFailed attaches the whole log to a failed job's thread. Other
+	// jobs' logs are attached only when someone asks (logs).
+	UploadFailed bool
+	// QuietUnasked leaves out the reply at the end of a job nobody asked
+	// for (GitHub's) that succeeded: there is nobody to tell, and a busy
+	// channel is spared a post. The console, which has no such budget,
+	// shows every end.
+	QuietUnasked bool
+	// ResumeEvery is how often ConsumeGroup looks for running jobs whose
+	// live log nobody shows (its process stopped or died) and takes them
+	// up; 0 is 10s.
+	ResumeEvery time.Duration
+	// HandOver is how long the end of a job waits for another process
+	// that shows its live log to finish it, before taking it over (a dead
+	// process's lease must lapse first); 0 is 45s.
+	HandOver time.Duration
 	// Claim, when set, lets one of several processes that share the events
-	// post each job's message: it reports whether key was claimed first
-	// (Store.FirstSeen). nil: this process is the only one.
+	// post each job's message and its notice at the end: it reports whether
+	// key was claimed first (Store.FirstSeen). nil: this process is the
+	// only one.
 	Claim func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Unclaim gives a claim back (the post failed), so that a later event
 	// tries again at once instead of waiting for the claim to lapse.
@@ -69,7 +96,8 @@ type ThreadsConfig struct {
 }
 
 type follower struct {
-	stop atomic.Bool
+	stop atomic.Bool // stop following
+	end  atomic.Bool // the job has ended: the sink shows its end
 	done chan struct{}
 }
 
@@ -81,9 +109,16 @@ func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) 
 	if cfg.PollLog <= 0 {
 		cfg.PollLog = 250 * time.Millisecond
 	}
+	if cfg.ResumeEvery <= 0 {
+		cfg.ResumeEvery = 10 * time.Second
+	}
+	if cfg.HandOver <= 0 {
+		cfg.HandOver = 45 * time.Second
+	}
 	return &Threads{
 		store: s, log: l, surface: surface, links: cfg.Links, logger: cfg.Logger, poll: cfg.PollLog,
-		upload: cfg.UploadLogs, claim: cfg.Claim, unclaim: cfg.Unclaim, followers: map[int64]*follower{},
+		upload: cfg.UploadFailed, quiet: cfg.QuietUnasked, resume: cfg.ResumeEvery, handOver: cfg.HandOver, claim: cfg.Claim, unclaim: cfg.Unclaim,
+		followers: map[int64]*follower{}, ending: map[int64]bool{},
 	}
 }
 
@@ -107,9 +142,6 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 		return nil // nowhere to say it (a GitHub build of an unbound repo)
 	}
 	final := e.Type == jobs.EventState && e.State.Final() && j.State.Final()
-	if final {
-		t.drain(j.ID) // the last lines come before the verdict
-	}
 	posted := false
 	if j.ThreadTS == "" {
 		if posted, err = t.postJobMessage(ctx, j); err != nil {
@@ -117,6 +149,8 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 		}
 	}
 	if !posted && (e.Type == jobs.EventState || e.Type == jobs.EventStep || e.Type == jobs.EventRetry) {
+		// A final state is waited for, ahead of other edits; anything else
+		// is queued, and a newer edit of the same message replaces it.
 		if err := t.surface.Update(ctx, j.Channel, j.ThreadTS, JobMessage(j, t.store.Now(), t.link(j.ID))); err != nil {
 			return fmt.Errorf("update message of job #%d: %w", j.ID, err)
 		}
@@ -124,8 +158,8 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 	if j.State == jobs.Running {
 		t.follow(ctx, j)
 	}
-	if e.Text != "" {
-		if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, Message{Text: e.Text, Step: e.Type == jobs.EventStep}); err != nil {
+	if e.Type == jobs.EventNote && e.Text != "" {
+		if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, Message{Text: e.Text, Weight: WeightAside}); err != nil {
 			return fmt.Errorf("post in thread of job #%d: %w", j.ID, err)
 		}
 	}
@@ -191,15 +225,17 @@ func (t *Threads) awaitThread(ctx context.Context, j *jobs.Job, within time.Dura
 	}
 }
 
-// follow starts streaming job j's log into its thread, once.
+// follow starts streaming job j's log into its thread, once: from the
+// start, or from where its live log stopped when another process (or this
+// one before a restart) showed it before.
 func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.followers[j.ID]; ok {
+	if _, ok := t.followers[j.ID]; ok || t.ending[j.ID] {
 		return
 	}
 	sink, err := t.surface.LiveLog(ctx, j)
-	if errors.Is(err, ErrLiveLogElsewhere) {
+	if errors.Is(err, ErrLiveLogElsewhere) || errors.Is(err, ErrLiveLogEnded) {
 		return
 	}
 	if err != nil {
@@ -211,14 +247,13 @@ func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 	go func() {
 		defer close(f.done)
 		bg := context.WithoutCancel(ctx)
-		_, err := t.log.Follow(bg, j.ID, 0, t.poll, t.stopFollowing(bg, j.ID, f), func(b []byte) error { return sink.Write(bg, b) })
+		_, err := t.log.Follow(bg, j.ID, from(sink), t.poll, t.stopFollowing(bg, j.ID, f), func(b []byte) error { return sink.Write(bg, b) })
 		if err != nil {
 			t.logger.Error("follow job log", "job", j.ID, "err", err)
 		}
-		if err := sink.Close(bg); err != nil {
+		if err := sink.Close(bg, f.end.Load()); err != nil {
 			t.logger.Error("close live log", "job", j.ID, "err", err)
 		}
-		// Stopped without drain: the job's end was shown elsewhere.
 		t.mu.Lock()
 		if t.followers[j.ID] == f {
 			delete(t.followers, j.ID)
@@ -227,8 +262,16 @@ func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 	}()
 }
 
-// stopFollowing tells Follow when to stop: when drain says so, or when the
-// job has ended and another process showed its end (checked every 2s).
+// from is where in the log a sink goes on from.
+func from(sink LogSink) int64 {
+	if r, ok := sink.(interface{ From() int64 }); ok {
+		return r.From()
+	}
+	return 0
+}
+
+// stopFollowing tells Follow when to stop: when told to, or when the job
+// has ended (checked every 2s), whichever process handles its end.
 func (t *Threads) stopFollowing(ctx context.Context, id int64, f *follower) func() bool {
 	var checked time.Time
 	return func() bool {
@@ -240,34 +283,131 @@ func (t *Threads) stopFollowing(ctx context.Context, id int64, f *follower) func
 		}
 		checked = time.Now()
 		j, err := t.store.Get(ctx, id)
-		return err == nil && j.State.Final()
+		if err == nil && j.State.Final() {
+			f.end.Store(true)
+			return true
+		}
+		return false
 	}
 }
 
-// drain ends job id's live log once it has shown everything written.
-func (t *Threads) drain(id int64) {
+// endFollower makes job id's live log here show the end, and reports
+// whether there was one.
+func (t *Threads) endFollower(id int64) bool {
 	t.mu.Lock()
 	f, ok := t.followers[id]
-	delete(t.followers, id)
 	t.mu.Unlock()
 	if ok {
+		f.end.Store(true)
 		f.stop.Store(true)
 		<-f.done
 	}
+	return ok
 }
 
-// finish posts the summary and the whole log.
+// endLiveLog makes sure job j's live log ends with its last lines: the
+// live log shown here ends; one shown by another process is left to it
+// (it notices the end within seconds); one nobody shows (its process
+// stopped or died, or nobody followed the job) is taken up here and read
+// out from where it stopped.
+func (t *Threads) endLiveLog(ctx context.Context, j *jobs.Job) {
+	if t.endFollower(j.ID) {
+		return
+	}
+	t.mu.Lock()
+	t.ending[j.ID] = true
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.ending, j.ID)
+		t.mu.Unlock()
+	}()
+	deadline := time.Now().Add(t.handOver)
+	for {
+		sink, err := t.surface.LiveLog(ctx, j)
+		switch {
+		case err == nil:
+			t.readOut(ctx, j, sink)
+			return
+		case errors.Is(err, ErrLiveLogEnded):
+			return
+		case !errors.Is(err, ErrLiveLogElsewhere):
+			t.logger.Error("take up the live log of an ended job", "job", j.ID, "err", err)
+			return
+		case time.Now().After(deadline):
+			t.logger.Warn("another process still shows the live log of an ended job; leaving it", "job", j.ID)
+			return
+		}
+		if sleep(ctx, time.Second) != nil {
+			return
+		}
+	}
+}
+
+// readOut shows the rest of ended job j's log in sink, and its end.
+func (t *Threads) readOut(ctx context.Context, j *jobs.Job, sink LogSink) {
+	_, err := t.log.Follow(ctx, j.ID, from(sink), t.poll, func() bool { return true }, func(b []byte) error { return sink.Write(ctx, b) })
+	if err != nil {
+		t.logger.Error("read out job log", "job", j.ID, "err", err)
+	}
+	if err := sink.Close(ctx, err == nil); err != nil {
+		t.logger.Error("close live log", "job", j.ID, "err", err)
+	}
+}
+
+// finish shows the end of job j: its live log's last lines, then the one
+// reply that tells people, and for a failure the whole log.
 func (t *Threads) finish(ctx context.Context, j *jobs.Job) error {
-	summary := Summary(j, t.store.Now())
-	if link := t.link(j.ID); link != "" {
-		summary += "\nWhole log: " + link
-	}
-	if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, Message{Text: summary}); err != nil {
-		return fmt.Errorf("post summary of job #%d: %w", j.ID, err)
-	}
-	if !t.upload {
+	t.endLiveLog(ctx, j)
+	return t.notify(ctx, j)
+}
+
+// tailLines is how many of a failed job's last lines its notice shows.
+const tailLines = 15
+
+// notify posts the reply at the end of job j's thread: it mentions the
+// person who asked, says how the job ended, and for a failure shows the
+// failing step's last lines with a Retry button and attaches the whole
+// log. With QuietUnasked, a job nobody asked for (GitHub's) is only
+// announced when it did not succeed. Of several processes, one posts it.
+func (t *Threads) notify(ctx context.Context, j *jobs.Job) error {
+	if t.quiet && j.Requester == "" && j.State == jobs.Succeeded {
 		return nil
 	}
+	key := fmt.Sprintf("notice:job:%d", j.ID)
+	if t.claim != nil {
+		first, err := t.claim(ctx, key, 24*time.Hour)
+		if err != nil || !first {
+			return err
+		}
+	}
+	m := Message{Text: Summary(j, t.store.Now()), Mention: j.Requester, Weight: WeightNotice}
+	if link := t.link(j.ID); link != "" {
+		m.Text += "\nWhole log: " + link
+	}
+	failed := j.State == jobs.Failed
+	if failed {
+		tail, err := t.log.Tail(ctx, j.ID, tailLines)
+		if err != nil {
+			t.logger.Warn("read the last lines of a failed job", "job", j.ID, "err", err)
+		}
+		m.Log = tail
+		m.Buttons = []Button{{Label: "Retry", Action: commands.VerbRetry, Job: j.ID, Style: "primary"}, {Label: "Logs", Action: commands.VerbLogs, Job: j.ID}}
+	}
+	if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, m); err != nil {
+		if t.claim != nil && t.unclaim != nil {
+			_ = t.unclaim(context.WithoutCancel(ctx), key)
+		}
+		return fmt.Errorf("post the end of job #%d: %w", j.ID, err)
+	}
+	if failed && t.upload {
+		return t.uploadLog(ctx, j)
+	}
+	return nil
+}
+
+// uploadLog attaches job j's whole log to its thread.
+func (t *Threads) uploadLog(ctx context.Context, j *jobs.Job) error {
 	all, err := t.log.All(ctx, j.ID)
 	if err != nil {
 		return err
@@ -275,9 +415,9 @@ func (t *Threads) finish(ctx context.Context, j *jobs.Job) error {
 	if len(all) == 0 {
 		return nil
 	}
-	f2 := commands.File{Name: fmt.Sprintf("gantry-job-%d.log", j.ID), Title: "Log of " + j.Name(), Content: all}
-	if err := t.surface.Upload(ctx, j.Channel, j.ThreadTS, f2, ""); err != nil {
-		return fmt.Errorf("upload log of job #%d: %w", j.ID, err)
+	f := commands.File{Name: fmt.Sprintf("gantry-job-%d.log", j.ID), Title: "Log of " + j.Name(), Content: all}
+	if err := t.surface.Upload(ctx, j.Channel, j.ThreadTS, f, ""); err != nil {
+		t.logger.Error("upload the log of a failed job", "job", j.ID, "err", err)
 	}
 	return nil
 }

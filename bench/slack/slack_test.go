@@ -96,7 +96,7 @@ func ackLatency(b *testing.B, text string) {
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: r.store, Log: r.log, Sources: scm.NewResolver(cfg, nil), Logger: quiet})
 	api := slack.New(slackserver.BotToken, slack.OptionAPIURL(r.srv.APIURL()), slack.OptionAppLevelToken(slackserver.AppToken))
 	front := bot.NewSlack(bot.SlackConfig{Socket: socketmode.New(api), Service: svc, Store: r.store, Surface: r.surf, BotUserID: slackserver.BotUserID, Handlers: *workers, Logger: quiet})
-	threads := bot.NewThreads(r.store, r.log, r.surf, bot.ThreadsConfig{Logger: quiet, UploadLogs: true, Claim: r.store.FirstSeen})
+	threads := bot.NewThreads(r.store, r.log, r.surf, bot.ThreadsConfig{Logger: quiet, UploadFailed: true, Claim: r.store.FirstSeen})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := bot.CreateEventGroup(ctx, r.store, "slack"); err != nil {
 		b.Fatal(err)
@@ -158,7 +158,7 @@ func BenchmarkLiveLogCalls(b *testing.B) {
 	script := fmt.Sprintf(`n=%d; s=%d; for i in $(seq 0 $((s-1))); do seq -f "line %%g of a chatty build, with some ordinary text in it" $((i*n/s+1)) $(((i+1)*n/s)); sleep 1; done`,
 		*lines, int(over.Seconds()))
 	plan := spec.Plan{Name: "branch", Timeout: 10 * time.Minute, Steps: []spec.Step{{Name: "chatty", Run: script}}}
-	threads := bot.NewThreads(r.store, r.log, r.surf, bot.ThreadsConfig{Logger: quiet, UploadLogs: true, Claim: r.store.FirstSeen})
+	threads := bot.NewThreads(r.store, r.log, r.surf, bot.ThreadsConfig{Logger: quiet, UploadFailed: true, Claim: r.store.FirstSeen})
 	w := jobs.NewWorker(r.store, r.log, local.New(local.Config{Logger: quiet}), nil, jobs.WorkerConfig{Concurrency: 1, Logger: quiet})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

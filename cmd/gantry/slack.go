@@ -151,7 +151,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	p.channels = bot.NewPeople(api, sched, 0)
 	svc := m.service(p)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
-		Links: p.jobLink(), Logger: m.logger, UploadLogs: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
+		Links: p.jobLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
 	})
 	front := bot.NewSlack(bot.SlackConfig{
 		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,

@@ -20,9 +20,9 @@ func TestSlackRateLimitsDelayCallsAndLoseNothing(t *testing.T) {
 	s.srv.FailNextHTTP("chat.postMessage", 1, http.StatusServiceUnavailable)
 	s.srv.SendMention(slackserver.Mention{Channel: chHello, User: alice, Text: "build"})
 	card := s.card(chHello, 1, "succeeded", time.Minute)
-	s.srv.WaitFor(t, 30*time.Second, "the summary", func(srv *slackserver.Server) bool {
+	s.srv.WaitFor(t, 30*time.Second, "the notice at the end", func(srv *slackserver.Server) bool {
 		for _, m := range srv.Thread(chHello, card.TS) {
-			if strings.HasPrefix(m.Text, ":white_check_mark: #1 succeeded") {
+			if strings.HasPrefix(m.Text, "<@U0ALICE> :white_check_mark: #1 succeeded") {
 				return true
 			}
 		}
@@ -58,12 +58,15 @@ func TestSlackRateLimitsDelayCallsAndLoseNothing(t *testing.T) {
 	}
 	limited := 0
 	for _, c := range calls {
-		if c.Status == http.StatusTooManyRequests {
+		if c.Status == http.StatusTooManyRequests && !c.Throttled {
 			limited++
 		}
 	}
 	if limited != 2 {
-		t.Errorf("%d chat.update calls were rate limited, want 2", limited)
+		t.Errorf("%d chat.update calls met the injected 429, want 2", limited)
+	}
+	if n := s.srv.Throttled(""); n != 0 {
+		t.Errorf("gantry went over Slack's limits %d times", n)
 	}
 	// The job message shows the end, with the buttons of a finished job.
 	if got := buttonLabels(card); got != "Retry,Logs" {
@@ -73,21 +76,13 @@ func TestSlackRateLimitsDelayCallsAndLoseNothing(t *testing.T) {
 
 // TestSlackChattyJobKeepsTheEditRate runs a step that prints 48,000 lines
 // in 8 s: the live log is edited at most once every 2 s, the job message at
-// most once a second, and the uploaded log has every line.
+// most once a second, and the log uploaded on request has every line.
 func TestSlackChattyJobKeepsTheEditRate(t *testing.T) {
 	s := startSlack(t)
 	s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build", UserID: alice, ChannelID: chChatty})
 	card := s.card(chChatty, 1, "succeeded", time.Minute)
-	var file slackserver.File
-	s.srv.WaitFor(t, 30*time.Second, "the uploaded log", func(srv *slackserver.Server) bool {
-		for _, f := range srv.Files() {
-			if f.Completed {
-				file = f
-				return true
-			}
-		}
-		return false
-	})
+	s.srv.SendMention(slackserver.Mention{Channel: chChatty, User: alice, Text: "logs #1", ThreadTS: card.TS})
+	file := s.sharedFile(chChatty, card.TS, 30*time.Second)
 	content := string(file.Content)
 	for _, want := range []string{"line 1\n", "line 24000\n", "line 48000\n"} {
 		if !strings.Contains(content, want) {
@@ -98,17 +93,14 @@ func TestSlackChattyJobKeepsTheEditRate(t *testing.T) {
 		t.Errorf("the uploaded log has %d lines of output, want 48000", n)
 	}
 
-	live := ""
-	for _, m := range s.srv.Thread(chChatty, card.TS) {
-		if strings.HasPrefix(m.Text, "Log of #1") {
-			live = m.TS
-			if !strings.Contains(m.VisibleText(), "line 48000") {
-				t.Errorf("the live log does not end with the last line:\n%s", m.VisibleText())
-			}
-		}
-	}
-	if live == "" {
-		t.Fatal("no live log in the thread")
+	s.srv.WaitFor(t, 30*time.Second, "the live log's last edit", func(*slackserver.Server) bool {
+		m, ok := s.liveLog(chChatty, card.TS)
+		return ok && strings.HasPrefix(m.Text, "Log of #1")
+	})
+	m, _ := s.liveLog(chChatty, card.TS)
+	live := m.TS
+	if !strings.Contains(m.VisibleText(), "line 48000\n── step 1/1 succeeded in ") {
+		t.Errorf("the live log does not end with the last line:\n%s", m.VisibleText())
 	}
 	byMessage := func(ts string) func(slackserver.Call) string {
 		n := 0

@@ -195,7 +195,36 @@ func (s *slackSession) exit(within time.Duration) int {
 	}
 }
 
-func TestSlackBuildShowsJobThreadLiveLogAndFile(t *testing.T) {
+// liveLog returns the live-log message in the thread of the job message at
+// ts, and whether there is one.
+func (s *slackSession) liveLog(channel, ts string) (slackserver.Message, bool) {
+	for _, m := range s.srv.Thread(channel, ts) {
+		if strings.HasPrefix(m.Text, "Live log of #") || strings.HasPrefix(m.Text, "Log of #") {
+			return m, true
+		}
+	}
+	return slackserver.Message{}, false
+}
+
+// sharedFile waits for a file shared in the thread at ts.
+func (s *slackSession) sharedFile(channel, ts string, within time.Duration) slackserver.File {
+	s.t.Helper()
+	var file slackserver.File
+	s.srv.WaitFor(s.t, within, "a file shared in the thread of "+ts, func(srv *slackserver.Server) bool {
+		for _, f := range srv.Files() {
+			for _, sh := range f.Shares {
+				if sh.Channel == channel && sh.ThreadTS == ts {
+					file = f
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return file
+}
+
+func TestSlackBuildShowsJobMessageLiveLogAndOneNotice(t *testing.T) {
 	s := startSlack(t)
 	env := s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "build", UserID: alice, UserName: "alice", ChannelID: chHello})
 	ack := s.srv.WaitAck(t, env.ID, 5*time.Second)
@@ -224,43 +253,60 @@ func TestSlackBuildShowsJobThreadLiveLogAndFile(t *testing.T) {
 		t.Errorf("the job message never showed running with its step and a Cancel button; revisions: %+v", card.Revisions)
 	}
 
-	// The thread: steps as they start and end, the live log, the summary and the file.
-	var file slackserver.File
-	s.srv.WaitFor(t, 20*time.Second, "the whole log shared in the thread", func(srv *slackserver.Server) bool {
-		for _, f := range srv.Files() {
-			if len(f.Shares) > 0 {
-				file = f
+	// The thread: the live log (with the steps and the last lines) and the
+	// notice that mentions Alice; no post per step, no file.
+	var notice slackserver.Message
+	s.srv.WaitFor(t, 20*time.Second, "the notice at the end", func(srv *slackserver.Server) bool {
+		for _, m := range srv.Thread(chHello, card.TS) {
+			if strings.HasPrefix(m.Text, "<@U0ALICE> :white_check_mark: #1 succeeded in") {
+				notice = m
 				return true
 			}
 		}
 		return false
 	})
-	if file.Name != "gantry-job-1.log" || file.Shares[0].Channel != chHello || file.Shares[0].ThreadTS != card.TS {
-		t.Errorf("file %s shared at %+v, want gantry-job-1.log in the thread of %s", file.Name, file.Shares, card.TS)
+	live, ok := s.liveLog(chHello, card.TS)
+	if !ok {
+		t.Fatal("no live log in the thread")
+	}
+	text := live.VisibleText()
+	for _, want := range []string{"*Log* of #1", "the job has ended", "✓ 1/3 `echo \"preparing in $(pwd)\"`", "✓ 3/3 `sleep 1.5; ./greet.sh world`", "hello, world (3 of 3)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the live log lacks %q:\n%s", want, text)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(text), "── step 3/3 succeeded in "+between(text, "── step 3/3 succeeded in ", "\n")+"\n```") {
+		t.Errorf("the live log does not end with the job's last line:\n%s", text)
+	}
+	thread := s.srv.Thread(chHello, card.TS)
+	if len(thread) != 3 || thread[1].TS != live.TS || thread[2].TS != notice.TS {
+		t.Errorf("the thread has %d messages, want the job message, the live log and the notice:\n%s", len(thread), s.srv.Summary())
+	}
+	if n := len(s.srv.Files()); n != 0 {
+		t.Errorf("%d files uploaded for a build that succeeded", n)
+	}
+
+	// The whole log when someone asks for it in the thread.
+	s.srv.SendMention(slackserver.Mention{Channel: chHello, User: bob, Text: "logs #1", ThreadTS: card.TS})
+	file := s.sharedFile(chHello, card.TS, 20*time.Second)
+	if file.Name != "gantry-job-1.log" {
+		t.Errorf("file %s shared, want gantry-job-1.log", file.Name)
 	}
 	for _, want := range []string{"hello from job 1 (hello)", "hello, world (1 of 3)", "hello, world (3 of 3)"} {
 		if !strings.Contains(string(file.Content), want) {
 			t.Errorf("the uploaded log lacks %q:\n%s", want, file.Content)
 		}
 	}
-	thread := s.srv.Thread(chHello, card.TS)
-	var texts []string
-	for _, m := range thread[1:] {
-		texts = append(texts, m.VisibleText())
+}
+
+// between is the text of s after the first before up to the next after.
+func between(s, before, after string) string {
+	_, rest, ok := strings.Cut(s, before)
+	if !ok {
+		return ""
 	}
-	all := strings.Join(texts, "\n")
-	for _, want := range []string{
-		"step 1/3 started: echo \"preparing in $(pwd)\"", "step 3/3 succeeded in", "*Log* of #1", "hello, world (3 of 3)",
-		":white_check_mark: #1 succeeded in",
-	} {
-		if !strings.Contains(all, want) {
-			t.Errorf("the thread lacks %q:\n%s", want, all)
-		}
-	}
-	// Log lines come before the verdict.
-	if strings.Index(all, "hello, world (3 of 3)") > strings.Index(all, ":white_check_mark: #1 succeeded") {
-		t.Errorf("the live log was not complete before the summary:\n%s", all)
-	}
+	v, _, _ := strings.Cut(rest, after)
+	return v
 }
 
 func buttonLabels(m slackserver.Message) string {

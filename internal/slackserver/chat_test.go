@@ -54,7 +54,7 @@ func TestAuth(t *testing.T) {
 
 func TestPostUpdateThreadEphemeral(t *testing.T) {
 	srv := New(t)
-	api := newAPI(srv)
+	api := newPatientAPI(srv)
 
 	ch, ts, err := api.PostMessage("C0BUILDS", slack.MsgOptionText("#1 queued", false))
 	if err != nil {
@@ -195,7 +195,7 @@ func sections(n, textLen int) []slack.Block {
 
 func TestMessageLimits(t *testing.T) {
 	srv := New(t)
-	api := newAPI(srv)
+	api := newPatientAPI(srv)
 	button := func(text string) slack.Block {
 		return slack.NewActionBlock("", slack.NewButtonBlockElement("go", "v", slack.NewTextBlockObject("plain_text", text, false, false)))
 	}

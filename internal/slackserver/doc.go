@@ -17,7 +17,8 @@
 // take BotToken, as a form field or an "Authorization: Bearer" header;
 // apps.connections.open takes AppToken. A missing token is answered
 // not_authed, the other kind of token not_allowed_token_type, anything else
-// invalid_auth. Options: WithPingInterval, WithFileShareDelay, WithTrafficLog.
+// invalid_auth. Options: WithPingInterval, WithFileShareDelay, WithTrafficLog,
+// WithRateLimits, WithoutRateLimits.
 //
 // # Socket Mode
 //
@@ -113,6 +114,19 @@
 // of the server's state on timeout; WaitConnection, WaitAck, WaitCalls,
 // WaitMessage and WaitEphemeral are built on it. Call them from the test's
 // goroutine.
+//
+// # Rate limits
+//
+// As Slack does, the server answers calls beyond a method's limit with HTTP
+// 429, {"ok":false,"error":"ratelimited"} and a Retry-After header in whole
+// seconds, and does nothing else. DefaultLimits are on unless a test says
+// otherwise: chat.postMessage about one a second per channel (a token bucket
+// with a burst of 4), chat.update Tier 3 for the whole app (50 a minute,
+// burst 20). WithRateLimits changes them per method; WithoutRateLimits is for
+// tests that measure something pacing would only slow down. A call counts
+// when it is let through, also when it then fails; one answered by an
+// injected fault before it ran does not. Call.Throttled marks the 429s of
+// the limits, and Throttled(method) counts them.
 //
 // # Faults
 //

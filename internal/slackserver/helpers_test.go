@@ -18,6 +18,15 @@ func newAPI(srv *Server) *slack.Client {
 	return slack.New(BotToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionAppLevelToken(AppToken))
 }
 
+// newPatientAPI is newAPI for tests that make more calls than Slack's limits
+// let through at once: it waits out each 429's Retry-After and tries again,
+// as a well-behaved client does.
+func newPatientAPI(srv *Server) *slack.Client {
+	cfg := slack.DefaultRetryConfig()
+	cfg.MaxRetries, cfg.RetryAfterJitter = 10, 0
+	return slack.New(BotToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionAppLevelToken(AppToken), slack.OptionRetryConfig(cfg))
+}
+
 // socketClient runs a slack-go socketmode client against srv until the test
 // ends, and hands its events to the test.
 type socketClient struct {

@@ -50,6 +50,7 @@ type config struct {
 	pingInterval time.Duration
 	shareDelay   time.Duration
 	logTraffic   bool
+	limits       map[string]Limit // by method; see DefaultLimits
 }
 
 // WithPingInterval sets how often the server pings each Socket Mode
@@ -86,8 +87,9 @@ type Server struct {
 	ids     int64 // counter behind generated IDs
 	lastTS  int64 // last ts handed out, in microseconds
 
-	calls  []Call
-	faults map[string][]*fault
+	calls   []Call
+	faults  map[string][]*fault
+	buckets map[string]*tokens // the limits' token buckets, by method (and channel)
 
 	users      map[string]*User
 	channels   map[string]*Channel
@@ -118,7 +120,7 @@ type Server struct {
 // could not understand).
 func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	cfg := config{pingInterval: DefaultPingInterval}
+	cfg := config{pingInterval: DefaultPingInterval, limits: DefaultLimits()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -126,6 +128,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 		tb:         tb,
 		cfg:        cfg,
 		faults:     map[string][]*fault{},
+		buckets:    map[string]*tokens{},
 		users:      map[string]*User{},
 		channels:   map[string]*Channel{},
 		usergroups: map[string][]string{},

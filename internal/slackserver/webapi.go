@@ -32,6 +32,9 @@ type Call struct {
 	// ("" when the answer was ok or not JSON).
 	Status int
 	Error  string
+	// Throttled is set on a call answered 429 because it went over the
+	// method's limit (not because of an injected RateLimit).
+	Throttled bool
 }
 
 // Pseudo-methods under which requests other than Web API calls are recorded.
@@ -48,6 +51,7 @@ type reply struct {
 	body        []byte
 	errCode     string
 	header      http.Header
+	throttled   bool // a 429 of the limits
 }
 
 // apiRequest is a parsed Web API request.
@@ -130,13 +134,23 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	writeReply(w, rep)
 }
 
-// handle checks the token, applies any injected fault and runs h.
+// handle checks the token and the method's limit, applies any injected
+// fault and runs h.
 func (s *Server) handle(req *apiRequest, h apiHandler) reply {
 	if code := checkToken(req.method, req.token); code != "" {
 		return errJSON(code)
 	}
+	s.mu.Lock()
+	rejected, refund := s.throttleLocked(req)
+	s.mu.Unlock()
+	if rejected != nil {
+		return *rejected
+	}
 	f := s.takeFault(req.method)
 	if f != nil && !f.afterApply {
+		s.mu.Lock()
+		refund()
+		s.mu.Unlock()
 		return f.reply()
 	}
 	rep := h(s, req)
@@ -179,12 +193,13 @@ func writeReply(w http.ResponseWriter, rep reply) {
 // record stores the call and wakes waiters.
 func (s *Server) record(req *apiRequest, rep reply) {
 	c := Call{
-		Method: req.method,
-		Args:   req.args,
-		Token:  req.token,
-		At:     req.at,
-		Status: rep.status,
-		Error:  rep.errCode,
+		Method:    req.method,
+		Args:      req.args,
+		Token:     req.token,
+		At:        req.at,
+		Status:    rep.status,
+		Error:     rep.errCode,
+		Throttled: rep.throttled,
 	}
 	s.trace("slackserver: %s %v -> %d %s", c.Method, c.Args, c.Status, rep.body)
 	s.mu.Lock()
