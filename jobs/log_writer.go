@@ -169,6 +169,25 @@ func (w *LogWriter) Close() error {
 	return w.closeErr
 }
 
+// Abandon stops the writer at once and keeps nothing more: for a run that
+// lost its job to another worker, whose late output must not land among
+// the next run's. What was not stored yet is counted as dropped.
+func (w *LogWriter) Abandon() {
+	w.closeOnce.Do(func() {
+		close(w.tickStop)
+		<-w.tickDone
+		w.mu.Lock()
+		w.endLine()
+		w.cut(false) // so that report counts it as dropped
+		w.closed = true
+		w.mu.Unlock()
+		close(w.quit)
+		w.cancel()
+		<-w.sendDone
+		w.closeErr = w.report()
+	})
+}
+
 func (w *LogWriter) close() error {
 	close(w.tickStop)
 	<-w.tickDone

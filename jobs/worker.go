@@ -316,7 +316,11 @@ func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
 	x := &Execution{Job: j, Log: lw, Env: map[string]string{}, store: w.store, slots: slots}
 	defer func() { holdsSlot = !x.parked }()
 	exitCode, runErr := w.execute(jobCtx, x, logger)
-	if err := lw.Close(); err != nil {
+	if errors.Is(context.Cause(jobCtx), ErrLeaseLost) {
+		// Another worker may run the job now: what this run still holds
+		// must not be appended among that run's output.
+		lw.Abandon()
+	} else if err := lw.Close(); err != nil {
 		logger.Error("write job log", "err", err)
 	}
 	// Before the outcome is written: a renewal after a hand-back would
