@@ -55,9 +55,12 @@ type Priority int
 
 const (
 	// Background calls (a running job's live log, notes) go when nothing
-	// else waits for their limit, and leave half of its burst to the others.
+	// else waits for their limit, and leave three quarters of its burst to
+	// the others.
 	Background Priority = iota
-	// Normal calls leave a quarter of the burst to urgent ones.
+	// Normal calls (a running job's message, notices) leave half the burst
+	// to urgent ones: when ten jobs end at once, their final states go out
+	// at once.
 	Normal
 	// Urgent calls (a job's message, the edit that shows how a job ended,
 	// answers to people) go first and may spend the whole burst.
@@ -68,9 +71,9 @@ const (
 func (p Priority) reserve(burst float64) float64 {
 	switch p {
 	case Background:
-		return math.Floor(burst / 2)
+		return math.Floor(burst * 3 / 4)
 	case Normal:
-		return math.Floor(burst / 4)
+		return math.Floor(burst / 2)
 	}
 	return 0
 }

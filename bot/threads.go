@@ -61,6 +61,7 @@ type Threads struct {
 	mu        sync.Mutex
 	followers map[int64]*follower
 	ending    map[int64]bool // jobs whose live log is being ended here
+	ended     map[int64]bool // jobs whose live log showed the end here (recent ones)
 	shown     string         // the last event Consume has shown
 }
 
@@ -118,7 +119,7 @@ func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) 
 	return &Threads{
 		store: s, log: l, surface: surface, links: cfg.Links, logger: cfg.Logger, poll: cfg.PollLog,
 		upload: cfg.UploadFailed, quiet: cfg.QuietUnasked, resume: cfg.ResumeEvery, handOver: cfg.HandOver, claim: cfg.Claim, unclaim: cfg.Unclaim,
-		followers: map[int64]*follower{}, ending: map[int64]bool{},
+		followers: map[int64]*follower{}, ending: map[int64]bool{}, ended: map[int64]bool{},
 	}
 }
 
@@ -231,7 +232,7 @@ func (t *Threads) awaitThread(ctx context.Context, j *jobs.Job, within time.Dura
 func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.followers[j.ID]; ok || t.ending[j.ID] {
+	if _, ok := t.followers[j.ID]; ok || t.ending[j.ID] || t.ended[j.ID] {
 		return
 	}
 	sink, err := t.surface.LiveLog(ctx, j)
@@ -257,6 +258,9 @@ func (t *Threads) follow(ctx context.Context, j *jobs.Job) {
 		t.mu.Lock()
 		if t.followers[j.ID] == f {
 			delete(t.followers, j.ID)
+		}
+		if f.end.Load() {
+			t.endedLocked(j.ID)
 		}
 		t.mu.Unlock()
 	}()
@@ -291,12 +295,26 @@ func (t *Threads) stopFollowing(ctx context.Context, id int64, f *follower) func
 	}
 }
 
+// endedLocked remembers that job id's live log showed the end here, so
+// that its end is not shown twice (a surface without leases, the console,
+// cannot tell); only recent jobs are remembered.
+func (t *Threads) endedLocked(id int64) {
+	if len(t.ended) >= 10000 {
+		clear(t.ended)
+	}
+	t.ended[id] = true
+}
+
 // endFollower makes job id's live log here show the end, and reports
-// whether there was one.
+// whether there was one, or it showed the end already.
 func (t *Threads) endFollower(id int64) bool {
 	t.mu.Lock()
 	f, ok := t.followers[id]
+	done := t.ended[id]
 	t.mu.Unlock()
+	if done {
+		return true
+	}
 	if ok {
 		f.end.Store(true)
 		f.stop.Store(true)
@@ -353,6 +371,9 @@ func (t *Threads) readOut(ctx context.Context, j *jobs.Job, sink LogSink) {
 	if err := sink.Close(ctx, err == nil); err != nil {
 		t.logger.Error("close live log", "job", j.ID, "err", err)
 	}
+	t.mu.Lock()
+	t.endedLocked(j.ID)
+	t.mu.Unlock()
 }
 
 // finish shows the end of job j: its live log's last lines, then the one

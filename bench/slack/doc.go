@@ -11,4 +11,12 @@
 // BenchmarkLiveLogCalls runs one job whose step prints -lines lines over
 // -over through the local runner, and reports the Web API calls it cost:
 // the live log's, and all of them by method.
+//
+// BenchmarkBusyChannel starts 10 and 50 jobs at once (two steps of -step
+// each, about 50 lines of output), all in one channel and spread over ten,
+// against the fake Slack with Slack's limits on, and reports per job the
+// Web API calls, posts and edits, the p50 and p99 lag from a job's end (its
+// record) to its message showing the final state (as the fake recorded
+// it), how many job messages could only be posted after their job ended,
+// and the 429s gantry met.
 package slackbench
