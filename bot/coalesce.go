@@ -15,7 +15,7 @@ type editQueue struct {
 	prio            Priority     // the highest priority of the edits call stands for
 	waiters         []chan error // callers whose edit call stands for
 	w               *waiter      // the driver's place in the scheduler's queue
-	last            time.Time    // when the driver last sent; driver only
+	last            time.Time    // when the driver last sent; under the scheduler's mu
 }
 
 // Edit sends call like DoPriority, for a call that replaces what earlier
@@ -81,7 +81,12 @@ func (s *Scheduler) drive(key string, q *editQueue) {
 		s.mu.Unlock()
 		var waiters []chan error
 		var call Call
-		err := s.do(s.base, w, q.method, q.channel, func() time.Duration { return q.spacing - time.Since(q.last) },
+		gapLeft := func() time.Duration {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return q.spacing - time.Since(q.last)
+		}
+		err := s.do(s.base, w, q.method, q.channel, gapLeft,
 			func(ctx context.Context, attempt int) error {
 				// The newest edit goes; a retry without a newer one sends the same.
 				s.mu.Lock()
@@ -90,8 +95,8 @@ func (s *Scheduler) drive(key string, q *editQueue) {
 					waiters = append(waiters, q.waiters...)
 					q.call, q.waiters = nil, nil
 				}
-				s.mu.Unlock()
 				q.last = time.Now()
+				s.mu.Unlock()
 				return call(ctx, attempt)
 			})
 		for _, d := range waiters {
