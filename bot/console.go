@@ -12,6 +12,8 @@ import (
 
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // ConsoleChannel is the one channel of the terminal console.
@@ -21,8 +23,9 @@ const ConsoleChannel = "console"
 // the conversation (replies, and every job's thread with every log line)
 // is printed on stdout.
 type Console struct {
-	out  io.Writer
-	user string
+	out   io.Writer
+	user  string
+	names say.Names // people's names; nil shows ids
 
 	mu        sync.Mutex
 	threads   map[string]int64 // message ts -> job
@@ -41,6 +44,9 @@ func (c *Console) printf(format string, args ...any) {
 	fmt.Fprintf(c.out, format, args...)
 }
 
+// ShowNames makes the console show people by the names that names gives.
+func (c *Console) ShowNames(names say.Names) { c.names = names }
+
 // Post prints a message; a job message opens a thread.
 func (c *Console) Post(ctx context.Context, channel, threadTS string, m Message) (string, error) {
 	if m.Step {
@@ -56,7 +62,7 @@ func (c *Console) Post(ctx context.Context, channel, threadTS string, m Message)
 		c.lastState[job] = m.Card.State
 	}
 	c.mu.Unlock()
-	c.printLines(job, "┃", m.Text)
+	c.printLines(job, "┃", m.Text.Console(ctx, c.names))
 	return ts, nil
 }
 
@@ -71,7 +77,7 @@ func (c *Console) Update(ctx context.Context, channel, ts string, m Message) err
 	c.lastState[m.Card.Job] = m.Card.State
 	c.mu.Unlock()
 	if !same {
-		c.printLines(m.Card.Job, "┃", m.Text)
+		c.printLines(m.Card.Job, "┃", m.Text.Console(ctx, c.names))
 	}
 	return nil
 }
@@ -109,7 +115,6 @@ func (c *Console) printLines(job int64, bar, text string) {
 		prefix = "#" + strconv.FormatInt(job, 10)
 	}
 	text = emoji.Replace(text)
-	text = unescape.Replace(text)
 	for _, ln := range strings.Split(text, "\n") {
 		fmt.Fprintf(&b, "%-5s %s %s\n", prefix, bar, ln)
 	}
@@ -124,15 +129,12 @@ var emoji = strings.NewReplacer(
 	":arrows_counterclockwise:", "🔄", ":white_check_mark:", "✅", ":x:", "❌",
 	":no_entry_sign:", "🚫", ":warning:", "⚠️", ":grey_question:", "❔")
 
-// unescape undoes jobs.ChatEscape: a terminal has no markup to guard.
-var unescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
-
 // Reply prints an answer to the person.
 func (c *Console) Reply(r commands.Reply) {
 	if r.Text == "" {
 		return
 	}
-	c.printLines(0, ">", r.Text)
+	c.printLines(0, ">", r.Text.Console(context.Background(), c.names))
 }
 
 // MaxConsoleLine is the longest line, in bytes, the console takes as a
@@ -168,7 +170,7 @@ func (c *Console) Run(ctx context.Context, in io.Reader, svc *commands.Service) 
 				return io.EOF
 			}
 			if line.tooLong > 0 {
-				c.Reply(commands.Reply{Text: fmt.Sprintf("That line is too long: %d bytes; a command may be at most %d bytes (%d KiB). I skipped it.",
+				c.Reply(commands.Reply{Text: say.F("That line is too long: %d bytes; a command may be at most %d bytes (%d KiB). I skipped it.",
 					line.tooLong, MaxConsoleLine, MaxConsoleLine>>10)})
 				continue
 			}
@@ -191,7 +193,7 @@ func (c *Console) handle(ctx context.Context, line string, svc *commands.Service
 	req := &commands.Request{User: c.user, Channel: ConsoleChannel, Console: true, Text: text}
 	rep := svc.Handle(ctx, req)
 	if rep.Text == "" {
-		rep.Text = commands.HelpText("")
+		rep.Text = say.Words(commands.HelpText(""))
 	}
 	c.Reply(rep)
 	return false

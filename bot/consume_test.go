@@ -11,6 +11,8 @@ import (
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // recorder is a Surface that keeps what it was asked to show.
@@ -26,7 +28,7 @@ func (r *recorder) Post(ctx context.Context, channel, threadTS string, m Message
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.n++
-	r.posts = append(r.posts, threadTS+"|"+m.Text)
+	r.posts = append(r.posts, threadTS+"|"+m.Text.Slack())
 	return fmt.Sprintf("%s.%d", r.name, r.n), nil
 }
 
@@ -79,7 +81,7 @@ func TestTwoProcessesShareEventsAndPostEachJobOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k := 0; k < 3; k++ {
-			if err := store.Announce(ctx, j.ID, jobs.EventNote, fmt.Sprintf("note %d of job %d", k, j.ID)); err != nil {
+			if err := store.Announce(ctx, j.ID, jobs.EventNote, say.F("note %d of job %d", k, j.ID)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -18,8 +18,9 @@ type Membership struct {
 	ttl   time.Duration
 	now   func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]membership
+	mu      sync.Mutex
+	cache   map[string]membership
+	looking flights[bool]
 }
 
 type membership struct {
@@ -44,6 +45,10 @@ func (m *Membership) In(ctx context.Context, channel string) (bool, error) {
 	if ok && m.now().Sub(c.when) < m.ttl {
 		return c.in, nil
 	}
+	return m.looking.do(channel, func() (bool, error) { return m.lookUp(ctx, channel) })
+}
+
+func (m *Membership) lookUp(ctx context.Context, channel string) (bool, error) {
 	var info *slack.Channel
 	err := m.sched.Do(ctx, MethodChannelInfo, "", func(ctx context.Context, _ int) error {
 		var err error

@@ -10,12 +10,14 @@ import (
 
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Message is something gantry says, before a front end renders it: Slack
 // builds Block Kit from it, the console prints its Text.
 type Message struct {
-	Text    string
+	Text    say.Text
 	Card    *Card    // set for a job's own message
 	Buttons []Button // actions offered under the message
 	// Step marks a step's start or end: the console skips these, since the
@@ -47,20 +49,20 @@ const (
 // Card is the job message: what the job is and where it has got to.
 type Card struct {
 	Job      int64
-	Title    string // "build hello@main"
-	SHA      string // short SHA
-	Who      string // requester as a mention, or "GitHub"
+	Title    say.Text // "build hello@main"
+	SHA      string   // short SHA
+	Who      say.Text // the requester, or "GitHub"
 	State    jobs.State
 	Emoji    string
 	Step     int
 	Steps    int
 	Elapsed  time.Duration
-	Reason   string
+	Reason   say.Text
 	ExitCode *int
 	Link     string // the job page
 	// Notes are what an approver must know: the policy that asks for the
 	// approval, an earlier rejection of the same change.
-	Notes []string
+	Notes []say.Text
 }
 
 // Button is an action on a job. Action is the verb it performs.
@@ -71,39 +73,16 @@ type Button struct {
 	Style  string // "primary", "danger" or ""
 }
 
-// StateEmoji is the emoji shown beside each state.
-func StateEmoji(s jobs.State) string {
-	switch s {
-	case jobs.Queued:
-		return ":hourglass_flowing_sand:"
-	case jobs.AwaitingApproval:
-		return ":raised_hand:"
-	case jobs.Waiting:
-		return ":double_vertical_bar:"
-	case jobs.Running:
-		return ":arrows_counterclockwise:"
-	case jobs.Succeeded:
-		return ":white_check_mark:"
-	case jobs.Failed:
-		return ":x:"
-	case jobs.Cancelled:
-		return ":no_entry_sign:"
-	case jobs.Errored:
-		return ":warning:"
-	}
-	return ":grey_question:"
-}
-
 // JobMessage renders the job message for j.
 func JobMessage(j *jobs.Job, now time.Time, link string) Message {
-	who := "GitHub"
+	who := say.Text("GitHub")
 	if j.Requester != "" {
 		who = commands.Mention(j.Requester)
 	}
 	c := &Card{
-		Job: j.ID, Title: j.What() + " " + j.Target(), SHA: j.ShortSHA(), Who: who, State: j.State,
-		Emoji: StateEmoji(j.State), Step: j.Step, Steps: len(j.Plan.Steps), Elapsed: j.Duration(now),
-		Reason: Reason(j), Link: link,
+		Job: j.ID, Title: say.F("%s %s", j.What(), j.Target()), SHA: j.ShortSHA(), Who: who, State: j.State,
+		Emoji: commands.StateEmoji(j.State), Step: j.Step, Steps: len(j.Plan.Steps), Elapsed: j.Duration(now),
+		Reason: commands.Reason(j), Link: link,
 	}
 	if j.HasExit {
 		code := j.ExitCode
@@ -111,7 +90,7 @@ func JobMessage(j *jobs.Job, now time.Time, link string) Message {
 	}
 	switch {
 	case j.State == jobs.AwaitingApproval:
-		for _, n := range []string{j.Rejection, j.Policy} {
+		for _, n := range []say.Text{j.Rejection, j.Policy} {
 			if n != "" {
 				c.Notes = append(c.Notes, n)
 			}
@@ -141,29 +120,29 @@ func JobMessage(j *jobs.Job, now time.Time, link string) Message {
 }
 
 // CardText is the card as one line of plain text.
-func CardText(c *Card) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "#%d %s", c.Job, c.Title)
+func CardText(c *Card) say.Text {
+	var b say.Builder
+	b.F("#%d %s", c.Job, c.Title)
 	if c.SHA != "" {
-		fmt.Fprintf(&b, " (%s)", c.SHA)
+		b.F(" (%s)", c.SHA)
 	}
-	fmt.Fprintf(&b, " by %s: %s", c.Who, c.State)
+	b.F(" by %s: %s", c.Who, c.State)
 	if step := c.stepShown(); step != "" {
-		b.WriteString(" " + step)
+		b.F(" %s", step)
 	}
 	if c.Elapsed > 0 {
-		fmt.Fprintf(&b, ", %s", roundDuration(c.Elapsed))
+		b.F(", %s", commands.RoundDuration(c.Elapsed))
 	}
 	if c.ExitCode != nil && *c.ExitCode != 0 {
-		fmt.Fprintf(&b, ", exit code %d", *c.ExitCode)
+		b.F(", exit code %d", *c.ExitCode)
 	}
 	if c.Reason != "" {
-		fmt.Fprintf(&b, " — %s", c.Reason)
+		b.F(" — %s", c.Reason)
 	}
 	for _, n := range c.Notes {
-		b.WriteString("\n  " + n)
+		b.Add("\n  " + n)
 	}
-	return b.String()
+	return b.Text()
 }
 
 // stepShown is where a running job has got to ("at step 2 of 3"), or the
@@ -182,46 +161,9 @@ func (c *Card) stepShown() string {
 	return ""
 }
 
-// Reason is the record's reason when it says something about the job's
-// state now: why it waits, why it was cancelled or errored, why a retry
-// was queued. A job that moved on keeps its last wait reason in the record
-// ("waiting for db (1st in line)"); that is never shown.
-func Reason(j *jobs.Job) string {
-	switch {
-	case j.State == jobs.Waiting, j.State == jobs.Cancelled, j.State == jobs.Errored:
-		return j.Reason
-	case j.State == jobs.Queued && j.Attempt > 1 && strings.HasPrefix(j.Reason, "errored: "):
-		return j.Reason // the retry's "errored: …; retrying in 10s"
-	}
-	return ""
-}
-
-func capitalize(s string) string {
+func capitalize(s say.Text) say.Text {
 	if s == "" {
 		return s
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func roundDuration(d time.Duration) time.Duration {
-	if d < 10*time.Second {
-		return d.Round(10 * time.Millisecond)
-	}
-	return d.Round(time.Second)
-}
-
-// Summary is the last message of a job's thread.
-func Summary(j *jobs.Job, now time.Time) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s in %s", StateEmoji(j.State), j.Name(), j.State, roundDuration(j.Duration(now)))
-	if j.HasExit {
-		fmt.Fprintf(&b, " (exit code %d)", j.ExitCode)
-	}
-	if r := Reason(j); r != "" {
-		fmt.Fprintf(&b, ": %s", r)
-	}
-	if j.State == jobs.Failed && j.Step > 0 && j.Step <= len(j.Plan.Steps) {
-		fmt.Fprintf(&b, ": step %d (%s) failed", j.Step, jobs.ChatEscape(j.Plan.Steps[j.Step-1].Name))
-	}
-	return b.String()
+	return say.Text(strings.ToUpper(string(s[:1]))) + s[1:]
 }

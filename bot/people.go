@@ -22,6 +22,7 @@ type People struct {
 	mu      sync.Mutex
 	members map[string]cachedList
 	private map[string]cachedFlag
+	reading flights[[]string]
 }
 
 type cachedList struct {
@@ -55,7 +56,7 @@ func (p *People) InChannel(ctx context.Context, channel, user string) (bool, err
 	c, ok := p.members[channel]
 	p.mu.Unlock()
 	if !ok || p.now().Sub(c.when) >= p.ttl {
-		ids, err := p.readMembers(ctx, channel)
+		ids, err := p.reading.do(channel, func() ([]string, error) { return p.readMembers(ctx, channel) })
 		if err != nil {
 			return false, err
 		}

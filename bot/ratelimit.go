@@ -43,6 +43,7 @@ func DefaultLimits() map[string]Limit {
 		MethodGroupMembers:   tier2,
 		MethodChannelInfo:    tier3,
 		MethodChannelMembers: tier4,
+		MethodUserInfo:       tier4,
 		MethodResponseURL:    {PerMinute: 6000, Burst: 200},
 		"":                   tier3,
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // AuthError says Slack refused one of gantry's tokens, so nothing can work
@@ -223,7 +225,7 @@ func (b *Slack) handle(ctx context.Context, in input) {
 		return
 	}
 	if rep.Text == "" {
-		rep = commands.Reply{Text: escapeText(commands.HelpText("")), Ephemeral: true}
+		rep = commands.Reply{Text: say.Words(commands.HelpText("")), Ephemeral: true}
 	}
 	b.answer(ctx, in, rep)
 }
@@ -253,9 +255,9 @@ func (b *Slack) act(ctx context.Context, in input) (commands.Reply, bool) {
 	res := commands.Parse(in.text)
 	switch {
 	case res.Ignore:
-		return commands.Reply{Text: escapeText(commands.HelpText("")), Ephemeral: true}, true
+		return commands.Reply{Text: say.Words(commands.HelpText("")), Ephemeral: true}, true
 	case res.Command == nil:
-		return commands.Reply{Text: escapeText(res.Reply), Ephemeral: true}, true
+		return commands.Reply{Text: say.Words(res.Reply), Ephemeral: true}, true
 	}
 	if rep, refused := b.outsider(ctx, in, res.Command); refused {
 		return rep, true

@@ -41,12 +41,12 @@ func (b *Slack) answer(ctx context.Context, in input, rep commands.Reply) {
 		}
 		err = b.postReply(ctx, in.channel, thread, rep)
 	case in.responseURL != "":
-		if err = s.Respond(ctx, in.responseURL, rep.Text, false); err != nil {
+		if err = s.Respond(ctx, in.responseURL, rep.Text.Slack(), false); err != nil {
 			b.log.Warn("answer through response_url failed; sending an ephemeral message", "user", in.user, "err", err)
-			err = s.Ephemeral(ctx, in.channel, in.user, "", rep.Text)
+			err = s.Ephemeral(ctx, in.channel, in.user, "", rep.Text.Slack())
 		}
 	default:
-		err = s.Ephemeral(ctx, in.channel, in.user, in.threadTS, rep.Text)
+		err = s.Ephemeral(ctx, in.channel, in.user, in.threadTS, rep.Text.Slack())
 	}
 	if err != nil && ctx.Err() == nil {
 		b.log.Error("answer in Slack", "user", in.user, "channel", in.channel, "job", rep.Job, "err", err)

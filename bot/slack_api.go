@@ -25,6 +25,7 @@ type WebAPI interface {
 	GetUserGroupMembersContext(ctx context.Context, group string, options ...slack.GetUserGroupMembersOption) ([]string, error)
 	GetConversationInfoContext(ctx context.Context, input *slack.GetConversationInfoInput) (*slack.Channel, error)
 	GetUsersInConversationContext(ctx context.Context, p *slack.GetUsersInConversationParameters) ([]string, string, error)
+	GetUserInfoContext(ctx context.Context, user string, options ...slack.GetUserInfoOption) (*slack.User, error)
 }
 
 var _ WebAPI = (*slack.Client)(nil)
@@ -43,6 +44,7 @@ const (
 	MethodGroupMembers   = "usergroups.users.list"
 	MethodChannelInfo    = "conversations.info"
 	MethodChannelMembers = "conversations.members"
+	MethodUserInfo       = "users.info"
 	MethodResponseURL    = "response_url" // a post to a slash command's or button's response_url
 )
 

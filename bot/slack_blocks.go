@@ -51,16 +51,17 @@ func Blocks(m Message) []slack.Block {
 	case m.Card != nil:
 		return cardBlocks(m.Card, m.Buttons)
 	case m.Step:
-		return []slack.Block{slack.NewContextBlock("step", plain(clip(m.Text, maxSectionText)))}
+		return []slack.Block{slack.NewContextBlock("step", plain(clip(m.Text.String(), maxSectionText)))}
 	case len(m.Buttons) > 0 || len(m.Log) > 0:
 		text := m.Text
 		if m.Mention != "" {
 			text = commands.Mention(m.Mention) + " " + text
 		}
-		if strings.TrimSpace(text) == "" {
-			text = " "
+		shown := text.Slack()
+		if strings.TrimSpace(shown) == "" {
+			shown = " "
 		}
-		blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(clip(text, maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("text"))}
+		blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(clip(shown, maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("text"))}
 		if len(m.Log) > 0 {
 			code, _ := fitCode(m.Log, maxSectionText)
 			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(code), nil, nil, slack.SectionBlockOptionBlockID("log")))
@@ -77,7 +78,7 @@ func Blocks(m Message) []slack.Block {
 // asked, and the buttons that fit its state.
 func cardBlocks(c *Card, buttons []Button) []slack.Block {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s *#%d* %s", c.Emoji, c.Job, escapeText(c.Title))
+	fmt.Fprintf(&b, "%s *#%d* %s", c.Emoji, c.Job, c.Title.Slack())
 	if c.SHA != "" {
 		fmt.Fprintf(&b, " `%s`", c.SHA)
 	}
@@ -86,7 +87,7 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 		status[0] += " " + step
 	}
 	if c.Elapsed > 0 {
-		status = append(status, roundDuration(c.Elapsed).String())
+		status = append(status, commands.RoundDuration(c.Elapsed).String())
 	}
 	if c.ExitCode != nil && *c.ExitCode != 0 {
 		status = append(status, fmt.Sprintf("exit code %d", *c.ExitCode))
@@ -94,12 +95,12 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 	b.WriteString("\n" + strings.Join(status, " · "))
 	if c.Reason != "" {
 		// Reasons are gantry's own sentences and may mention people.
-		b.WriteString("\n> " + strings.ReplaceAll(c.Reason, "\n", "\n> "))
+		b.WriteString("\n> " + strings.ReplaceAll(c.Reason.Slack(), "\n", "\n> "))
 	}
 	for _, n := range c.Notes {
-		b.WriteString("\n_" + n + "_")
+		b.WriteString("\n_" + n.Slack() + "_")
 	}
-	who := "Requested by " + c.Who
+	who := "Requested by " + c.Who.Slack()
 	if c.Who == "GitHub" {
 		who = "Started by GitHub"
 	}

@@ -17,6 +17,10 @@ import (
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/commands"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -74,7 +78,7 @@ func TestJobMessageGolden(t *testing.T) {
 	failed := sampleJob(jobs.Failed)
 	failed.ExitCode, failed.HasExit = 2, true
 	cancelled := sampleJob(jobs.Cancelled)
-	cancelled.Reason = "cancelled by <@U0BOB>"
+	cancelled.Reason = "cancelled by " + say.PersonOf("U0BOB")
 	deploy := sampleJob(jobs.AwaitingApproval)
 	deploy.Kind, deploy.Env = jobs.Deploy, "production"
 	github := sampleJob(jobs.Queued)
@@ -95,17 +99,17 @@ func TestJobMessageGolden(t *testing.T) {
 			m := JobMessage(tc.j, now, tc.link)
 			blocks := Blocks(m)
 			checkLimits(t, blocks)
-			golden(t, name, rendered{Text: m.Text, Blocks: blocks})
+			golden(t, name, rendered{Text: m.Text.Slack(), Blocks: blocks})
 		})
 	}
 }
 
 func TestThreadMessagesGolden(t *testing.T) {
 	step := Message{Text: "step 2/3 started: go test ./...", Step: true}
-	golden(t, "step", rendered{Text: step.Text, Blocks: Blocks(step)})
+	golden(t, "step", rendered{Text: step.Text.Slack(), Blocks: Blocks(step)})
 	withButtons := Message{Text: "#7 asks to deploy to *production*", Buttons: []Button{
 		{Label: "Approve", Action: "approve", Job: 7, Style: "primary"}, {Label: "Reject", Action: "reject", Job: 7, Style: "danger"}}}
-	golden(t, "text_buttons", rendered{Text: withButtons.Text, Blocks: Blocks(withButtons)})
+	golden(t, "text_buttons", rendered{Text: withButtons.Text.Slack(), Blocks: Blocks(withButtons)})
 	if b := Blocks(Message{Text: "plain"}); b != nil {
 		t.Errorf("a plain message has blocks: %+v", b)
 	}
@@ -114,13 +118,13 @@ func TestThreadMessagesGolden(t *testing.T) {
 func TestNoticeGolden(t *testing.T) {
 	failed := sampleJob(jobs.Failed)
 	failed.ExitCode, failed.HasExit = 2, true
-	m := Message{Text: Summary(failed, time.Now()), Mention: "U0ALICE", Weight: WeightNotice,
+	m := Message{Text: commands.Summary(failed, time.Now()), Mention: "U0ALICE", Weight: WeightNotice,
 		Log:     []string{"--- FAIL: TestRelease (0.01s)", "    release_test.go:12: want <v1.2>, got <v1.1>", "FAIL"},
 		Buttons: []Button{{Label: "Retry", Action: "retry", Job: 42, Style: "primary"}, {Label: "Logs", Action: "logs", Job: 42}}}
 	text, blocks := content(m)
 	checkLimits(t, blocks)
 	golden(t, "notice_failed", rendered{Text: text, Blocks: blocks})
-	ok := Message{Text: Summary(sampleJob(jobs.Succeeded), time.Now()), Mention: "U0ALICE", Weight: WeightNotice}
+	ok := Message{Text: commands.Summary(sampleJob(jobs.Succeeded), time.Now()), Mention: "U0ALICE", Weight: WeightNotice}
 	text, blocks = content(ok)
 	golden(t, "notice_succeeded", rendered{Text: text, Blocks: blocks})
 }
@@ -137,7 +141,7 @@ func TestFinishedJobShowsNoWaitReasonOrStaleStep(t *testing.T) {
 		}
 		m := JobMessage(j, now, "")
 		raw, _ := json.Marshal(Blocks(m))
-		for _, text := range []string{m.Text, string(raw), Summary(j, now)} {
+		for _, text := range []string{m.Text.Slack(), string(raw), commands.Summary(j, now).Slack()} {
 			if strings.Contains(text, "waiting") || strings.Contains(text, "exited with code") {
 				t.Errorf("%s job shows its old reason: %s", st, text)
 			}
@@ -148,8 +152,8 @@ func TestFinishedJobShowsNoWaitReasonOrStaleStep(t *testing.T) {
 	}
 	waiting := sampleJob(jobs.Waiting)
 	waiting.Reason = "waiting for db (1st in line)"
-	if m := JobMessage(waiting, now, ""); !strings.Contains(m.Text, "waiting for db (1st in line)") {
-		t.Errorf("a waiting job does not say why: %s", m.Text)
+	if m := JobMessage(waiting, now, ""); !strings.Contains(m.Text.Slack(), "waiting for db (1st in line)") {
+		t.Errorf("a waiting job does not say why: %s", m.Text.Slack())
 	}
 }
 

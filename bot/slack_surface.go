@@ -88,7 +88,7 @@ func content(m Message) (string, []slack.Block) {
 	if m.Mention != "" {
 		text = commands.Mention(m.Mention) + " " + text
 	}
-	return clip(text, maxMessageText), Blocks(m)
+	return clip(text.Slack(), maxMessageText), Blocks(m)
 }
 
 // priority is how m's post or edit ranks among the calls that wait for a

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Surface is where a front end shows messages: a Slack workspace, a terminal.
@@ -402,9 +404,9 @@ func (t *Threads) notify(ctx context.Context, j *jobs.Job) error {
 			return err
 		}
 	}
-	m := Message{Text: Summary(j, t.store.Now()), Mention: j.Requester, Weight: WeightNotice}
+	m := Message{Text: commands.Summary(j, t.store.Now()), Mention: j.Requester, Weight: WeightNotice}
 	if link := t.link(j.ID); link != "" {
-		m.Text += "\nWhole log: " + link
+		m.Text += say.F("\nWhole log: %s", say.LinkTo(link))
 	}
 	failed := j.State == jobs.Failed
 	if failed {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // IsAdmin reports whether the person may do admin things. In the console
@@ -47,11 +49,11 @@ func IsOneOf(ctx context.Context, groups Groups, user string, people []string) (
 // mayCancel applies DESIGN's rule: the requester, admins, and for a deploy
 // the environment's deployers; a job with no requester (started by GitHub)
 // may be cancelled by anyone who may run it.
-func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool, string, error) {
+func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool, say.Text, error) {
 	if s.IsAdmin(r) || (j.Requester != "" && j.Requester == r.User) {
 		return true, "", nil
 	}
-	who := []string{}
+	who := []say.Text{}
 	if j.Requester != "" {
 		who = append(who, "the requester "+Mention(j.Requester))
 	}
@@ -62,28 +64,28 @@ func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool,
 		if err != nil || ok {
 			return ok, "", err
 		}
-		who = append(who, "deployers of "+j.Env)
+		who = append(who, say.F("deployers of %s", j.Env))
 	} else if j.Requester == "" {
 		return true, "", nil // anyone may build
 	}
-	return false, strings.Join(who, ", "), nil
+	return false, say.Join(who, ", "), nil
 }
 
 // people writes a list of persons for a refusal.
-func people(ps []string) string {
+func people(ps []string) say.Text {
 	if len(ps) == 0 {
 		return "nobody (none configured)"
 	}
-	out := make([]string, len(ps))
+	out := make([]say.Text, len(ps))
 	for i, p := range ps {
 		switch {
 		case p == "*":
 			out[i] = "everyone"
 		case strings.HasPrefix(p, "S"):
-			out[i] = "<!subteam^" + p + ">"
+			out[i] = say.GroupOf(p)
 		default:
 			out[i] = Mention(p)
 		}
 	}
-	return strings.Join(out, ", ")
+	return say.Join(out, ", ")
 }

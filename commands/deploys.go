@@ -3,12 +3,12 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Approvals, locks, environment status and the audit log.
@@ -37,7 +37,7 @@ func (s *Service) awaiting(ctx context.Context, r *Request, id int64) (*jobs.Job
 	}
 	env, _ := s.environment(j.Env)
 	if j.Kind != jobs.Deploy || j.State != jobs.AwaitingApproval {
-		msg := fmt.Sprintf("%s is not awaiting approval: it is %s", j.Name(), j.State)
+		msg := say.F("%s is not awaiting approval: it is %s", j.Name(), j.State)
 		if j.Decision != "" {
 			msg += " (" + j.Decision + ")"
 		}
@@ -62,7 +62,7 @@ func (s *Service) mayDecide(ctx context.Context, r *Request, j *jobs.Job, env sp
 	if !ok {
 		who := people(env.Approvers)
 		if len(env.Approvers) == 0 {
-			who = "admins (no approvers are configured for " + j.Env + ")"
+			who = say.F("admins (no approvers are configured for %s)", j.Env)
 		}
 		return jobs.Userf("you may not %s deploys to %s; who may: %s", verb, j.Env, who)
 	}
@@ -89,17 +89,17 @@ func (s *Service) approve(ctx context.Context, r *Request, c *Command) (Reply, e
 		}
 		return Reply{}, jobs.Userf("the approval request for %s expired at %s; ask for the deploy again", j.Name(), clock(j.Created.Add(env.ApprovalTTL)))
 	}
-	decision := fmt.Sprintf("approved by %s at %s", Mention(r.User), clock(s.now()))
+	decision := say.F("approved by %s at %s", Mention(r.User), clock(s.now()))
 	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Queued, Enqueue: true,
-		Text:  fmt.Sprintf("Approved by %s: deploying to %s", Mention(r.User), j.Env),
+		Text:  say.F("Approved by %s: deploying to %s", Mention(r.User), j.Env),
 		Set:   []any{"decision", decision},
-		Audit: &jobs.AuditEntry{Who: r.User, Action: "approve", Env: j.Env, Detail: j.Target()},
+		Audit: &jobs.AuditEntry{Who: r.User, Action: "approve", Env: j.Env, Detail: say.Quote(j.Target())},
 	})
 	if err != nil {
 		return Reply{}, s.decided(ctx, j.ID, err)
 	}
-	return Reply{Text: fmt.Sprintf("You approved %s: deploy %s to %s.", j.Name(), describeTarget(j), j.Env), Ephemeral: true, Job: j.ID}, nil
+	return Reply{Text: say.F("You approved %s: deploy %s to %s.", j.Name(), describeTarget(j), j.Env), Ephemeral: true, Job: j.ID}, nil
 }
 
 func (s *Service) reject(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -112,17 +112,17 @@ func (s *Service) reject(ctx context.Context, r *Request, c *Command) (Reply, er
 	}
 	reason := "rejected by " + Mention(r.User)
 	if c.Reason != "" {
-		reason += ": " + jobs.ChatEscape(c.Reason)
+		reason += ": " + typed(c.Reason)
 	}
 	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
-		Set:   []any{"reason", reason, "decision", reason + " at " + clock(s.now())},
-		Audit: &jobs.AuditEntry{Who: r.User, Action: "reject", Env: j.Env, Detail: jobs.ChatEscape(c.Reason)},
+		Set:   []any{"reason", reason, "decision", reason + say.F(" at %s", clock(s.now()))},
+		Audit: &jobs.AuditEntry{Who: r.User, Action: "reject", Env: j.Env, Detail: typed(c.Reason)},
 	})
 	if err != nil {
 		return Reply{}, s.decided(ctx, j.ID, err)
 	}
-	return Reply{Text: fmt.Sprintf("You rejected %s.", j.Name()), Ephemeral: true, Job: j.ID}, nil
+	return Reply{Text: say.F("You rejected %s.", j.Name()), Ephemeral: true, Job: j.ID}, nil
 }
 
 // decided explains a decision that lost a race with another.
@@ -145,11 +145,11 @@ func (s *Service) expired(j *jobs.Job, env spec.Environment) bool {
 }
 
 func (s *Service) expire(ctx context.Context, j *jobs.Job, env spec.Environment) error {
-	reason := fmt.Sprintf("the approval request expired after %s without an answer", env.ApprovalTTL)
+	reason := say.F("the approval request expired after %s without an answer", env.ApprovalTTL)
 	_, err := s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
 		Set:   []any{"reason", reason, "decision", "expired at " + clock(s.now())},
-		Audit: &jobs.AuditEntry{Who: "gantry", Action: "expire", Env: j.Env, Detail: j.Target()},
+		Audit: &jobs.AuditEntry{Who: "gantry", Action: "expire", Env: j.Env, Detail: say.Quote(j.Target())},
 	})
 	if errors.Is(err, jobs.ErrConflict) {
 		return nil
@@ -208,7 +208,7 @@ func (s *Service) lockedAgainst(ctx context.Context, r *Request, env string) err
 	return jobs.Userf("%s is locked by %s since %s%s; deploys there wait until it is unlocked", env, Mention(l.Holder), clock(l.Since), why(l.Why))
 }
 
-func why(s string) string {
+func why(s say.Text) say.Text {
 	if s == "" {
 		return ""
 	}
@@ -219,15 +219,14 @@ func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, erro
 	if _, err := s.mayDeploy(ctx, r, c.Env); err != nil {
 		return Reply{}, err
 	}
-	c.Reason = jobs.ChatEscape(c.Reason) // kept and shown in chat as it is
-	l, ok, err := s.store.LockEnv(ctx, c.Env, r.User, c.Reason)
+	l, ok, err := s.store.LockEnv(ctx, c.Env, r.User, typed(c.Reason))
 	if err != nil {
 		return Reply{}, err
 	}
 	if !ok {
 		return Reply{}, jobs.Userf("%s is already locked by %s since %s%s", c.Env, Mention(l.Holder), clock(l.Since), why(l.Why))
 	}
-	return Reply{Text: fmt.Sprintf("%s locked %s%s. Other people's deploys there wait until `unlock %s`.", Mention(r.User), c.Env, why(c.Reason), c.Env)}, nil
+	return Reply{Text: say.F("%s locked %s%s. Other people's deploys there wait until `unlock %s`.", Mention(r.User), c.Env, why(typed(c.Reason)), c.Env)}, nil
 }
 
 func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -239,11 +238,11 @@ func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, er
 		return Reply{}, err
 	}
 	if holder == "" {
-		return Reply{Text: fmt.Sprintf("%s is not locked.", c.Env), Ephemeral: true}, nil
+		return Reply{Text: say.F("%s is not locked.", c.Env), Ephemeral: true}, nil
 	}
-	text := fmt.Sprintf("%s unlocked %s.", Mention(r.User), c.Env)
+	text := say.F("%s unlocked %s.", Mention(r.User), c.Env)
 	if holder != r.User {
-		text = fmt.Sprintf("%s unlocked %s (it was held by %s).", Mention(r.User), c.Env, Mention(holder))
+		text = say.F("%s unlocked %s (it was held by %s).", Mention(r.User), c.Env, Mention(holder))
 	}
 	return Reply{Text: text}, nil
 }
@@ -256,16 +255,16 @@ func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply,
 	if _, ok := s.cfg.Environments[name]; !ok && !r.Console {
 		return Reply{}, jobs.Userf("there is no job or environment called %q", name)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%s*\n", name)
+	var b say.Builder
+	b.F("*%s*\n", name)
 	l, err := s.store.EnvLock(ctx, name)
 	if err != nil {
 		return Reply{}, err
 	}
 	if l != nil {
-		fmt.Fprintf(&b, "Locked by %s since %s%s\n", Mention(l.Holder), clock(l.Since), why(l.Why))
+		b.F("Locked by %s since %s%s\n", Mention(l.Holder), clock(l.Since), why(l.Why))
 	} else {
-		b.WriteString("Not locked\n")
+		b.Add("Not locked\n")
 	}
 	deploys, err := s.store.RecentDeploys(ctx, name, 5)
 	if err != nil {
@@ -275,14 +274,14 @@ func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply,
 		return Reply{}, err
 	}
 	if len(deploys) == 0 {
-		b.WriteString("No deploys yet")
+		b.Add("No deploys yet")
 	} else {
-		b.WriteString("Last deploys:")
+		b.Add("Last deploys:")
 		for _, j := range deploys {
-			fmt.Fprintf(&b, "\n• %s, %s", Summary(j, s.now()), clock(j.Created))
+			b.F("\n• %s, %s", Line(j, s.now()), clock(j.Created))
 		}
 	}
-	return Reply{Text: b.String(), Ephemeral: true}, nil
+	return Reply{Text: b.Text(), Ephemeral: true}, nil
 }
 
 func (s *Service) audit(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -295,31 +294,31 @@ func (s *Service) audit(ctx context.Context, r *Request, c *Command) (Reply, err
 	}
 	if len(entries) == 0 {
 		if c.Env != "" {
-			return Reply{Text: "Nothing has been decided about " + c.Env + " yet.", Ephemeral: true}, nil
+			return Reply{Text: say.F("Nothing has been decided about %s yet.", c.Env), Ephemeral: true}, nil
 		}
 		return Reply{Text: "The audit log is empty.", Ephemeral: true}, nil
 	}
-	lines := make([]string, len(entries))
+	lines := make([]say.Text, len(entries))
 	for i, e := range entries {
 		lines[i] = AuditLine(e)
 	}
-	return Reply{Text: strings.Join(lines, "\n"), Ephemeral: true}, nil
+	return Reply{Text: say.Join(lines, "\n"), Ephemeral: true}, nil
 }
 
 // AuditLine writes one audit entry as people read it.
-func AuditLine(e jobs.AuditEntry) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %s %s", clock(e.At), Mention(e.Who), auditVerb(e.Action))
+func AuditLine(e jobs.AuditEntry) say.Text {
+	var b say.Builder
+	b.F("%s  %s %s", clock(e.At), Mention(e.Who), auditVerb(e.Action))
 	if e.Job > 0 {
-		fmt.Fprintf(&b, " #%d", e.Job)
+		b.F(" #%d", e.Job)
 	}
 	if e.Env != "" {
-		fmt.Fprintf(&b, " (%s)", e.Env)
+		b.F(" (%s)", e.Env)
 	}
 	if e.Detail != "" {
-		fmt.Fprintf(&b, ": %s", e.Detail)
+		b.F(": %s", e.Detail)
 	}
-	return b.String()
+	return b.Text()
 }
 
 func auditVerb(action string) string {

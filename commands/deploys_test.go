@@ -129,14 +129,14 @@ func waitJob(t *testing.T, f *deployFixture, id int64, want jobs.State) *jobs.Jo
 		time.Sleep(20 * time.Millisecond)
 	}
 	j := f.job(t, id)
-	t.Fatalf("job #%d is %s (%s), want %s", id, j.State, j.Reason, want)
+	t.Fatalf("job #%d is %s (%s), want %s", id, j.State, j.Reason.Slack(), want)
 	return nil
 }
 
 func expectReply(t *testing.T, r commands.Reply, want string) {
 	t.Helper()
-	if !strings.Contains(r.Text, want) {
-		t.Errorf("reply %q does not contain %q", r.Text, want)
+	if !strings.Contains(r.Text.Slack(), want) {
+		t.Errorf("reply %q does not contain %q", r.Text.Slack(), want)
 	}
 }
 
@@ -157,8 +157,8 @@ func TestApprovalByAnApproverRunsTheDeployOnce(t *testing.T) {
 
 	f.worker(t)
 	j := waitJob(t, f, 1, jobs.Succeeded)
-	if j.Decision != "approved by <@U03> at 2026-11-23 14:00 UTC" {
-		t.Errorf("decision %q", j.Decision)
+	if j.Decision.Slack() != "approved by <@U03> at 2026-11-23 14:00 UTC" {
+		t.Errorf("decision %q", j.Decision.Slack())
 	}
 	all, _ := f.log.All(context.Background(), 1)
 	if strings.Count(string(all), "deploying to production\n") != 1 {
@@ -174,8 +174,8 @@ func TestRejectEndsTheDeployCancelledWithTheReason(t *testing.T) {
 	f.say("U01", "deploy production")
 	expectReply(t, f.say("U03", "reject #1 not during the freeze"), "You rejected #1.")
 	j := f.job(t, 1)
-	if j.State != jobs.Cancelled || j.Reason != "rejected by <@U03>: not during the freeze" {
-		t.Fatalf("after reject: %s %q", j.State, j.Reason)
+	if j.State != jobs.Cancelled || j.Reason.Slack() != "rejected by <@U03>: not during the freeze" {
+		t.Fatalf("after reject: %s %q", j.State, j.Reason.Slack())
 	}
 	expectReply(t, f.say("U02", "approve #1"), "#1 is not awaiting approval: it is cancelled (rejected by <@U03>: not during the freeze at 2026-11-23 14:00 UTC)")
 }
@@ -186,8 +186,8 @@ func TestUnansweredApprovalExpires(t *testing.T) {
 	f.clock.Add(61 * time.Minute)
 	expectReply(t, f.say("U02", "approve #1"), "the approval request for #1 expired at 2026-11-23 15:00 UTC")
 	j := f.job(t, 1)
-	if j.State != jobs.Cancelled || !strings.Contains(j.Reason, "expired after 1h") {
-		t.Fatalf("after expiry: %s %q", j.State, j.Reason)
+	if j.State != jobs.Cancelled || !strings.Contains(j.Reason.Slack(), "expired after 1h") {
+		t.Fatalf("after expiry: %s %q", j.State, j.Reason.Slack())
 	}
 	// The sweeper expires requests nobody touches.
 	f.say("U01", "deploy production")
@@ -221,8 +221,8 @@ func TestQueuedDeployWaitsWhileSomeoneElseHoldsTheLock(t *testing.T) {
 	f.say("U01", "lock staging smoke tests")
 	f.worker(t)
 	j := waitJob(t, f, 1, jobs.Waiting)
-	if j.Reason != "waiting: staging is locked by <@U01>: smoke tests" {
-		t.Errorf("reason %q", j.Reason)
+	if j.Reason.Slack() != "waiting: staging is locked by <@U01>: smoke tests" {
+		t.Errorf("reason %q", j.Reason.Slack())
 	}
 	f.say("U01", "unlock staging")
 	waitJob(t, f, 1, jobs.Succeeded)
@@ -247,8 +247,8 @@ func TestJobsLeaseResourcesInTurn(t *testing.T) {
 	if waiting == nil {
 		t.Fatal("neither job waited for mysql")
 	}
-	if waiting.Reason != "waiting for mysql (1st in line)" {
-		t.Errorf("waiting reason %q", waiting.Reason)
+	if waiting.Reason.Slack() != "waiting for mysql (1st in line)" {
+		t.Errorf("waiting reason %q", waiting.Reason.Slack())
 	}
 	expectReply(t, f.say("U05", "pool mysql"), fmt.Sprintf("• mysql-1: held by #%d since ", holding.ID))
 	expectReply(t, f.say("U05", "pool mysql"), fmt.Sprintf("waiting: #%d", waiting.ID))
@@ -273,7 +273,7 @@ func TestPoolReleaseIsForAdminsAndSaysSoInTheHoldersThread(t *testing.T) {
 	evs, _ := f.store.ReadEvents(context.Background(), "0", 1000, 0)
 	var said bool
 	for _, e := range evs {
-		if e.Job == 1 && e.Text == "mysql-1 was released by <@U09>; this job no longer holds it" {
+		if e.Job == 1 && e.Text.Slack() == "mysql-1 was released by <@U09>; this job no longer holds it" {
 			said = true
 		}
 	}
@@ -290,8 +290,8 @@ func TestReasonsCannotCarrySlackMarkup(t *testing.T) {
 	f.say("U03", "reject #1 &lt;!channel&gt; see &lt;https://evil.example|the job page&gt;")
 	j := f.job(t, 1)
 	want := "rejected by <@U03>: &lt;!channel&gt; see &lt;https://evil.example|the job page&gt;"
-	if j.Reason != want {
-		t.Errorf("reason %q, want %q", j.Reason, want)
+	if j.Reason.Slack() != want {
+		t.Errorf("reason %q, want %q", j.Reason.Slack(), want)
 	}
 	expectReply(t, f.say("U01", "lock staging &lt;!here&gt; freeze"), "<@U01> locked staging: &lt;!here&gt; freeze")
 }

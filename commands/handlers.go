@@ -7,11 +7,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // repoFor is the repo a command names, or the channel's bound repo.
@@ -32,7 +33,7 @@ func (s *Service) repoFor(r *Request, repo string) (string, error) {
 func specError(err error) error {
 	var se *spec.Error
 	if errors.As(err, &se) {
-		return &jobs.UserError{Msg: "nothing was queued: the file is not valid\n" + se.Error(), Err: err}
+		return &jobs.UserError{Msg: say.F("nothing was queued: the file is not valid\n%s", se.Error()), Err: err}
 	}
 	return err
 }
@@ -60,9 +61,9 @@ func (s *Service) resolvePlan(ctx context.Context, r *Request, repo, ref string,
 	var se *spec.Error
 	switch {
 	case errors.As(err, &se):
-		return nil, nil, &jobs.UserError{Msg: se.Error(), Err: err} // it names the file already
+		return nil, nil, &jobs.UserError{Msg: say.Quote(se.Error()), Err: err} // it names the file already
 	case err != nil:
-		return nil, nil, &jobs.UserError{Msg: fmt.Sprintf("%s: %v", src.SpecName, err), Err: err}
+		return nil, nil, &jobs.UserError{Msg: say.F("%s: %v", src.SpecName, err), Err: err}
 	}
 	if err := s.knownPools(src, plan); err != nil {
 		return nil, nil, err
@@ -103,7 +104,7 @@ func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, err
 	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
-	return Reply{Text: fmt.Sprintf("Queued %s: build %s", j.Name(), describeTarget(j)), Job: j.ID}, nil
+	return Reply{Text: say.F("Queued %s: build %s", j.Name(), describeTarget(j)), Job: j.ID}, nil
 }
 
 func describeTarget(j *jobs.Job) string {
@@ -161,13 +162,13 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
-	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: describeTarget(j)}); err != nil {
+	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: say.Quote(describeTarget(j))}); err != nil {
 		s.logger.Error("audit deploy request", "job", j.ID, "err", err)
 	}
 	if j.State == jobs.AwaitingApproval {
-		return Reply{Text: fmt.Sprintf("%s: deploy %s to %s is awaiting approval. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
+		return Reply{Text: say.F("%s: deploy %s to %s is awaiting approval. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
 	}
-	return Reply{Text: fmt.Sprintf("Queued %s: deploy %s to %s. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
+	return Reply{Text: say.F("Queued %s: deploy %s to %s. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
 }
 
 // job finds the job a command names, or the person's latest.
@@ -203,19 +204,19 @@ func (s *Service) logs(ctx context.Context, r *Request, c *Command) (Reply, erro
 	if err != nil {
 		return Reply{}, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Last %d lines of %s (%s):\n", len(lines), j.Name(), j.State)
+	var b say.Builder
+	b.F("Last %d lines of %s (%s):\n", len(lines), j.Name(), j.State)
 	if len(lines) == 0 && j.State.Final() {
-		b.WriteString("(no output: the job printed nothing, or its log was deleted after the retention period)")
+		b.Add("(no output: the job printed nothing, or its log was deleted after the retention period)")
 	} else if len(lines) == 0 {
-		b.WriteString("(no output yet)")
+		b.Add("(no output yet)")
 	} else {
-		b.WriteString("```\n" + strings.Join(lines, "\n") + "\n```")
+		b.Add(say.Code(strings.Join(lines, "\n")))
 	}
 	if s.links != nil {
-		fmt.Fprintf(&b, "\nWhole log: %s", s.links(j.ID))
+		b.F("\nWhole log: %s", say.LinkTo(s.links(j.ID)))
 	}
-	rep := Reply{Text: b.String(), Job: j.ID}
+	rep := Reply{Text: b.Text(), Job: j.ID}
 	if r.ThreadTS != "" && r.ThreadTS == j.ThreadTS {
 		rep.ThreadTS = j.ThreadTS
 	} else {
@@ -239,48 +240,11 @@ func (s *Service) status(ctx context.Context, r *Request, c *Command) (Reply, er
 	if err != nil {
 		return Reply{}, err
 	}
-	return Reply{Text: Summary(j, s.now()), Ephemeral: true, Job: j.ID}, nil
+	return Reply{Text: Line(j, s.now()), Ephemeral: true, Job: j.ID}, nil
 }
 
-// Summary is one line about a job, as `status` and `queue` show it.
-func Summary(j *jobs.Job, now time.Time) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s", j.Name(), j.What(), describeTarget(j))
-	if j.Requester != "" {
-		fmt.Fprintf(&b, " by %s", Mention(j.Requester))
-	}
-	fmt.Fprintf(&b, ": %s", j.State)
-	if j.State == jobs.Running && len(j.Plan.Steps) > 0 && j.Step > 0 {
-		fmt.Fprintf(&b, ", step %d of %d", j.Step, len(j.Plan.Steps))
-	}
-	if d := j.Duration(now); d > 0 {
-		fmt.Fprintf(&b, ", %s", d.Round(time.Second))
-	}
-	if j.Reason != "" && (j.State.Final() || j.State == jobs.Waiting) {
-		fmt.Fprintf(&b, " (%s)", j.Reason)
-	}
-	return b.String()
-}
-
-// Mention writes a person as Slack shows them: <@U123>; console names as they are.
-func Mention(user string) string {
-	if isSlackID(user) {
-		return "<@" + user + ">"
-	}
-	return user
-}
-
-func isSlackID(s string) bool {
-	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
-		return false
-	}
-	for _, r := range s[1:] {
-		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
-}
+// Mention is a person in what gantry says; each surface shows them its way.
+func Mention(user string) say.Text { return say.PersonOf(user) }
 
 func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	active, err := s.store.Active(ctx)
@@ -292,24 +256,24 @@ func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, err
 		return Reply{}, err
 	}
 	if len(active) == 0 && hidden == 0 {
-		text := "Nothing is queued or running."
+		text := say.Text("Nothing is queued or running.")
 		if s.listLink != nil {
-			text += " Recent jobs: " + s.listLink()
+			text += say.F(" Recent jobs: %s", say.LinkTo(s.listLink()))
 		}
 		return Reply{Text: text, Ephemeral: true}, nil
 	}
-	lines := make([]string, 0, len(active)+1)
+	lines := make([]say.Text, 0, len(active)+1)
 	for _, j := range active {
-		lines = append(lines, "• "+Summary(j, s.now()))
+		lines = append(lines, "• "+Line(j, s.now()))
 	}
 	if hidden > 0 {
-		lines = append(lines, fmt.Sprintf("• and %d more in conversations you are not in", hidden))
+		lines = append(lines, say.F("• and %d more in conversations you are not in", hidden))
 	}
 	if s.listLink != nil {
 		// The list shows no private channel's job, so anyone may have it.
-		lines = append(lines, "Recent jobs: "+s.listLink())
+		lines = append(lines, say.F("Recent jobs: %s", say.LinkTo(s.listLink())))
 	}
-	return Reply{Text: strings.Join(lines, "\n"), Ephemeral: true}, nil
+	return Reply{Text: say.Join(lines, "\n"), Ephemeral: true}, nil
 }
 
 func (s *Service) cancel(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -318,24 +282,24 @@ func (s *Service) cancel(ctx context.Context, r *Request, c *Command) (Reply, er
 		return Reply{}, err
 	}
 	if j.State.Final() {
-		return Reply{Text: fmt.Sprintf("%s has already ended: %s", j.Name(), j.State), Ephemeral: true}, nil
+		return Reply{Text: say.F("%s has already ended: %s", j.Name(), j.State), Ephemeral: true}, nil
 	}
 	if ok, who, err := s.mayCancel(ctx, r, j); err != nil {
 		return Reply{}, err
 	} else if !ok {
 		return Reply{}, jobs.Userf("you may not cancel %s; who may: %s", j.Name(), who)
 	}
-	prev, err := s.store.Cancel(ctx, j.ID, Mention(r.User)) // "cancelled by <@U…>" in Slack
+	prev, err := s.store.Cancel(ctx, j.ID, r.User) // "cancelled by <@U…>" in Slack
 	if errors.Is(err, jobs.ErrConflict) {
-		return Reply{Text: fmt.Sprintf("%s has already ended: %s", j.Name(), prev), Ephemeral: true}, nil
+		return Reply{Text: say.F("%s has already ended: %s", j.Name(), prev), Ephemeral: true}, nil
 	}
 	if err != nil {
 		return Reply{}, err
 	}
 	if prev == jobs.Running || prev == jobs.Waiting {
-		return Reply{Text: fmt.Sprintf("Stopping %s…", j.Name()), Ephemeral: true, Job: j.ID}, nil
+		return Reply{Text: say.F("Stopping %s…", j.Name()), Ephemeral: true, Job: j.ID}, nil
 	}
-	return Reply{Text: fmt.Sprintf("Cancelled %s.", j.Name()), Ephemeral: true, Job: j.ID}, nil
+	return Reply{Text: say.F("Cancelled %s.", j.Name()), Ephemeral: true, Job: j.ID}, nil
 }
 
 func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -373,26 +337,26 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 			// in view.
 			j.State = jobs.AwaitingApproval
 			j.Plan.Approval = true
-			j.Rejection = fmt.Sprintf("%s was %s", old.Name(), old.Decision)
+			j.Rejection = say.F("%s was %s", old.Name(), old.Decision)
 		}
 	}
 	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
 	if j.Kind == jobs.Deploy {
-		if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: describeTarget(j) + " (retry of " + old.Name() + ")"}); err != nil {
+		if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: say.F("%s (retry of %s)", describeTarget(j), old.Name())}); err != nil {
 			s.logger.Error("audit deploy request", "job", j.ID, "err", err)
 		}
 	}
-	text := fmt.Sprintf("Retrying %s as %s: %s %s", old.Name(), j.Name(), j.What(), describeTarget(j))
+	text := say.F("Retrying %s as %s: %s %s", old.Name(), j.Name(), j.What(), describeTarget(j))
 	if j.Rejection != "" {
-		text += fmt.Sprintf(". It needs approval again: %s", j.Rejection)
+		text += say.F(". It needs approval again: %s", j.Rejection)
 	}
 	return Reply{Text: text, Job: j.ID}, nil
 }
 
 func (s *Service) help(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	return Reply{Text: HelpText(c.Target), Ephemeral: true}, nil
+	return Reply{Text: say.Words(HelpText(c.Target)), Ephemeral: true}, nil
 }
 
 // requestChain is everyone who asked for old, then who retries it.
@@ -409,5 +373,5 @@ func requestChain(old *jobs.Job, user string) []string {
 
 // rejected reports whether a deploy ended because an approver rejected it.
 func rejected(j *jobs.Job) bool {
-	return j.State == jobs.Cancelled && strings.HasPrefix(j.Decision, "rejected by ")
+	return j.State == jobs.Cancelled && strings.HasPrefix(string(j.Decision), "rejected by ")
 }

@@ -3,12 +3,12 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // A deploy's policy (which branch it may come from, whether it needs
@@ -19,19 +19,19 @@ import (
 
 // policy is what applies to one deploy, and where each part came from.
 type policy struct {
-	branch     string   // commits must be on this branch ("" for any)
-	branchFrom string   // "the server config", ".gantry.yml on main"
-	approval   []string // who asks for approval; empty: none needed
-	otherRef   bool     // the commit is not on branch, which the server config allows with approval
+	branch     string     // commits must be on this branch ("" for any)
+	branchFrom string     // "the server config", ".gantry.yml on main"
+	approval   []say.Text // who asks for approval; empty: none needed
+	otherRef   bool       // the commit is not on branch, which the server config allows with approval
 }
 
 func (p policy) needsApproval() bool { return len(p.approval) > 0 }
 
 // describe says in one line which policy applied and where it came from.
-func (p policy) describe() string {
-	var parts []string
+func (p policy) describe() say.Text {
+	var parts []say.Text
 	if p.needsApproval() {
-		parts = append(parts, "approval required by "+strings.Join(p.approval, " and "))
+		parts = append(parts, "approval required by "+say.Join(p.approval, " and "))
 	} else {
 		parts = append(parts, "no approval required")
 	}
@@ -39,11 +39,11 @@ func (p policy) describe() string {
 	case p.branch == "":
 		parts = append(parts, "any ref may be deployed")
 	case p.otherRef:
-		parts = append(parts, fmt.Sprintf("the commit is not on %s (allowed by the server config, with approval)", p.branch))
+		parts = append(parts, say.F("the commit is not on %s (allowed by the server config, with approval)", p.branch))
 	default:
-		parts = append(parts, fmt.Sprintf("only commits on %s (from %s)", p.branch, p.branchFrom))
+		parts = append(parts, say.F("only commits on %s (from %s)", p.branch, p.branchFrom))
 	}
-	return "Policy: " + strings.Join(parts, "; ")
+	return "Policy: " + say.Join(parts, "; ")
 }
 
 // defaultStage reads the deploy stage for env on repo's default branch:
@@ -58,7 +58,7 @@ func (s *Service) defaultStage(ctx context.Context, r *Request, repo, env string
 	if err != nil {
 		var se *spec.Error
 		if errors.As(err, &se) {
-			return nil, nil, &jobs.UserError{Msg: fmt.Sprintf("nothing was queued: the deploy policy is read from the .gantry.yml on %s, which is not valid\n%s", describeRef(src), se.Error()), Err: err}
+			return nil, nil, &jobs.UserError{Msg: say.F("nothing was queued: the deploy policy is read from the .gantry.yml on %s, which is not valid\n%s", describeRef(src), se.Error()), Err: err}
 		}
 		return nil, nil, err
 	}
@@ -99,10 +99,10 @@ func (s *Service) decidePolicy(ctx context.Context, envName string, env spec.Env
 		p.approval = append(p.approval, "the server config")
 	}
 	if def != nil && def.Approval {
-		p.approval = append(p.approval, defName)
+		p.approval = append(p.approval, say.Quote(defName))
 	}
 	if plan.Approval && (def == nil || !def.Approval) {
-		p.approval = append(p.approval, ".gantry.yml at "+describeRef(src))
+		p.approval = append(p.approval, say.F(".gantry.yml at %s", describeRef(src)))
 	}
 	if p.branch == "" || src.SHA == "" {
 		return p, nil
@@ -119,7 +119,7 @@ func (s *Service) decidePolicy(ctx context.Context, envName string, env spec.Env
 			envName, p.branch, p.branchFrom, describeRef(src), shortSHA(src.SHA), p.branch, p.branch)
 	}
 	p.otherRef = true
-	p.approval = append(p.approval, fmt.Sprintf("the server config (a commit not on %s)", p.branch))
+	p.approval = append(p.approval, say.F("the server config (a commit not on %s)", p.branch))
 	return p, nil
 }
 

@@ -2,12 +2,13 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/pool"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Pools is what the pool commands need of the resource pools.
@@ -49,17 +50,17 @@ func (s *Service) pool(ctx context.Context, r *Request, c *Command) (Reply, erro
 	if err != nil {
 		return Reply{}, err
 	}
-	var b strings.Builder
+	var b say.Builder
 	for i, p := range st {
 		if i > 0 {
-			b.WriteString("\n")
+			b.Add("\n")
 		}
-		fmt.Fprintf(&b, "*%s*", p.Name)
+		b.F("*%s*", p.Name)
 		for _, m := range p.Members {
 			if m.Holder == "" {
-				fmt.Fprintf(&b, "\n• %s: free", m.Name)
+				b.F("\n• %s: free", m.Name)
 			} else {
-				fmt.Fprintf(&b, "\n• %s: held by %s since %s", m.Name, holderName(m.Holder), clock(m.Since))
+				b.F("\n• %s: held by %s since %s", m.Name, holderName(m.Holder), clock(m.Since))
 			}
 		}
 		if len(p.Waiting) > 0 {
@@ -67,10 +68,10 @@ func (s *Service) pool(ctx context.Context, r *Request, c *Command) (Reply, erro
 			for i, w := range p.Waiting {
 				names[i] = holderName(w.Holder)
 			}
-			fmt.Fprintf(&b, "\nwaiting: %s", strings.Join(names, ", "))
+			b.F("\nwaiting: %s", strings.Join(names, ", "))
 		}
 	}
-	return Reply{Text: b.String(), Ephemeral: true}, nil
+	return Reply{Text: b.Text(), Ephemeral: true}, nil
 }
 
 func (s *Service) poolRelease(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -82,16 +83,16 @@ func (s *Service) poolRelease(ctx context.Context, r *Request, c *Command) (Repl
 	}
 	l, err := s.pools.ForceRelease(ctx, c.Target)
 	if err != nil {
-		return Reply{}, &jobs.UserError{Msg: fmt.Sprintf("could not release %s: %v", c.Target, err), Err: err}
+		return Reply{}, &jobs.UserError{Msg: say.F("could not release %s: %v", c.Target, err), Err: err}
 	}
-	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "release", Job: HolderJob(l.Holder), Detail: c.Target}); err != nil {
+	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "release", Job: HolderJob(l.Holder), Detail: say.Quote(c.Target)}); err != nil {
 		s.logger.Error("audit pool release", "err", err)
 	}
 	if id := HolderJob(l.Holder); id > 0 {
-		note := fmt.Sprintf("%s was released by %s; this job no longer holds it", c.Target, Mention(r.User))
+		note := say.F("%s was released by %s; this job no longer holds it", c.Target, Mention(r.User))
 		if err := s.store.Announce(ctx, id, jobs.EventNote, note); err != nil {
 			s.logger.Error("announce pool release", "job", id, "err", err)
 		}
 	}
-	return Reply{Text: fmt.Sprintf("Released %s (it was held by %s since %s).", c.Target, holderName(l.Holder), clock(l.Since))}, nil
+	return Reply{Text: say.F("Released %s (it was held by %s since %s).", c.Target, holderName(l.Holder), clock(l.Since))}, nil
 }

@@ -27,8 +27,8 @@ func TestUnknownPoolIsRefusedAtOnce(t *testing.T) {
 		svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil)})
 		for _, text := range []string{"build app", "deploy app staging"} {
 			rep := svc.Handle(context.Background(), &commands.Request{User: "U01", Channel: "C0APPS", Text: text})
-			if rep.Job != 0 || !strings.Contains(rep.Text, `pool "redis", which this gantry server does not have`) {
-				t.Errorf("%q with pools %q: %q", text, pools, rep.Text)
+			if rep.Job != 0 || !strings.Contains(rep.Text.Slack(), `pool "redis", which this gantry server does not have`) {
+				t.Errorf("%q with pools %q: %q", text, pools, rep.Text.Slack())
 			}
 		}
 		if active, _ := store.Active(context.Background()); len(active) != 0 {
@@ -41,7 +41,7 @@ func TestUnknownPoolIsRefusedAtOnce(t *testing.T) {
 func TestMissingStageNamesTheFileOnce(t *testing.T) {
 	f := newTrustFixture(t, openProduction+"\n  qa: {deployers: [\"*\"]}", nil)
 	rep := f.say("U01", "C0APPS", "deploy app qa")
-	if strings.Count(rep.Text, ".gantry.yml") != 1 {
-		t.Errorf("reply names the file other than once: %q", rep.Text)
+	if strings.Count(rep.Text.Slack(), ".gantry.yml") != 1 {
+		t.Errorf("reply names the file other than once: %q", rep.Text.Slack())
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Request is one thing a person asked, from whatever front end.
@@ -22,7 +24,7 @@ type Request struct {
 
 // Reply is what gantry answers. Front ends decide how to show it.
 type Reply struct {
-	Text      string
+	Text      say.Text
 	Ephemeral bool   // only the person sees it
 	ThreadTS  string // answer in this thread
 	File      *File  // an attachment (a whole log)
@@ -127,7 +129,7 @@ func (s *Service) Handle(ctx context.Context, r *Request) Reply {
 	case res.Ignore:
 		return Reply{}
 	case res.Command == nil:
-		return Reply{Text: res.Reply, Ephemeral: true}
+		return Reply{Text: say.Words(res.Reply), Ephemeral: true}
 	}
 	return s.Do(ctx, r, res.Command)
 }
@@ -136,7 +138,7 @@ func (s *Service) Handle(ctx context.Context, r *Request) Reply {
 func (s *Service) Do(ctx context.Context, r *Request, c *Command) Reply {
 	h, ok := s.handlers[c.Verb]
 	if !ok {
-		return Reply{Text: HelpText(""), Ephemeral: true}
+		return Reply{Text: say.Words(HelpText("")), Ephemeral: true}
 	}
 	rep, err := h(ctx, r, c)
 	if err != nil {

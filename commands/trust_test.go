@@ -120,11 +120,11 @@ const openProduction = `  production: {deployers: ["*"], approvers: [U02, U03]}`
 func TestBranchCannotRemoveApprovalOfItsOwnDeploy(t *testing.T) {
 	f := newTrustFixture(t, openProduction, nil)
 	rep := f.say("U01", "C0APPS", "deploy app@feature production")
-	if rep.Job != 0 || !strings.Contains(rep.Text, "only commits on production") {
-		t.Fatalf("a deploy of a branch that is not production was not refused: %q", rep.Text)
+	if rep.Job != 0 || !strings.Contains(rep.Text.Slack(), "only commits on production") {
+		t.Fatalf("a deploy of a branch that is not production was not refused: %q", rep.Text.Slack())
 	}
-	if !strings.Contains(rep.Text, ".gantry.yml on main") {
-		t.Errorf("the refusal does not say where the rule came from: %q", rep.Text)
+	if !strings.Contains(rep.Text.Slack(), ".gantry.yml on main") {
+		t.Errorf("the refusal does not say where the rule came from: %q", rep.Text.Slack())
 	}
 	// The production branch itself turns approval off: the policy on the
 	// default branch still asks for it.
@@ -133,13 +133,13 @@ func TestBranchCannotRemoveApprovalOfItsOwnDeploy(t *testing.T) {
 	git(t, f.dir, "checkout", "-q", "main")
 	rep = f.say("U01", "C0APPS", "deploy app@production production")
 	if rep.Job == 0 {
-		t.Fatalf("deploy refused: %q", rep.Text)
+		t.Fatalf("deploy refused: %q", rep.Text.Slack())
 	}
 	if j := f.state(t, rep.Job); j.State != jobs.AwaitingApproval {
-		t.Fatalf("deploy whose ref turned approval off is %s, want awaiting_approval (%s)", j.State, j.Policy)
+		t.Fatalf("deploy whose ref turned approval off is %s, want awaiting_approval (%s)", j.State, j.Policy.Slack())
 	}
-	if !strings.Contains(rep.Text, "approval required by .gantry.yml on main") {
-		t.Errorf("the reply does not say which policy applied: %q", rep.Text)
+	if !strings.Contains(rep.Text.Slack(), "approval required by .gantry.yml on main") {
+		t.Errorf("the reply does not say which policy applied: %q", rep.Text.Slack())
 	}
 }
 
@@ -148,17 +148,17 @@ func TestDeployFromNonAllowedBranchIsRefused(t *testing.T) {
   staging: {deployers: ["*"], branch: main}`, nil)
 	for _, ref := range []string{"feature", "main"} {
 		rep := f.say("U01", "C0APPS", "deploy app@"+ref+" production")
-		if rep.Job != 0 || !strings.Contains(rep.Text, "is not on it") || !strings.Contains(rep.Text, "the server config") {
-			t.Errorf("deploy of %s to production: %q, want a refusal naming the server config", ref, rep.Text)
+		if rep.Job != 0 || !strings.Contains(rep.Text.Slack(), "is not on it") || !strings.Contains(rep.Text.Slack(), "the server config") {
+			t.Errorf("deploy of %s to production: %q, want a refusal naming the server config", ref, rep.Text.Slack())
 		}
 	}
 	rep := f.say("U01", "C0APPS", "deploy app@feature staging")
 	if rep.Job != 0 {
-		t.Errorf("feature is not on main, but its deploy to staging was queued: %q", rep.Text)
+		t.Errorf("feature is not on main, but its deploy to staging was queued: %q", rep.Text.Slack())
 	}
 	// The commit of production is on main's history too: allowed.
 	if rep := f.say("U01", "C0APPS", "deploy staging"); rep.Job == 0 {
-		t.Errorf("deploy of main to staging refused: %q", rep.Text)
+		t.Errorf("deploy of main to staging refused: %q", rep.Text.Slack())
 	}
 }
 
@@ -166,10 +166,10 @@ func TestOtherRefsAllowedByServerNeedApproval(t *testing.T) {
 	f := newTrustFixture(t, `  production: {deployers: ["*"], approvers: [U02], branch: production, allow_other_refs: true}`, nil)
 	rep := f.say("U01", "C0APPS", "deploy app@feature production")
 	if rep.Job == 0 {
-		t.Fatalf("refused: %q", rep.Text)
+		t.Fatalf("refused: %q", rep.Text.Slack())
 	}
-	if j := f.state(t, rep.Job); j.State != jobs.AwaitingApproval || !strings.Contains(j.Policy, "not on production") {
-		t.Errorf("deploy of another ref: %s, policy %q; want awaiting approval because it is not on production", j.State, j.Policy)
+	if j := f.state(t, rep.Job); j.State != jobs.AwaitingApproval || !strings.Contains(j.Policy.Slack(), "not on production") {
+		t.Errorf("deploy of another ref: %s, policy %q; want awaiting approval because it is not on production", j.State, j.Policy.Slack())
 	}
 }
 
@@ -178,21 +178,21 @@ func TestRetryChainCannotApproveItself(t *testing.T) {
 	rep := f.say("U01", "C0APPS", "deploy app@production production")
 	first := rep.Job
 	if first == 0 {
-		t.Fatalf("refused: %q", rep.Text)
+		t.Fatalf("refused: %q", rep.Text.Slack())
 	}
 	expectReply(t, f.say("U02", "C0APPS", fmt.Sprintf("reject #%d not on a Friday", first)), "You rejected")
 	// A third person retries: the original requester must still not approve.
 	rep = f.say("U04", "C0APPS", fmt.Sprintf("retry #%d", first))
 	second := rep.Job
 	if second == 0 {
-		t.Fatalf("retry refused: %q", rep.Text)
+		t.Fatalf("retry refused: %q", rep.Text.Slack())
 	}
-	if !strings.Contains(rep.Text, "needs approval again") || !strings.Contains(rep.Text, "not on a Friday") {
-		t.Errorf("the retry does not show the rejection: %q", rep.Text)
+	if !strings.Contains(rep.Text.Slack(), "needs approval again") || !strings.Contains(rep.Text.Slack(), "not on a Friday") {
+		t.Errorf("the retry does not show the rejection: %q", rep.Text.Slack())
 	}
 	j := f.state(t, second)
-	if j.State != jobs.AwaitingApproval || !strings.Contains(j.Rejection, "not on a Friday") {
-		t.Fatalf("retry of a rejected deploy: %s, rejection %q", j.State, j.Rejection)
+	if j.State != jobs.AwaitingApproval || !strings.Contains(j.Rejection.Slack(), "not on a Friday") {
+		t.Fatalf("retry of a rejected deploy: %s, rejection %q", j.State, j.Rejection.Slack())
 	}
 	expectReply(t, f.say("U01", "C0APPS", fmt.Sprintf("approve #%d", second)), "another approver must approve it")
 	if j := f.state(t, second); j.State != jobs.AwaitingApproval {
@@ -221,17 +221,17 @@ limits: {queued_per_person: 3}
 	say := func(user string) commands.Reply {
 		return svc.Handle(context.Background(), &commands.Request{User: user, Channel: "C0APPS", Text: "build app"})
 	}
-	if rep := say("U02"); rep.Job != 0 || !strings.Contains(rep.Text, "you may not build app") {
-		t.Errorf("a person who is not a builder: %q", rep.Text)
+	if rep := say("U02"); rep.Job != 0 || !strings.Contains(rep.Text.Slack(), "you may not build app") {
+		t.Errorf("a person who is not a builder: %q", rep.Text.Slack())
 	}
 	for i := 0; i < 3; i++ {
 		if rep := say("U01"); rep.Job == 0 {
-			t.Fatalf("build %d refused: %q", i+1, rep.Text)
+			t.Fatalf("build %d refused: %q", i+1, rep.Text.Slack())
 		}
 	}
 	rep := say("U01")
-	if rep.Job != 0 || !strings.Contains(rep.Text, "limits.queued_per_person") {
-		t.Errorf("the fourth queued build: %q, want the cap's refusal", rep.Text)
+	if rep.Job != 0 || !strings.Contains(rep.Text.Slack(), "limits.queued_per_person") {
+		t.Errorf("the fourth queued build: %q, want the cap's refusal", rep.Text.Slack())
 	}
 	active, err := store.Active(context.Background())
 	if err != nil || len(active) != 3 {
@@ -251,7 +251,7 @@ func TestStrangerCannotSeeJobOfPrivateChannel(t *testing.T) {
 	f := newTrustFixture(t, `  production: {deployers: [U01], approvers: [U02]}`, people)
 	rep := f.say("U01", "G0SECRET", "deploy app@production production")
 	if rep.Job == 0 {
-		t.Fatalf("refused: %q", rep.Text)
+		t.Fatalf("refused: %q", rep.Text.Slack())
 	}
 	id := rep.Job
 	if !f.state(t, id).Private {
@@ -259,20 +259,20 @@ func TestStrangerCannotSeeJobOfPrivateChannel(t *testing.T) {
 	}
 	for _, text := range []string{"logs #%d", "status #%d", "retry #%d"} {
 		rep := f.say("U66", "D0STRANGER", fmt.Sprintf(text, id))
-		if !strings.Contains(rep.Text, "you may not see") || strings.Contains(rep.Text, "/jobs/") {
-			t.Errorf("a stranger's %q: %q", text, rep.Text)
+		if !strings.Contains(rep.Text.Slack(), "you may not see") || strings.Contains(rep.Text.Slack(), "/jobs/") {
+			t.Errorf("a stranger's %q: %q", text, rep.Text.Slack())
 		}
 	}
-	if rep := f.say("U66", "D0STRANGER", "audit production"); strings.Contains(rep.Text, fmt.Sprintf("#%d", id)) {
-		t.Errorf("a stranger's audit shows the private deploy: %q", rep.Text)
+	if rep := f.say("U66", "D0STRANGER", "audit production"); strings.Contains(rep.Text.Slack(), fmt.Sprintf("#%d", id)) {
+		t.Errorf("a stranger's audit shows the private deploy: %q", rep.Text.Slack())
 	}
-	if rep := f.say("U66", "D0STRANGER", "queue"); strings.Contains(rep.Text, fmt.Sprintf("#%d", id)) || !strings.Contains(rep.Text, "1 more") {
-		t.Errorf("a stranger's queue: %q", rep.Text)
+	if rep := f.say("U66", "D0STRANGER", "queue"); strings.Contains(rep.Text.Slack(), fmt.Sprintf("#%d", id)) || !strings.Contains(rep.Text.Slack(), "1 more") {
+		t.Errorf("a stranger's queue: %q", rep.Text.Slack())
 	}
 	// A member of the channel, asking elsewhere, and an approver may.
 	for _, who := range []string{"U07", "U02", "U09"} {
-		if rep := f.say(who, "D0"+who, fmt.Sprintf("status #%d", id)); strings.Contains(rep.Text, "may not") {
-			t.Errorf("%s may see the job but was refused: %q", who, rep.Text)
+		if rep := f.say(who, "D0"+who, fmt.Sprintf("status #%d", id)); strings.Contains(rep.Text.Slack(), "may not") {
+			t.Errorf("%s may see the job but was refused: %q", who, rep.Text.Slack())
 		}
 	}
 }

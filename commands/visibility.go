@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Who may see a job (its log, status, page link and audit entries): the
@@ -13,7 +15,7 @@ import (
 // who may.
 
 // mayView reports whether r's person may see j; when not, who says who may.
-func (s *Service) mayView(ctx context.Context, r *Request, j *jobs.Job) (ok bool, who string, err error) {
+func (s *Service) mayView(ctx context.Context, r *Request, j *jobs.Job) (ok bool, who say.Text, err error) {
 	if s.IsAdmin(r) || j.RequestedBy(r.User) {
 		return true, "", nil
 	}
@@ -37,8 +39,8 @@ func (s *Service) mayView(ctx context.Context, r *Request, j *jobs.Job) (ok bool
 }
 
 // viewers writes who may see j, for a refusal.
-func (s *Service) viewers(j *jobs.Job) string {
-	var who []string
+func (s *Service) viewers(j *jobs.Job) say.Text {
+	var who []say.Text
 	if j.Channel != "" {
 		who = append(who, "members of "+channelMention(j.Channel))
 	}
@@ -47,23 +49,23 @@ func (s *Service) viewers(j *jobs.Job) string {
 		reqs = []string{j.Requester}
 	}
 	if len(reqs) > 0 {
-		ms := make([]string, len(reqs))
+		ms := make([]say.Text, len(reqs))
 		for i, u := range reqs {
 			ms[i] = Mention(u)
 		}
-		who = append(who, "whoever requested it ("+strings.Join(ms, ", ")+")")
+		who = append(who, "whoever requested it ("+say.Join(ms, ", ")+")")
 	}
 	if j.Kind == jobs.Deploy {
-		who = append(who, "deployers and approvers of "+j.Env)
+		who = append(who, say.F("deployers and approvers of %s", j.Env))
 	}
-	return strings.Join(append(who, "admins"), ", ")
+	return say.Join(append(who, "admins"), ", ")
 }
 
-func channelMention(c string) string {
+func channelMention(c string) say.Text {
 	if strings.HasPrefix(c, "C") || strings.HasPrefix(c, "G") {
-		return "<#" + c + ">"
+		return say.ChannelOf(c)
 	}
-	return c
+	return say.Quote(c)
 }
 
 // visible finds job id (or the person's latest) and checks they may see it.

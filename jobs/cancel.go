@@ -25,7 +25,7 @@ return st
 // at once; a running or waiting one is told to stop, and its worker records
 // the end. It returns the state the job was in.
 func (s *Store) Cancel(ctx context.Context, id int64, by string) (State, error) {
-	reason := (&CancelError{By: by}).Error()
+	reason := (&CancelError{By: by}).Text()
 	prev, err := s.Transition(ctx, id, Change{
 		From: []State{Queued, AwaitingApproval}, To: Cancelled, Text: reason,
 		Set: []any{"reason", reason, "cancel_by", by},

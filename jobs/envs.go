@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Lock is someone's hold on an environment: while it stands, other people's
@@ -15,7 +17,7 @@ import (
 type Lock struct {
 	Env    string
 	Holder string
-	Why    string
+	Why    say.Text // why it is held, as its holder said it
 	Since  time.Time
 }
 
@@ -33,14 +35,15 @@ return {1, ARGV[1], ARGV[2], since}
 
 // LockEnv takes the lock on env for holder (taking it again updates the
 // reason). It returns the lock that stands and whether holder has it.
-func (s *Store) LockEnv(ctx context.Context, env, holder, why string) (Lock, bool, error) {
+func (s *Store) LockEnv(ctx context.Context, env, holder string, why say.Text) (Lock, bool, error) {
 	res, err := lockScript.Run(ctx, s.rdb, []string{s.keys.EnvLock(env), s.keys.Audit()}, holder, why, s.now().UnixMilli(), env).Slice()
 	if err != nil {
 		return Lock{}, false, fmt.Errorf("lock %s: %w", env, err)
 	}
 	l := Lock{Env: env}
 	l.Holder, _ = res[1].(string)
-	l.Why, _ = res[2].(string)
+	held, _ := res[2].(string)
+	l.Why = say.Text(held)
 	since, _ := res[3].(string)
 	l.Since = parseTime(since)
 	return l, res[0].(int64) == 1, nil
@@ -86,7 +89,7 @@ func (s *Store) EnvLock(ctx context.Context, env string) (*Lock, error) {
 	if m["holder"] == "" {
 		return nil, nil
 	}
-	return &Lock{Env: env, Holder: m["holder"], Why: m["why"], Since: parseTime(m["since"])}, nil
+	return &Lock{Env: env, Holder: m["holder"], Why: say.Text(m["why"]), Since: parseTime(m["since"])}, nil
 }
 
 // RecentDeploys returns up to n of the newest deploy jobs to env.
@@ -119,7 +122,7 @@ type AuditEntry struct {
 	Action string // request, approve, reject, expire, lock, unlock, release
 	Env    string
 	Job    int64
-	Detail string
+	Detail say.Text
 }
 
 // Audit records a decision that is not a job transition (a forced pool
@@ -153,7 +156,8 @@ func (s *Store) AuditLog(ctx context.Context, env string, n int) ([]AuditEntry, 
 			e.Who, _ = m.Values["who"].(string)
 			e.Action, _ = m.Values["action"].(string)
 			e.Env, _ = m.Values["env"].(string)
-			e.Detail, _ = m.Values["detail"].(string)
+			detail, _ := m.Values["detail"].(string)
+			e.Detail = say.Text(detail)
 			js, _ := m.Values["job"].(string)
 			e.Job, _ = strconv.ParseInt(js, 10, 64)
 			at, _ := m.Values["at"].(string)

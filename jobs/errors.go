@@ -2,8 +2,7 @@ package jobs
 
 import (
 	"errors"
-	"fmt"
-	"strings"
+	"github.com/gantry-ci/gantry/say"
 )
 
 // ErrPermanent marks an error that retrying cannot mend (a bad image name,
@@ -14,22 +13,23 @@ var ErrPermanent = errors.New("permanent")
 // thread or a reply. Anything else is logged in detail and shown as an
 // internal error.
 type UserError struct {
-	Msg string
+	Msg say.Text
 	Err error // the cause, for the log; may be nil
 }
 
 func (e *UserError) Error() string {
 	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
+		return e.Msg.String() + ": " + e.Err.Error()
 	}
-	return e.Msg
+	return e.Msg.String()
 }
 
 func (e *UserError) Unwrap() error { return e.Err }
 
-// Userf makes a UserError from a format.
+// Userf makes a UserError from a format, as say.F does: string arguments
+// are text from outside, Text arguments are put in as they are.
 func Userf(format string, args ...any) error {
-	return &UserError{Msg: fmt.Sprintf(format, args...)}
+	return &UserError{Msg: say.F(format, args...)}
 }
 
 // Permanent wraps err so that errors.Is(err, ErrPermanent) holds.
@@ -47,21 +47,13 @@ func (e *permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} 
 
 // UserMessage returns what people may read about err: the sentence of a
 // UserError in its chain, or a pointer to the log.
-func UserMessage(err error, job int64) string {
+func UserMessage(err error, job int64) say.Text {
 	var ue *UserError
 	if errors.As(err, &ue) {
 		return ue.Msg
 	}
 	if job > 0 {
-		return fmt.Sprintf("internal error (see log, job #%d)", job)
+		return say.F("internal error (see log, job #%d)", job)
 	}
 	return "internal error (see log)"
 }
-
-// ChatEscape makes free text (a reason someone typed, a step name from a
-// repository) safe to put into a chat message: Slack reads &, < and > as
-// markup (<!channel>, <url|label>), so they are written as entities. The
-// console turns them back.
-func ChatEscape(s string) string { return chatEscaper.Replace(s) }
-
-var chatEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")

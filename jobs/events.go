@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Event types announced on the events stream.
@@ -25,7 +27,7 @@ type Event struct {
 	Job   int64
 	Type  string
 	State State
-	Text  string
+	Text  say.Text
 }
 
 // ReadEvents returns events after the stream id after ("0" for all kept,
@@ -108,7 +110,8 @@ func decodeEvents(res []redis.XStream) []Event {
 			e.Type, _ = m.Values["type"].(string)
 			st, _ := m.Values["state"].(string)
 			e.State = State(st)
-			e.Text, _ = m.Values["text"].(string)
+			text, _ := m.Values["text"].(string)
+			e.Text = say.Text(text)
 			out = append(out, e)
 		}
 	}

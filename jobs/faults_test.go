@@ -197,7 +197,7 @@ func (r *faultRig) checkEveryLineOnce(t *testing.T, id int64, n int, within time
 		id, j.State, time.Since(began).Round(time.Millisecond),
 		r.said.count("cannot write job log to Redis; keeping output until it is back"), r.said.count("renew job lease"))
 	if j.State != jobs.Succeeded {
-		t.Fatalf("job #%d ended %s (%s), want succeeded", id, j.State, j.Reason)
+		t.Fatalf("job #%d ended %s (%s), want succeeded", id, j.State, j.Reason.String())
 	}
 	if j.Attempt != 1 {
 		t.Errorf("job #%d succeeded at attempt %d: Redis's fault was taken for the job's", id, j.Attempt)

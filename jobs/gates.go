@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/pool"
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Leaser is what the gates need of a set of pools.
@@ -36,7 +37,7 @@ func Ordinal(n int) string {
 }
 
 // wait moves the job to waiting with a reason, announced in its thread.
-func (x *Execution) wait(ctx context.Context, reason string) error {
+func (x *Execution) wait(ctx context.Context, reason say.Text) error {
 	if x.Job.State == Waiting && x.Job.Reason == reason {
 		return nil
 	}
@@ -92,7 +93,7 @@ func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(keep bool)
 	holder := Holder(x.Job.ID)
 	var werr error
 	leases, err := g.Pools.Acquire(ctx, names, holder, func(p string, pos int) {
-		if e := x.wait(ctx, fmt.Sprintf("waiting for %s (%s in line)", p, Ordinal(pos))); e != nil && werr == nil {
+		if e := x.wait(ctx, say.F("waiting for %s (%s in line)", p, Ordinal(pos))); e != nil && werr == nil {
 			werr = e
 		}
 	})
@@ -145,7 +146,7 @@ func (g *EnvGate) Enter(ctx context.Context, x *Execution) (func(keep bool), err
 		holder := Holder(j.ID)
 		var werr error
 		_, err := g.Slots.Acquire(ctx, []string{j.Env}, holder, func(_ string, pos int) {
-			reason := fmt.Sprintf("waiting for %s: another deploy is in progress (%s in line)", j.Env, Ordinal(pos))
+			reason := say.F("waiting for %s: another deploy is in progress (%s in line)", j.Env, Ordinal(pos))
 			if e := x.wait(ctx, reason); e != nil && werr == nil {
 				werr = e
 			}
@@ -178,11 +179,11 @@ func (g *EnvGate) waitUnlocked(ctx context.Context, x *Execution, poll time.Dura
 		if l == nil || l.Holder == x.Job.Requester {
 			return nil
 		}
-		why := ""
+		var why say.Text
 		if l.Why != "" {
 			why = ": " + l.Why
 		}
-		reason := fmt.Sprintf("waiting: %s is locked by %s%s", x.Job.Env, mention(l.Holder), why)
+		reason := say.F("waiting: %s is locked by %s%s", x.Job.Env, say.PersonOf(l.Holder), why)
 		if err := x.wait(ctx, reason); err != nil {
 			return err
 		}
@@ -194,12 +195,4 @@ func (g *EnvGate) waitUnlocked(ctx context.Context, x *Execution, poll time.Dura
 		case <-t.C:
 		}
 	}
-}
-
-// mention writes a Slack user id as a mention, and other names as they are.
-func mention(u string) string {
-	if len(u) > 2 && (u[0] == 'U' || u[0] == 'W') && strings.ToUpper(u) == u {
-		return "<@" + u + ">"
-	}
-	return u
 }

@@ -28,7 +28,7 @@ func TestJobOfUnknownPoolEndsWithoutRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitState(t, e.store, j.ID, jobs.Errored, 10*time.Second)
-	if !strings.Contains(got.Reason, `pool "redis"`) || got.Attempt != 1 || ran.Load() != 0 {
-		t.Errorf("job ended %s after %d attempts, %d runs: %q", got.State, got.Attempt, ran.Load(), got.Reason)
+	if !strings.Contains(got.Reason.String(), `pool "redis"`) || got.Attempt != 1 || ran.Load() != 0 {
+		t.Errorf("job ended %s after %d attempts, %d runs: %q", got.State, got.Attempt, ran.Load(), got.Reason.String())
 	}
 }

@@ -52,7 +52,7 @@ func waitState(t *testing.T, s *jobs.Store, id int64, want jobs.State, within ti
 			return j
 		}
 		if j.State.Final() {
-			t.Fatalf("job #%d ended %s (%s), want %s", id, j.State, j.Reason, want)
+			t.Fatalf("job #%d ended %s (%s), want %s", id, j.State, j.Reason.String(), want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-ci/gantry/say"
 	"github.com/gantry-ci/gantry/spec"
 )
 
@@ -77,9 +78,9 @@ type Job struct {
 	ThreadTS  string // the job message's ts: the thread everything about the job goes into
 
 	State    State
-	Reason   string // why it ended as it did, or why it waits
-	Attempt  int    // 1 on the first run
-	Step     int    // 1-based step now running or last run; 0 before the first
+	Reason   say.Text // why it ended as it did, or why it waits
+	Attempt  int      // 1 on the first run
+	Step     int      // 1-based step now running or last run; 0 before the first
 	ExitCode int
 	HasExit  bool
 	Handle   string // runner handle: the ECS task ARN once started
@@ -93,10 +94,10 @@ type Job struct {
 	// without a signed link unless the server config names the channel.
 	Private bool
 	// Policy says which deploy policy applied and where it came from.
-	Policy string
+	Policy say.Text
 	// Rejection is the decision that rejected the deploy this one retries.
-	Rejection string
-	Decision  string // who approved or rejected the deploy, and when
+	Rejection say.Text
+	Decision  say.Text // who approved or rejected the deploy, and when
 	// Deployment is the id of the GitHub deployment that records this
 	// deploy; 0 until one is made.
 	Deployment int64
@@ -178,12 +179,12 @@ func (j *Job) fields() ([]any, error) {
 		"kind", string(j.Kind), "repo", j.Repo, "ref", j.Ref, "sha", j.SHA, "env", j.Env,
 		"plan", string(plan), "source", string(j.Source), "path", j.Path, "clone_url", j.CloneURL,
 		"github", j.GitHub, "pr", strconv.Itoa(j.PR), "requester", j.Requester, "origin", j.Origin,
-		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", j.Reason,
+		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", string(j.Reason),
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
-		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", j.Decision,
+		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", string(j.Decision),
 		"deployment", strconv.FormatInt(j.Deployment, 10),
 		"requesters", strings.Join(j.Requesters, ","), "private", strconv.FormatBool(j.Private),
-		"policy", j.Policy, "rejection", j.Rejection,
+		"policy", string(j.Policy), "rejection", string(j.Rejection),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil
 }
@@ -199,7 +200,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 		ID: id, Kind: Kind(m["kind"]), Repo: m["repo"], Ref: m["ref"], SHA: m["sha"], Env: m["env"],
 		Source: SourceKind(m["source"]), Path: m["path"], CloneURL: m["clone_url"], GitHub: m["github"],
 		Requester: m["requester"], Origin: m["origin"], Channel: m["channel"], ThreadTS: m["thread_ts"],
-		State: State(m["state"]), Reason: m["reason"], Handle: m["handle"], Decision: m["decision"], Cursor: m["cursor"],
+		State: State(m["state"]), Reason: say.Text(m["reason"]), Handle: m["handle"], Decision: say.Text(m["decision"]), Cursor: m["cursor"],
 		Created: parseTime(m["created"]), Started: parseTime(m["started"]), Finished: parseTime(m["finished"]),
 	}
 	j.PR, _ = strconv.Atoi(m["pr"])
@@ -211,7 +212,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 		j.Requesters = strings.Split(rs, ",")
 	}
 	j.Private = m["private"] == "true"
-	j.Policy, j.Rejection = m["policy"], m["rejection"]
+	j.Policy, j.Rejection = say.Text(m["policy"]), say.Text(m["rejection"])
 	if s := m["exit"]; s != "" {
 		j.ExitCode, _ = strconv.Atoi(s)
 		j.HasExit = true

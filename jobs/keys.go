@@ -22,6 +22,7 @@ import "strconv"
 //	{gantry}:audit            stream  who requested, approved, rejected, locked, released what
 //	{gantry}:msg:C:TS         string  the job whose message is at channel C, ts TS
 //	{gantry}:seen:ID          string  a Slack or GitHub delivery already handled
+//	{gantry}:name:U           string  person U's display name, cached for a day
 type Keys struct{ p string }
 
 // NewKeys returns the key builder for namespace ns ("" means "gantry").
@@ -46,6 +47,9 @@ func (k Keys) Lease(id int64) string { return k.p + "lease:" + strconv.FormatInt
 func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(id, 10) }
 func (k Keys) Cancel() string        { return k.p + "cancel" }
 func (k Keys) Seen(id string) string { return k.p + "seen:" + id }
+
+// Name is a person's display name, cached (a string with a TTL).
+func (k Keys) Name(id string) string { return k.p + "name:" + id }
 
 // Message is the index from a job's Slack message to the job.
 func (k Keys) Message(channel, ts string) string { return k.p + "msg:" + channel + ":" + ts }

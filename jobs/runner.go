@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Runner runs a job's steps somewhere: a local process group, an ECS task.
@@ -86,7 +88,7 @@ func (x *Execution) StepStarted(ctx context.Context, i int) error {
 	x.Log.Line(fmt.Sprintf("── step %d/%d: %s", i, len(x.Job.Plan.Steps), name))
 	x.Job.Step = i
 	return x.store.Update(ctx, x.Job.ID, EventStep,
-		fmt.Sprintf("step %d/%d started: %s", i, len(x.Job.Plan.Steps), ChatEscape(name)), "step", strconv.Itoa(i))
+		say.F("step %d/%d started: %s", i, len(x.Job.Plan.Steps), name), "step", strconv.Itoa(i))
 }
 
 // StepEnded records how step i ended, and announces it.
@@ -97,7 +99,7 @@ func (x *Execution) StepEnded(ctx context.Context, i, exitCode int, took time.Du
 	}
 	text := fmt.Sprintf("step %d/%d %s in %s: ", i, len(x.Job.Plan.Steps), verdict, took.Round(time.Millisecond))
 	x.Log.Line("── " + text + x.stepName(i))
-	return x.store.Update(ctx, x.Job.ID, EventStep, text+ChatEscape(x.stepName(i)), "step", strconv.Itoa(i))
+	return x.store.Update(ctx, x.Job.ID, EventStep, say.Text(text)+say.Quote(x.stepName(i)), "step", strconv.Itoa(i))
 }
 
 func (x *Execution) stepName(i int) string {
@@ -123,7 +125,7 @@ func (x *Execution) Checkpoint(ctx context.Context, cursor string) error {
 }
 
 // Note announces a sentence in the job's thread without changing it.
-func (x *Execution) Note(ctx context.Context, text string) error {
+func (x *Execution) Note(ctx context.Context, text say.Text) error {
 	return x.store.Announce(ctx, x.Job.ID, EventNote, text)
 }
 

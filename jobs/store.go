@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Store keeps job records, announces their transitions and feeds the queue.
@@ -158,9 +160,9 @@ return {1, cur}
 type Change struct {
 	From []State // states it may move from; empty: any state that is not final
 	To   State
-	Set  []any  // further hash fields to write, as name/value pairs (see Job.fields)
-	Type string // the event's type; "" is "state"
-	Text string // a sentence for the thread, e.g. "retrying in 10s (attempt 2 of 3)"
+	Set  []any    // further hash fields to write, as name/value pairs (see Job.fields)
+	Type string   // the event's type; "" is "state"
+	Text say.Text // a sentence for the thread, e.g. "retrying in 10s (attempt 2 of 3)"
 	// Enqueue puts the job on the queue now, or (with Due) when Due comes.
 	Enqueue bool
 	Due     time.Time
@@ -256,7 +258,7 @@ return 1
 
 // Update writes fields of job id without changing its state. With a
 // non-empty event type it also announces the change (e.g. "step").
-func (s *Store) Update(ctx context.Context, id int64, eventType, text string, set ...any) error {
+func (s *Store) Update(ctx context.Context, id int64, eventType string, text say.Text, set ...any) error {
 	if len(set) == 0 || len(set)%2 != 0 {
 		return fmt.Errorf("update job #%d: fields come in name/value pairs", id)
 	}
@@ -278,7 +280,7 @@ func (s *Store) Update(ctx context.Context, id int64, eventType, text string, se
 }
 
 // Announce adds an event about job id without changing it.
-func (s *Store) Announce(ctx context.Context, id int64, eventType, text string) error {
+func (s *Store) Announce(ctx context.Context, id int64, eventType string, text say.Text) error {
 	j, err := s.Get(ctx, id)
 	if err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // ErrShutdown is the cause given to a job's context when its worker stops
@@ -26,11 +28,14 @@ var ErrLeaseLost = errors.New("lease of the job lost")
 // CancelError is the cause given to a job's context when someone cancels it.
 type CancelError struct{ By string }
 
-func (e *CancelError) Error() string {
+func (e *CancelError) Error() string { return e.Text().String() }
+
+// Text is the reason a cancelled job gives: who cancelled it.
+func (e *CancelError) Text() say.Text {
 	if e.By == "" {
 		return "cancelled"
 	}
-	return "cancelled by " + e.By
+	return "cancelled by " + say.PersonOf(e.By)
 }
 
 // WorkerConfig configures a Worker. Zero values are the defaults.
@@ -451,7 +456,7 @@ func (w *Worker) touch(ctx context.Context, d Delivery, cancel context.CancelCau
 func (w *Worker) execute(ctx context.Context, x *Execution, logger *slog.Logger) (int, error) {
 	j := x.Job
 	if j.State == Running && j.Handle == "" {
-		_ = x.Note(ctx, fmt.Sprintf("%s is starting again: the worker that ran it stopped", j.Name()))
+		_ = x.Note(ctx, say.F("%s is starting again: the worker that ran it stopped", j.Name()))
 	}
 	// Work that already runs (an ECS task this job started) takes its
 	// leases back whatever happens, and reaches the runner even when the
@@ -508,11 +513,11 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 		w.handBack(ctx, d, j, logger)
 		return
 	case errors.As(cause, &cancelled):
-		c = Change{To: Cancelled, Text: cancelled.Error(), Set: []any{"reason", cancelled.Error()}}
+		c = Change{To: Cancelled, Text: cancelled.Text(), Set: []any{"reason", cancelled.Text()}}
 	case runErr == nil && exitCode == 0:
 		c = Change{To: Succeeded}
 	case runErr == nil:
-		reason := fmt.Sprintf("step %d exited with code %d", j.Step, exitCode)
+		reason := say.F("step %d exited with code %d", j.Step, exitCode)
 		c = Change{To: Failed, Set: []any{"exit", strconv.Itoa(exitCode), "reason", reason}}
 	case errors.Is(runErr, ErrConflict) || errors.Is(runErr, ErrNotFound):
 		// The job moved on without us (cancelled while it waited).
@@ -541,13 +546,13 @@ func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {
 	if errors.Is(runErr, ErrPermanent) || j.Attempt >= w.cfg.MaxAttempts {
 		text := msg
 		if !errors.Is(runErr, ErrPermanent) {
-			text = fmt.Sprintf("%s; gave up after %d attempts and dead-lettered %s", msg, j.Attempt, j.Name())
+			text = say.F("%s; gave up after %d attempts and dead-lettered %s", msg, j.Attempt, j.Name())
 		}
 		return Change{To: Errored, Text: text, Set: []any{"reason", text}, DeadLetter: !errors.Is(runErr, ErrPermanent)}
 	}
 	wait := w.cfg.Backoff << (j.Attempt - 1)
 	next := j.Attempt + 1
-	text := fmt.Sprintf("errored: %s; retrying in %s (attempt %d of %d)", msg, wait, next, w.cfg.MaxAttempts)
+	text := say.F("errored: %s; retrying in %s (attempt %d of %d)", msg, wait, next, w.cfg.MaxAttempts)
 	return Change{
 		To: Queued, Type: EventRetry, Text: text, Due: w.store.now().Add(wait),
 		Set: []any{"attempt", strconv.Itoa(next), "reason", text, "handle", "", "cursor", "", "step", "0"},
@@ -560,7 +565,7 @@ func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {
 func (w *Worker) handBack(ctx context.Context, d Delivery, j *Job, logger *slog.Logger) {
 	if j.Handle == "" && (j.State == Running || j.State == Waiting) {
 		_, err := w.store.Transition(ctx, j.ID, Change{
-			From: []State{Running, Waiting}, To: Queued, Text: fmt.Sprintf("%s was handed back to the queue: its worker is stopping", j.Name()),
+			From: []State{Running, Waiting}, To: Queued, Text: say.F("%s was handed back to the queue: its worker is stopping", j.Name()),
 		})
 		if err != nil && !errors.Is(err, ErrConflict) {
 			logger.Error("hand back job", "err", err)

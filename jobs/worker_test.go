@@ -98,7 +98,7 @@ func TestKilledWorkerJobIsFinishedByAnother(t *testing.T) {
 	waitQueueEmpty(t, jobs.NewQueue(e.store), 10*time.Second)
 	var restarted bool
 	for _, ev := range allEvents(t, e.store) {
-		if ev.Job == j.ID && strings.Contains(ev.Text, "starting again") {
+		if ev.Job == j.ID && strings.Contains(ev.Text.String(), "starting again") {
 			restarted = true
 		}
 	}
@@ -167,7 +167,7 @@ func TestErroredJobIsRetriedWithBackoffThenSucceeds(t *testing.T) {
 	var retries []string
 	for _, ev := range allEvents(t, e.store) {
 		if ev.Type == jobs.EventRetry {
-			retries = append(retries, ev.Text)
+			retries = append(retries, ev.Text.String())
 		}
 	}
 	want := []string{
@@ -191,8 +191,8 @@ func TestErroredJobIsDeadLetteredAfterTheLimit(t *testing.T) {
 	}
 	done := waitState(t, e.store, j.ID, jobs.Errored, 10*time.Second)
 	want := "the task stopped: CannotPullContainerError; gave up after 2 attempts and dead-lettered #1"
-	if done.Reason != want {
-		t.Errorf("reason = %q, want %q", done.Reason, want)
+	if done.Reason.String() != want {
+		t.Errorf("reason = %q, want %q", done.Reason.String(), want)
 	}
 	dead, err := e.store.DeadLetters(ctx)
 	if err != nil || len(dead) != 1 || dead[0] != j.ID {
@@ -200,7 +200,7 @@ func TestErroredJobIsDeadLetteredAfterTheLimit(t *testing.T) {
 	}
 	var said bool
 	for _, ev := range allEvents(t, e.store) {
-		if ev.Job == j.ID && ev.State == jobs.Errored && ev.Text == want {
+		if ev.Job == j.ID && ev.State == jobs.Errored && ev.Text.String() == want {
 			said = true
 		}
 	}
@@ -221,8 +221,8 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := waitState(t, e.store, j.ID, jobs.Errored, 5*time.Second)
-	if runs.Load() != 1 || done.Reason != "the local runner cannot start services (redis)" {
-		t.Errorf("runs = %d, reason %q", runs.Load(), done.Reason)
+	if runs.Load() != 1 || done.Reason.String() != "the local runner cannot start services (redis)" {
+		t.Errorf("runs = %d, reason %q", runs.Load(), done.Reason.String())
 	}
 }
 
@@ -237,8 +237,8 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	if prev, err := e.store.Cancel(ctx, q.ID, "U7"); err != nil || prev != jobs.Queued {
 		t.Fatalf("cancel queued: %v, %v", prev, err)
 	}
-	if j, _ := e.store.Get(ctx, q.ID); j.State != jobs.Cancelled || j.Reason != "cancelled by U7" {
-		t.Fatalf("queued job after cancel: %s %q", j.State, j.Reason)
+	if j, _ := e.store.Get(ctx, q.ID); j.State != jobs.Cancelled || j.Reason.String() != "cancelled by U7" {
+		t.Fatalf("queued job after cancel: %s %q", j.State, j.Reason.String())
 	}
 
 	// Running: the worker stops it.
@@ -256,8 +256,8 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 		t.Fatalf("cancel running: %v, %v", prev, err)
 	}
 	done := waitState(t, e.store, r.ID, jobs.Cancelled, 10*time.Second)
-	if done.Reason != "cancelled by U7" {
-		t.Errorf("reason = %q", done.Reason)
+	if done.Reason.String() != "cancelled by U7" {
+		t.Errorf("reason = %q", done.Reason.String())
 	}
 	if left := liveGroupMembers(pgid, 2*time.Second); len(left) > 0 {
 		t.Errorf("process group %d still has live processes after cancel: %v", pgid, left)

@@ -90,7 +90,7 @@ func userMessage(t *testing.T, err error) string {
 	if !errors.As(err, &ue) {
 		t.Fatalf("err = %v (%T), want a *jobs.UserError", err, err)
 	}
-	return ue.Msg
+	return ue.Msg.String()
 }
 
 func wantPermanent(t *testing.T, err error) {

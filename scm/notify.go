@@ -194,7 +194,7 @@ func (n *Notifier) commitStatus(ctx context.Context, j *jobs.Job, e jobs.Event) 
 // event calls for none.
 func (n *Notifier) buildStatus(j *jobs.Job, e jobs.Event) (CommitStatus, bool) {
 	if e.Type == jobs.EventRetry {
-		return CommitStatus{State: "pending", Description: e.Text}, true
+		return CommitStatus{State: "pending", Description: e.Text.String()}, true
 	}
 	if !e.State.Final() && j.State.Final() {
 		return CommitStatus{}, false // stale: the end is reported by its own event
@@ -211,15 +211,15 @@ func (n *Notifier) buildStatus(j *jobs.Job, e jobs.Event) (CommitStatus, bool) {
 	case jobs.AwaitingApproval:
 		return CommitStatus{State: "pending", Description: "awaiting approval"}, true
 	case jobs.Waiting:
-		return CommitStatus{State: "pending", Description: withReason("waiting", j.Reason)}, true
+		return CommitStatus{State: "pending", Description: withReason("waiting", j.Reason.String())}, true
 	case jobs.Running:
 		return CommitStatus{State: "pending", Description: "running"}, true
 	case jobs.Succeeded:
 		return CommitStatus{State: "success", Description: "succeeded" + took(j)}, true
 	case jobs.Failed:
-		return CommitStatus{State: "failure", Description: withReason("failed"+took(j), j.Reason)}, true
+		return CommitStatus{State: "failure", Description: withReason("failed"+took(j), j.Reason.String())}, true
 	case jobs.Errored:
-		return CommitStatus{State: "error", Description: withReason("errored", j.Reason)}, true
+		return CommitStatus{State: "error", Description: withReason("errored", j.Reason.String())}, true
 	case jobs.Cancelled:
 		return CommitStatus{State: "error", Description: cancelReason(j)}, true
 	}
@@ -233,7 +233,7 @@ func (n *Notifier) deployment(ctx context.Context, j *jobs.Job, e jobs.Event) er
 	create := false
 	switch {
 	case e.Type == jobs.EventRetry:
-		state, desc = "queued", e.Text
+		state, desc = "queued", e.Text.String()
 	case e.Type != jobs.EventState:
 		return nil
 	case e.State == jobs.Running:
@@ -244,9 +244,9 @@ func (n *Notifier) deployment(ctx context.Context, j *jobs.Job, e jobs.Event) er
 	case e.State == jobs.Succeeded:
 		state, desc = "success", "succeeded"+took(j)
 	case e.State == jobs.Failed:
-		state, desc = "failure", withReason("failed"+took(j), j.Reason)
+		state, desc = "failure", withReason("failed"+took(j), j.Reason.String())
 	case e.State == jobs.Errored:
-		state, desc = "error", withReason("errored", j.Reason)
+		state, desc = "error", withReason("errored", j.Reason.String())
 	case e.State == jobs.Cancelled:
 		state, desc = "error", cancelReason(j)
 	default:
@@ -286,10 +286,10 @@ func withReason(what, reason string) string {
 }
 
 func cancelReason(j *jobs.Job) string {
-	if strings.HasPrefix(j.Reason, "cancelled") {
-		return j.Reason
+	if strings.HasPrefix(string(j.Reason), "cancelled") {
+		return j.Reason.String()
 	}
-	return withReason("cancelled", j.Reason)
+	return withReason("cancelled", j.Reason.String())
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -12,6 +12,8 @@ import (
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // notifyFixture is a fake GitHub, a real Redis, and a running Reporter and
@@ -64,7 +66,7 @@ func (f *notifyFixture) move(t *testing.T, id int64, c jobs.Change) {
 
 func (f *notifyFixture) step(t *testing.T, id int64, i int) {
 	t.Helper()
-	if err := f.store.Update(ctx, id, jobs.EventStep, fmt.Sprintf("step %d/2 started", i), "step", strconv.Itoa(i)); err != nil {
+	if err := f.store.Update(ctx, id, jobs.EventStep, say.F("step %d/2 started", i), "step", strconv.Itoa(i)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"context"
 )
 
 // listSize is how many jobs a page of the list shows.
@@ -95,7 +97,7 @@ func (s *Server) jobList(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	s.fillList(&d, page, exp, before)
+	s.fillList(r.Context(), &d, page, exp, before)
 	setPageHeaders(w)
 	if err := pages.ExecuteTemplate(w, "list", d); err != nil {
 		s.d.Logger.Error("render job list", "err", err)
@@ -125,12 +127,12 @@ func (s *Server) parseList(lf listFilter, before string) (jobs.ListFilter, int64
 }
 
 // fillList turns a page of jobs into rows, and links to the next page.
-func (s *Server) fillList(d *listData, page jobs.ListPage, exp, before int64) {
+func (s *Server) fillList(ctx context.Context, d *listData, page jobs.ListPage, exp, before int64) {
 	now := time.Now()
 	for _, j := range page.Jobs {
 		row := listRow{
 			Name: j.Name(), URL: "/jobs/" + strconv.FormatInt(j.ID, 10), What: j.What(), Target: j.Target(),
-			SHA: j.ShortSHA(), State: string(j.State), Who: j.Requester, Queued: fmtTime(j.Created),
+			SHA: j.ShortSHA(), State: string(j.State), Who: s.person(ctx, j.Requester), Queued: fmtTime(j.Created),
 		}
 		if row.Who == "" {
 			row.Who = "GitHub"

@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
+
+	"context"
 )
 
 type pageData struct {
@@ -86,14 +90,18 @@ func (s *Server) pageData(r *http.Request, j *jobs.Job) (*pageData, error) {
 		Times: timesOf(j, time.Now()), Steps: v.rows(),
 		Log: template.HTML(v.render(shown, from, first)), From: from, Offset: to,
 		Next: first + int64(bytes.Count(shown, []byte("\n"))), Runs: len(v.steps), Query: q,
-		RawURL: fmt.Sprintf("/jobs/%d/log?%s", j.ID, q), Live: !j.State.Final(), Reason: j.Reason,
+		RawURL: fmt.Sprintf("/jobs/%d/log?%s", j.ID, q), Live: !j.State.Final(), Reason: s.plain(ctx, j.Reason),
 		Commit: s.githubPage(j.GitHub, "commit", j.SHA),
 	}
 	if j.Requester != "" {
-		d.Who = j.Requester
+		d.Who = s.person(ctx, j.Requester)
 	}
 	if len(j.Requesters) > 1 { // the first request, then each retry
-		d.Who, d.Retried = j.Requesters[0], strings.Join(j.Requesters[1:], ", ")
+		retried := make([]string, len(j.Requesters)-1)
+		for i, u := range j.Requesters[1:] {
+			retried[i] = s.person(ctx, u)
+		}
+		d.Who, d.Retried = s.person(ctx, j.Requesters[0]), strings.Join(retried, ", ")
 	}
 	if j.PR > 0 {
 		d.Pull = s.githubPage(j.GitHub, "pull", strconv.Itoa(j.PR))
@@ -105,6 +113,15 @@ func (s *Server) pageData(r *http.Request, j *jobs.Job) (*pageData, error) {
 		d.ListURL = "/jobs"
 	}
 	return d, nil
+}
+
+// plain is t as the page shows it: text with people by name, which the
+// template escapes.
+func (s *Server) plain(ctx context.Context, t say.Text) string { return t.Console(ctx, s.d.Names) }
+
+// person is how the page names a person.
+func (s *Server) person(ctx context.Context, id string) string {
+	return s.plain(ctx, say.PersonOf(id))
 }
 
 // githubRepo is the shape of an owner/name the page links to.
@@ -145,7 +162,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	s.extendWrite(w)
 	sendState := func(j *jobs.Job) {
 		b, _ := json.Marshal(stateEvent{
-			State: j.State, Step: j.Step, Steps: len(j.Plan.Steps), Reason: j.Reason,
+			State: j.State, Step: j.Step, Steps: len(j.Plan.Steps), Reason: s.plain(ctx, j.Reason),
 			Exit: exitOf(j), jobTimes: timesOf(j, time.Now()),
 		})
 		if string(b) != last {

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Deps are what the server serves from. Webhook and Metrics may be nil.
@@ -35,9 +37,12 @@ type Deps struct {
 	// jobs whose GitHub repository is known: GitHub Enterprise's address,
 	// or "" for https://github.com.
 	GitHubURL string
-	Webhook   http.Handler
-	Metrics   *Metrics
-	Logger    *slog.Logger
+	// Names gives people's display names (Slack's users.info, cached);
+	// nil shows their ids.
+	Names   say.Names
+	Webhook http.Handler
+	Metrics *Metrics
+	Logger  *slog.Logger
 	// Poll is how often a live page looks for new output; 0 is 250ms.
 	Poll   time.Duration
 	Limits Limits

@@ -25,6 +25,8 @@ import (
 	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
 	"github.com/gantry-ci/gantry/web"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -216,6 +218,7 @@ type parts struct {
 	metrics      *web.Metrics
 	groups       commands.Groups   // Slack user groups; nil outside Slack
 	channels     commands.Channels // Slack channel members and privacy; nil outside Slack
+	names        say.Names         // Slack display names, for pages; nil outside Slack
 }
 
 // jobLink is the signed link to a job's page, or nil without a web server.
@@ -395,6 +398,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 		user = "you"
 	}
 	console := bot.NewConsole(m.Stdout, user)
+	console.ShowNames(bot.KeptNames{Store: p.store})
 	threads := bot.NewThreads(p.store, p.log, console, bot.ThreadsConfig{Logger: m.logger, Links: p.jobLink()})
 	from, err := p.store.LastEventID(ctx)
 	if err != nil {

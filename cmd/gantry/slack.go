@@ -111,16 +111,6 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	if err != nil {
 		return err
 	}
-	srv, l, err := m.webServer(ctx, p, ":8080", gh.webhook())
-	if err != nil {
-		return err
-	}
-	var w *jobs.Worker
-	if withWorkers {
-		if w, err = m.worker(ctx, p); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sched := bot.NewScheduler(bot.SchedulerConfig{Logger: m.logger, OnFatal: func(err error) {
@@ -131,6 +121,17 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		}
 	}})
 	defer sched.Close()
+	p.names = bot.NewNames(api, sched, p.store, 0, m.logger)
+	srv, l, err := m.webServer(ctx, p, ":8080", gh.webhook())
+	if err != nil {
+		return err
+	}
+	var w *jobs.Worker
+	if withWorkers {
+		if w, err = m.worker(ctx, p); err != nil {
+			return err
+		}
+	}
 	host, _ := os.Hostname()
 	consumer := host + "/" + strconv.Itoa(os.Getpid())
 	surface := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{

@@ -68,7 +68,7 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	m.metrics.Store(p.metrics)
 	srv := web.New(web.Deps{
 		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, PublicChannels: p.cfg.Web.PublicChannels, Webhook: webhook,
-		Metrics: p.metrics, Logger: m.logger, GitHubURL: githubWebURL(m.Getenv("GITHUB_API_URL")),
+		Metrics: p.metrics, Logger: m.logger, GitHubURL: githubWebURL(m.Getenv("GITHUB_API_URL")), Names: p.names,
 	})
 	m.logger.Info("HTTP server listening", "addr", l.Addr().String(), "public_url", public)
 	return srv, l, nil

@@ -248,12 +248,12 @@ func TestMessageLimits(t *testing.T) {
 func TestDirectory(t *testing.T) {
 	srv := New(t)
 	api := newAPI(srv)
-	srv.AddUser(User{ID: "U0ADMIN", Name: "root", RealName: "Ada Admin", IsAdmin: true})
+	srv.AddUser(User{ID: "U0ADMIN", Name: "root", RealName: "Ada Admin", DisplayName: "ada", IsAdmin: true})
 	srv.SetUserGroup("S0RELEASE", "U0ALICE", "U0BOB")
 	srv.AddChannel(Channel{ID: "C0DEPLOY", Name: "deploys"})
 
 	u, err := api.GetUserInfo("U0ADMIN")
-	if err != nil || u.Name != "root" || u.RealName != "Ada Admin" || !u.IsAdmin || u.Profile.DisplayName != "root" {
+	if err != nil || u.Name != "root" || u.RealName != "Ada Admin" || !u.IsAdmin || u.Profile.DisplayName != "ada" {
 		t.Errorf("users.info = %+v, %v", u, err)
 	}
 	if _, err := api.GetUserInfo("U0NOBODY"); slackError(err) != "user_not_found" {

@@ -29,7 +29,7 @@ func (s *Server) usersInfo(req *apiRequest) reply {
 		"is_bot":    u.IsBot,
 		"profile": map[string]any{
 			"real_name":    u.RealName,
-			"display_name": u.Name,
+			"display_name": u.DisplayName,
 			"team":         TeamID,
 		},
 	}})

@@ -74,12 +74,13 @@ type Ephemeral struct {
 
 // User is a person (or bot) users.info knows.
 type User struct {
-	ID       string
-	Name     string
-	RealName string
-	IsAdmin  bool
-	IsBot    bool
-	Deleted  bool
+	ID          string
+	Name        string // the handle
+	RealName    string
+	DisplayName string // the name they chose to be shown; "" when they chose none
+	IsAdmin     bool
+	IsBot       bool
+	Deleted     bool
 }
 
 // Channel is a conversation conversations.info knows.

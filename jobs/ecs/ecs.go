@@ -31,6 +31,8 @@ import (
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // ECSAPI is what the runner calls of ECS.
@@ -232,11 +234,11 @@ func (r *Runner) reattach(ctx context.Context, x *jobs.Execution) (int, error) {
 	if secrets, err := r.jobSecrets(j); err == nil {
 		if err := r.learn(ctx, secrets); err != nil {
 			r.log.Error("learn the secrets of a re-attached task; its log may show them", "job", j.ID, "err", err)
-			x.Log.Line("── " + jobs.UserMessage(err, j.ID) + "; its values may show in this log")
+			x.Log.Line("── " + jobs.UserMessage(err, j.ID).String() + "; its values may show in this log")
 		}
 	}
 	x.Log.Line(fmt.Sprintf("── re-attached to ECS task %s (the worker that started it stopped)", taskID(j.Handle)))
-	_ = x.Note(context.WithoutCancel(ctx), fmt.Sprintf("%s: a new worker re-attached to its ECS task %s", j.Name(), taskID(j.Handle)))
+	_ = x.Note(context.WithoutCancel(ctx), say.F("%s: a new worker re-attached to its ECS task %s", j.Name(), taskID(j.Handle)))
 	return r.follow(ctx, x, j.Handle, cur)
 }
 

@@ -35,8 +35,8 @@ func TestCapacityFailuresAreRetriedThenReported(t *testing.T) {
 	f.create(j)
 	done := f.waitState(j.ID, jobs.Errored, 20*time.Second)
 	want := "ECS could not place the task after 4 tries: RESOURCE:CPU; gave up after 2 attempts and dead-lettered"
-	if !strings.Contains(done.Reason, want) {
-		t.Errorf("reason %q, want it to contain %q", done.Reason, want)
+	if !strings.Contains(done.Reason.String(), want) {
+		t.Errorf("reason %q, want it to contain %q", done.Reason.String(), want)
 	}
 	if n := f.aws.Count("RunTask") - before; n != 8 {
 		t.Errorf("RunTask called %d times, want 8 (4 per attempt, 2 attempts)", n)
@@ -80,7 +80,7 @@ func TestThrottlingIsRetriedThenReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ev := range evs {
-		if ev.Job == j.ID && strings.Contains(ev.Text, "ECS is throttling gantry's RunTask calls; it will try again; retrying in") {
+		if ev.Job == j.ID && strings.Contains(ev.Text.String(), "ECS is throttling gantry's RunTask calls; it will try again; retrying in") {
 			said = true
 		}
 	}
@@ -132,7 +132,7 @@ func TestAccessDeniedIsPermanent(t *testing.T) {
 	f := newFixture(t)
 	f.aws.FailNext("RegisterTaskDefinition", 1, awsserver.Fault{Code: "AccessDeniedException", Message: "not authorized to perform ecs:RegisterTaskDefinition"})
 	_, err, _ := f.run(context.Background(), f.runner(), f.job())
-	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), "not authorized to perform ecs:RegisterTaskDefinition") {
+	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), "not authorized to perform ecs:RegisterTaskDefinition") {
 		t.Errorf("err %v", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Why gantry stopped a task.
@@ -113,7 +115,7 @@ func (f *follower) describe(ctx context.Context) (types.Task, error) {
 	}
 	if len(out.Tasks) == 0 {
 		return types.Task{}, &jobs.UserError{
-			Msg: fmt.Sprintf("ECS no longer knows task %s (it keeps stopped tasks for about an hour)", taskID(f.arn)), Err: errTaskMissing}
+			Msg: say.F("ECS no longer knows task %s (it keeps stopped tasks for about an hour)", taskID(f.arn)), Err: errTaskMissing}
 	}
 	return out.Tasks[0], nil
 }
@@ -213,13 +215,13 @@ func (f *follower) finish(ctx context.Context, t types.Task) (int, error) {
 		f.endStep(ctx, TimeoutExitCode, t)
 		msg := fmt.Sprintf("timed out after %s (the plan's timeout): the task was stopped", f.timeout())
 		f.x.Log.Line("── " + msg)
-		_ = f.x.Note(ctx, fmt.Sprintf("%s %s", f.x.Job.Name(), msg))
+		_ = f.x.Note(ctx, say.F("%s %s", f.x.Job.Name(), msg))
 		return TimeoutExitCode, nil
 	case stopCancel:
 		f.endStep(ctx, code, t)
 		return code, nil
 	case stopStart:
-		return 0, &jobs.UserError{Msg: fmt.Sprintf("the ECS task did not start within %s; gantry stopped it", f.r.cfg.StartTimeout)}
+		return 0, &jobs.UserError{Msg: say.F("the ECS task did not start within %s; gantry stopped it", f.r.cfg.StartTimeout)}
 	}
 	if !hasCode {
 		// The job container never ran: the fetch container failed (its
@@ -231,8 +233,8 @@ func (f *follower) finish(ctx context.Context, t types.Task) (int, error) {
 		if cr := aws.ToString(job.Reason); cr != "" && !strings.Contains(detail, cr) {
 			detail += " (" + cr + ")"
 		}
-		err := &jobs.UserError{Msg: "the ECS task stopped before the steps ran: " + detail}
-		f.x.Log.Line("── " + err.Msg)
+		err := &jobs.UserError{Msg: say.F("the ECS task stopped before the steps ran: %s", detail)}
+		f.x.Log.Line("── " + err.Msg.String())
 		if permanentStartFailure(detail) {
 			return 0, jobs.Permanent(err)
 		}
@@ -241,11 +243,11 @@ func (f *follower) finish(ctx context.Context, t types.Task) (int, error) {
 	switch t.StopCode {
 	case types.TaskStopCodeSpotInterruption, types.TaskStopCodeTerminationNotice:
 		f.endStep(ctx, code, t)
-		return 0, &jobs.UserError{Msg: "ECS stopped the task before the steps ended: " + reason}
+		return 0, &jobs.UserError{Msg: say.F("ECS stopped the task before the steps ended: %s", reason)}
 	case types.TaskStopCodeUserInitiated:
 		if !strings.HasPrefix(reason, "gantry: ") {
 			f.endStep(ctx, code, t)
-			return 0, jobs.Permanent(&jobs.UserError{Msg: "the ECS task was stopped outside gantry: " + reason})
+			return 0, jobs.Permanent(&jobs.UserError{Msg: say.F("the ECS task was stopped outside gantry: %s", reason)})
 		}
 	}
 	if cr := aws.ToString(job.Reason); cr != "" {
@@ -313,9 +315,9 @@ func (f *follower) fetchFailed(ctx context.Context, code int, fetch types.Contai
 			last = strings.TrimSpace(l)
 		}
 	}
-	msg := fmt.Sprintf("checking out %s at %s failed in the ECS task", j.Repo, j.ShortSHA())
+	msg := say.F("checking out %s at %s failed in the ECS task", j.Repo, j.ShortSHA())
 	if last != "" {
-		msg += ": " + strings.TrimPrefix(last, "gantry: ")
+		msg += say.F(": %s", strings.TrimPrefix(last, "gantry: "))
 	}
 	err := &jobs.UserError{Msg: msg}
 	for _, l := range lines {

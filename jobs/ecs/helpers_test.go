@@ -205,7 +205,7 @@ func (f *fixture) waitState(id int64, want jobs.State, within time.Duration) *jo
 			return j
 		}
 		if j.State.Final() {
-			f.t.Fatalf("job #%d ended %s (%s), want %s\nlog:\n%s", id, j.State, j.Reason, want, f.logText(id))
+			f.t.Fatalf("job #%d ended %s (%s), want %s\nlog:\n%s", id, j.State, j.Reason.String(), want, f.logText(id))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

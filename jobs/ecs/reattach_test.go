@@ -68,15 +68,15 @@ func TestCancelStopsTheTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := f.waitState(j.ID, jobs.Cancelled, 10*time.Second)
-	if done.Reason != "cancelled by U123" {
-		t.Errorf("reason %q", done.Reason)
+	if done.Reason.String() != "cancelled by @U123" {
+		t.Errorf("reason %q", done.Reason.String())
 	}
 	task := f.aws.Tasks()[0]
-	want := fmt.Sprintf("gantry: job #%d cancelled by U123", j.ID)
+	want := fmt.Sprintf("gantry: job #%d cancelled by @U123", j.ID)
 	if task.LastStatus != "STOPPED" || len(task.StopRequests) != 1 || task.StopRequests[0] != want {
 		t.Errorf("task %s with stop requests %q, want STOPPED after %q", task.LastStatus, task.StopRequests, want)
 	}
-	assertInOrder(t, f.logText(j.ID), "working", "── cancelled by U123; stopping ECS task", "── step 1/1 failed with exit code 143")
+	assertInOrder(t, f.logText(j.ID), "working", "── cancelled by @U123; stopping ECS task", "── step 1/1 failed with exit code 143")
 }
 
 // A worker that stops (its context ends with ErrShutdown) leaves the task

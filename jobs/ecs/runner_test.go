@@ -230,7 +230,7 @@ func TestExitCodesAndStoppedReasons(t *testing.T) {
 	pull := "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref docker.io/library/golang:nope: not found"
 	f.aws.QueueScripts(awsserver.FailToStart(pull))
 	_, err, log = f.run(context.Background(), r, f.job("true"))
-	if msg := jobs.UserMessage(err, 1); !strings.Contains(msg, pull) || !errors.Is(err, jobs.ErrPermanent) {
+	if msg := jobs.UserMessage(err, 1).String(); !strings.Contains(msg, pull) || !errors.Is(err, jobs.ErrPermanent) {
 		t.Errorf("err %v (message %q, permanent %v), want the stopped reason, permanent", err, msg, errors.Is(err, jobs.ErrPermanent))
 	}
 	if !strings.Contains(log, pull) {
@@ -239,7 +239,7 @@ func TestExitCodesAndStoppedReasons(t *testing.T) {
 	// A failure to start that may pass is retried.
 	f.aws.QueueScripts(awsserver.FailToStart("ResourceInitializationError: unable to pull secrets or registry auth: connection timed out"))
 	_, err, _ = f.run(context.Background(), r, f.job("true"))
-	if err == nil || errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), "ResourceInitializationError") {
+	if err == nil || errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), "ResourceInitializationError") {
 		t.Errorf("err %v, want a retryable error with the reason", err)
 	}
 }
@@ -252,8 +252,8 @@ func TestStoppedReasonReachesTheJobThroughTheWorker(t *testing.T) {
 	j := f.job("true")
 	f.create(j)
 	done := f.waitState(j.ID, jobs.Errored, 10*time.Second)
-	if !strings.Contains(done.Reason, reason) {
-		t.Errorf("reason %q, want the stopped reason", done.Reason)
+	if !strings.Contains(done.Reason.String(), reason) {
+		t.Errorf("reason %q, want the stopped reason", done.Reason.String())
 	}
 	if done.Attempt != 1 {
 		t.Errorf("a permanent failure was retried: attempt %d", done.Attempt)
@@ -269,7 +269,7 @@ func TestFetchFailureIsErroredWithItsLog(t *testing.T) {
 	if err == nil || !errors.Is(err, jobs.ErrPermanent) {
 		t.Fatalf("err %v, want a permanent error", err)
 	}
-	msg := jobs.UserMessage(err, j.ID)
+	msg := jobs.UserMessage(err, j.ID).String()
 	if !strings.Contains(msg, "checking out hello at abababa failed") || !strings.Contains(msg, "commit not found") {
 		t.Errorf("message %q", msg)
 	}
@@ -316,7 +316,7 @@ func TestTaskStoppedOutsideGantryIsErrored(t *testing.T) {
 		_, _ = f.cli.ECS.StopTask(ctx, &awsecs.StopTaskInput{Cluster: aws.String("ci"), Task: aws.String(f.aws.Tasks()[0].ARN), Reason: aws.String("ops cleanup")})
 	}()
 	_, err, _ := f.run(ctx, f.runner(), f.job("sleep 600"))
-	if err == nil || !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), "stopped outside gantry: ops cleanup") {
+	if err == nil || !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), "stopped outside gantry: ops cleanup") {
 		t.Errorf("err %v", err)
 	}
 }
@@ -327,18 +327,18 @@ func TestRunnerRefusesWhatItCannotRun(t *testing.T) {
 	local := f.job("true")
 	local.Source, local.CloneURL, local.Path = jobs.SourceGit, "", "/srv/hello"
 	_, err, _ := f.run(context.Background(), r, local)
-	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), "configure `github:`") {
+	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), "configure `github:`") {
 		t.Errorf("local path: %v", err)
 	}
 	big := f.job(strings.Repeat("echo lots of text; ", 600))
 	_, err, _ = f.run(context.Background(), r, big)
-	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), "at most 8192") {
+	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), "at most 8192") {
 		t.Errorf("oversized overrides: %v", err)
 	}
 	clash := f.job("true")
 	clash.Plan.Services = []spec.Service{{Name: "job", Image: "redis:7"}}
 	_, err, _ = f.run(context.Background(), r, clash)
-	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), `"job" is taken`) {
+	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), `"job" is taken`) {
 		t.Errorf("service named job: %v", err)
 	}
 	if f.aws.Count("RunTask") != 0 {

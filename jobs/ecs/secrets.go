@@ -17,6 +17,8 @@ import (
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // A job's secrets reach its task as container secrets: the definition
@@ -177,7 +179,7 @@ func (r *SecretReader) tell(values []string) {
 // secrets will not mend by themselves: the job fails for good; anything
 // else (throttling, an outage) is tried again.
 func secretError(s spec.Secret, err error) error {
-	msg := fmt.Sprintf("gantry cannot read secret %s (%s) to hide its value in the job's log: %s", s.Name, s.Source, apiMessage(err))
+	msg := say.F("gantry cannot read secret %s (%s) to hide its value in the job's log: %s", s.Name, s.Source, apiMessage(err))
 	if isCode(err, "AccessDeniedException", "AccessDenied", "ResourceNotFoundException", "ParameterNotFound",
 		"InvalidParameterException", "ValidationException", "DecryptionFailure", "InvalidKeyId") {
 		return jobs.Permanent(&jobs.UserError{Msg: msg, Err: err})

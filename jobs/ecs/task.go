@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // maxOverrides is what ECS accepts in a RunTask's overrides, in characters
@@ -150,7 +152,7 @@ func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTas
 				continue
 			}
 			if isCode(err, "ClientException") {
-				return "", jobs.Permanent(&jobs.UserError{Msg: "ECS refused to run the task: " + apiMessage(err), Err: err})
+				return "", jobs.Permanent(&jobs.UserError{Msg: say.F("ECS refused to run the task: %s", apiMessage(err)), Err: err})
 			}
 			return "", apiError("RunTask", err)
 		}
@@ -166,7 +168,7 @@ func (r *Runner) start(ctx context.Context, x *jobs.Execution, in *awsecs.RunTas
 			continue
 		}
 		if attempt >= r.cfg.PlaceAttempts {
-			return "", &jobs.UserError{Msg: fmt.Sprintf("ECS could not place the task after %d tries: %s", attempt, why)}
+			return "", &jobs.UserError{Msg: say.F("ECS could not place the task after %d tries: %s", attempt, why)}
 		}
 		x.Log.Line(fmt.Sprintf("── ECS could not place the task (%s); trying again in %s", why, wait))
 		r.log.Warn("RunTask failures", "job", x.Job.ID, "failures", why, "attempt", attempt)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // The layout of gantry's tasks.
@@ -85,7 +87,7 @@ func (r *Runner) definition(ctx context.Context, ts taskSpec) (definition, error
 	if err != nil {
 		if isCode(err, "ClientException", "InvalidParameterException") {
 			return definition{}, jobs.Permanent(&jobs.UserError{
-				Msg: fmt.Sprintf("ECS refused the task definition for image %s: %s", image, apiMessage(err)), Err: err})
+				Msg: say.F("ECS refused the task definition for image %s: %s", image, apiMessage(err)), Err: err})
 		}
 		return definition{}, apiError("RegisterTaskDefinition", err)
 	}
@@ -227,10 +229,10 @@ func apiMessage(err error) string {
 // retrying cannot mend (access denied, a cluster that does not exist) is
 // permanent; throttling and outages are retried.
 func apiError(op string, err error) error {
-	msg := fmt.Sprintf("ECS %s failed: %s", op, apiMessage(err))
+	msg := say.F("ECS %s failed: %s", op, apiMessage(err))
 	switch {
 	case isCode(err, "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"):
-		msg = fmt.Sprintf("ECS is throttling gantry's %s calls; it will try again", op)
+		msg = say.F("ECS is throttling gantry's %s calls; it will try again", op)
 	case isCode(err, "AccessDeniedException", "AccessDenied", "ClusterNotFoundException", "UnauthorizedOperation", "InvalidParameterException"):
 		return jobs.Permanent(&jobs.UserError{Msg: msg, Err: err})
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // checkout puts the job's source at dst: a clone at the job's SHA for git
@@ -20,7 +22,7 @@ func (r *Runner) checkout(ctx context.Context, j *jobs.Job, dst string, log io.W
 	switch j.Source {
 	case jobs.SourceDir:
 		if err := copyTree(j.Path, dst); err != nil {
-			return jobs.Permanent(&jobs.UserError{Msg: fmt.Sprintf("could not copy %s", j.Path), Err: err})
+			return jobs.Permanent(&jobs.UserError{Msg: say.F("could not copy %s", j.Path), Err: err})
 		}
 		return nil
 	case jobs.SourceGit:
@@ -47,7 +49,7 @@ func (r *Runner) clone(ctx context.Context, j *jobs.Job, from, dst string, env [
 		return fmt.Errorf("clone %s: %w", j.Repo, err)
 	}
 	if err := git(ctx, dst, env, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", j.SHA, "--"); err != nil {
-		return jobs.Permanent(&jobs.UserError{Msg: fmt.Sprintf("could not check out %s in %s", j.ShortSHA(), j.Repo), Err: err})
+		return jobs.Permanent(&jobs.UserError{Msg: say.F("could not check out %s in %s", j.ShortSHA(), j.Repo), Err: err})
 	}
 	return nil
 }

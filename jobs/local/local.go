@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // Config configures the local runner. Zero values are the defaults.
@@ -182,7 +184,7 @@ func (r *Runner) steps(ctx context.Context, x *jobs.Execution, b box, ws *worksp
 		if errors.Is(context.Cause(stepCtx), errTimeout) && ctx.Err() == nil {
 			msg := fmt.Sprintf("timed out after %s (the plan's timeout)", timeout)
 			x.Log.Line("── " + msg)
-			_ = x.Note(ctx, fmt.Sprintf("step %d %s", i+1, msg))
+			_ = x.Note(ctx, say.F("step %d %s", i+1, msg))
 			if code == 0 {
 				code = 124
 			}

@@ -114,7 +114,7 @@ func TestUnknownSHAIsAPermanentUserError(t *testing.T) {
 	git(t, repo, "commit", "-q", "--allow-empty", "-m", "x")
 	j := &jobs.Job{Repo: "app", SHA: strings.Repeat("ab", 20), Source: jobs.SourceGit, Path: repo, Plan: plan("true")}
 	_, err, _ := f.run(t, local.New(local.Config{}), j)
-	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1), "could not check out abababa in app") {
+	if !errors.Is(err, jobs.ErrPermanent) || !strings.Contains(jobs.UserMessage(err, 1).String(), "could not check out abababa in app") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -182,7 +182,7 @@ func TestServicesAreRefusedByTheLocalRunner(t *testing.T) {
 	if !errors.Is(err, jobs.ErrPermanent) {
 		t.Fatalf("err = %v, want permanent", err)
 	}
-	if got := jobs.UserMessage(err, 1); got != "the local runner cannot start services (redis); run this job on the ecs runner" {
+	if got := jobs.UserMessage(err, 1).String(); got != "the local runner cannot start services (redis); run this job on the ecs runner" {
 		t.Errorf("message = %q", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/gantry-ci/gantry/jobs"
+
+	"github.com/gantry-ci/gantry/say"
 )
 
 // stepUser is the unprivileged user steps run as when gantry is root.
@@ -40,7 +42,7 @@ func lookupStepUser(name string, euid int) (*stepUser, error) {
 // misconfigured is an error of the server config: no retry mends it, and
 // people may read it.
 func misconfigured(msg string, cause error) error {
-	return jobs.Permanent(&jobs.UserError{Msg: "the local runner is misconfigured: " + msg, Err: cause})
+	return jobs.Permanent(&jobs.UserError{Msg: say.F("the local runner is misconfigured: %s", msg), Err: cause})
 }
 
 // credential drops every privilege of gantry: the user's uid and primary

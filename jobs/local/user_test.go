@@ -130,7 +130,7 @@ func TestUnknownStepUserIsAConfigError(t *testing.T) {
 	if !errors.Is(err, jobs.ErrPermanent) {
 		t.Fatalf("Run() = %v, want a permanent error", err)
 	}
-	if got := jobs.UserMessage(err, j.ID); !strings.Contains(got, "runner.local.user") {
+	if got := jobs.UserMessage(err, j.ID).String(); !strings.Contains(got, "runner.local.user") {
 		t.Errorf("people read %q", got)
 	}
 }
