@@ -128,7 +128,7 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 		return err
 	}
 	j := &jobs.Job{
-		Kind: jobs.Build, Repo: name, Ref: ev.Branch, SHA: src.SHA, Plan: *plan, Source: src.Kind, Path: src.Path,
+		Kind: jobs.Build, Repo: name, Ref: ev.Branch, SHA: src.SHA, Message: src.Message, Plan: *plan, Source: src.Kind, Path: src.Path,
 		CloneURL: cmp.Or(src.CloneURL, ev.CloneURL), GitHub: src.GitHub, PR: ev.PR, Origin: "github", Channel: rc.Channel,
 	}
 	if err := w.s.store.Create(ctx, j); err != nil {

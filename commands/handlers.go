@@ -41,7 +41,7 @@ func specError(err error) error {
 func (s *Service) newJob(r *Request, src *scm.Source, kind jobs.Kind) *jobs.Job {
 	origin := "chat"
 	return &jobs.Job{
-		Kind: kind, Repo: src.Repo, Ref: src.Ref, SHA: src.SHA, Source: src.Kind, Path: src.Path,
+		Kind: kind, Repo: src.Repo, Ref: src.Ref, SHA: src.SHA, Message: src.Message, Source: src.Kind, Path: src.Path,
 		CloneURL: src.CloneURL, GitHub: src.GitHub, Requester: r.User, Origin: origin, Channel: r.Channel,
 	}
 }
@@ -311,7 +311,7 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 		return Reply{}, jobs.Userf("%s is still %s; cancel it first or wait for it to end", old.Name(), old.State)
 	}
 	j := &jobs.Job{
-		Kind: old.Kind, Repo: old.Repo, Ref: old.Ref, SHA: old.SHA, Env: old.Env, Plan: old.Plan,
+		Kind: old.Kind, Repo: old.Repo, Ref: old.Ref, SHA: old.SHA, Message: old.Message, Env: old.Env, Plan: old.Plan,
 		Source: old.Source, Path: old.Path, CloneURL: old.CloneURL, GitHub: old.GitHub, PR: old.PR,
 		Requester: r.User, Origin: "chat", Channel: old.Channel, Retried: old.ID,
 		Requesters: requestChain(old, r.User), Policy: old.Policy,

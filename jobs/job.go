@@ -65,6 +65,7 @@ type Job struct {
 	Repo      string // the configured name, or a local path in the console
 	Ref       string
 	SHA       string
+	Message   string // the commit's subject line, as its author wrote it; "" when unknown
 	Env       string // deploy environment
 	Plan      spec.Plan
 	Source    SourceKind
@@ -176,7 +177,7 @@ func (j *Job) fields() ([]any, error) {
 		exit = strconv.Itoa(j.ExitCode)
 	}
 	return []any{
-		"kind", string(j.Kind), "repo", j.Repo, "ref", j.Ref, "sha", j.SHA, "env", j.Env,
+		"kind", string(j.Kind), "repo", j.Repo, "ref", j.Ref, "sha", j.SHA, "message", j.Message, "env", j.Env,
 		"plan", string(plan), "source", string(j.Source), "path", j.Path, "clone_url", j.CloneURL,
 		"github", j.GitHub, "pr", strconv.Itoa(j.PR), "requester", j.Requester, "origin", j.Origin,
 		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", string(j.Reason),
@@ -197,7 +198,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 		return nil, fmt.Errorf("job #%d: %w", id, ErrNotFound)
 	}
 	j := &Job{
-		ID: id, Kind: Kind(m["kind"]), Repo: m["repo"], Ref: m["ref"], SHA: m["sha"], Env: m["env"],
+		ID: id, Kind: Kind(m["kind"]), Repo: m["repo"], Ref: m["ref"], SHA: m["sha"], Message: m["message"], Env: m["env"],
 		Source: SourceKind(m["source"]), Path: m["path"], CloneURL: m["clone_url"], GitHub: m["github"],
 		Requester: m["requester"], Origin: m["origin"], Channel: m["channel"], ThreadTS: m["thread_ts"],
 		State: State(m["state"]), Reason: say.Text(m["reason"]), Handle: m["handle"], Decision: say.Text(m["decision"]), Cursor: m["cursor"],

@@ -161,6 +161,23 @@ func (g *GitHub) Resolve(ctx context.Context, repo, ref string) (sha, cloneURL, 
 	return sha, cloneURL, defaultBranch, nil
 }
 
+// CommitMessage returns the message of repo's commit sha.
+func (g *GitHub) CommitMessage(ctx context.Context, repo, sha string) (string, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return "", err
+	}
+	var c *github.RepositoryCommit
+	err = g.read(ctx, "get_commit", fmt.Sprintf("read commit %s of %s", sha, repo), func(ctx context.Context) (resp *github.Response, err error) {
+		c, resp, err = g.api.Repositories.GetCommit(ctx, owner, name, sha, nil)
+		return resp, err
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.GetCommit().GetMessage(), nil
+}
+
 // ReadFile returns the file at path in repo's commit sha. A file larger
 // than spec.MaxFileSize is refused by the size GitHub reports, before its
 // content is decoded.

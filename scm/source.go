@@ -35,6 +35,7 @@ type Source struct {
 	GitHub   string // owner/name when the repo is read through GitHub
 	SpecName string // where .gantry.yml came from, for messages: "hello/.gantry.yml"
 	Spec     []byte
+	Message  string // the commit's subject line; "" when unknown
 }
 
 // Parse parses the source's .gantry.yml.
@@ -46,6 +47,9 @@ func (s *Source) Parse() (*spec.File, error) {
 type GitHubReader interface {
 	Resolve(ctx context.Context, repo, ref string) (sha, cloneURL, defaultBranch string, err error)
 	ReadFile(ctx context.Context, repo, sha, path string) ([]byte, error)
+	// CommitMessage is the message of commit sha; a failure leaves the
+	// job without one, it does not stop it.
+	CommitMessage(ctx context.Context, repo, sha string) (string, error)
 }
 
 // Resolver turns what people type into a Source.
@@ -110,9 +114,10 @@ func (r *Resolver) resolveGitHub(ctx context.Context, name string, rc spec.Repo,
 	if err != nil {
 		return nil, err
 	}
+	msg, _ := r.github.CommitMessage(ctx, rc.GitHub, sha)
 	return &Source{
 		Repo: name, Ref: ref, SHA: sha, Kind: jobs.SourceGitHub, CloneURL: cloneURL, GitHub: rc.GitHub,
-		Path: rc.Path, SpecName: name + "/" + SpecFile, Spec: data,
+		Path: rc.Path, SpecName: name + "/" + SpecFile, Spec: data, Message: Subject(msg),
 	}, nil
 }
 
@@ -159,7 +164,21 @@ func resolvePath(ctx context.Context, name, path, ref, defaultRef string) (*Sour
 	if err != nil {
 		return nil, err
 	}
-	return &Source{Repo: name, Ref: ref, SHA: sha, Kind: jobs.SourceGit, Path: abs, SpecName: specName, Spec: data}, nil
+	msg, _ := gitOutput(ctx, abs, "log", "-1", "--format=%s", sha, "--")
+	return &Source{Repo: name, Ref: ref, SHA: sha, Kind: jobs.SourceGit, Path: abs, SpecName: specName, Spec: data, Message: Subject(msg)}, nil
+}
+
+// maxSubject is the longest commit subject kept with a job, in characters.
+const maxSubject = 200
+
+// Subject is the first line of a commit message, cut to a sensible length.
+func Subject(msg string) string {
+	msg, _, _ = strings.Cut(strings.TrimSpace(msg), "\n")
+	msg = strings.TrimSpace(msg)
+	if r := []rune(msg); len(r) > maxSubject {
+		return string(r[:maxSubject-1]) + "…"
+	}
+	return msg
 }
 
 // tooLarge refuses a file bigger than spec.MaxFileSize, naming it (what),

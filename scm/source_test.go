@@ -47,7 +47,7 @@ func TestResolverDefaultBranchOfACheckout(t *testing.T) {
 	}
 	r := scm.NewResolver(cfg, nil)
 	src, err := r.Resolve(context.Background(), "app", "", false)
-	if err != nil || src.Ref != "trunk" || src.SHA != trunk || src.Kind != jobs.SourceGit || src.SpecName != "app/.gantry.yml" {
+	if err != nil || src.Ref != "trunk" || src.SHA != trunk || src.Kind != jobs.SourceGit || src.SpecName != "app/.gantry.yml" || src.Message != "one" {
 		t.Fatalf("app: %+v, %v", src, err)
 	}
 	src, err = r.Resolve(context.Background(), "rel", "", false)
@@ -69,7 +69,7 @@ func TestResolverDefaultBranchOnGitHub(t *testing.T) {
 	}}
 	r := scm.NewResolver(cfg, f.gh)
 	src, err := r.Resolve(context.Background(), "hello", "", false)
-	if err != nil || src.Ref != "develop" || src.SHA != dev {
+	if err != nil || src.Ref != "develop" || src.SHA != dev || src.Message != "Update .gantry.yml" {
 		t.Fatalf("hello: %+v, %v", src, err)
 	}
 	src, err = r.Resolve(context.Background(), "plain", "", false)
@@ -218,4 +218,16 @@ func createFile(t *testing.T, path string) string {
 	}
 	f.Close()
 	return path
+}
+
+func TestSubjectIsTheFirstLineCut(t *testing.T) {
+	for in, want := range map[string]string{
+		"Fix the build\n\nLong story.": "Fix the build",
+		"  spaced  \n":                 "spaced",
+		strings.Repeat("é", 300):      strings.Repeat("é", 199) + "…",
+	} {
+		if got := scm.Subject(in); got != want {
+			t.Errorf("Subject(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -54,7 +54,7 @@ func TestPageShowsTheJobsFacts(t *testing.T) {
 	ctx := context.Background()
 	created := time.Date(2026, 3, 4, 5, 6, 7, 890e6, time.UTC)
 	j := &jobs.Job{Kind: jobs.Build, Repo: "api", Ref: "feature-x", SHA: "0123456789abcdef0123456789abcdef01234567",
-		GitHub: "acme/api", PR: 42, Requester: "U2", Requesters: []string{"U1", "U2"}, Created: created}
+		Message: "Fix <script>alert(1)</script> & retry", GitHub: "acme/api", PR: 42, Requester: "U2", Requesters: []string{"U1", "U2"}, Created: created}
 	if err := f.store.Create(ctx, j); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +65,7 @@ func TestPageShowsTheJobsFacts(t *testing.T) {
 		`<dd id="ref">feature-x (<a href="https://ghe.example.com/acme/api/pull/42">pull request #42</a>)</dd>`,
 		`<a id="sha" href="https://ghe.example.com/acme/api/commit/0123456789abcdef0123456789abcdef01234567"`,
 		"<code>0123456</code>",
+		`<span id="message">Fix &lt;script&gt;alert(1)&lt;/script&gt; &amp; retry</span>`,
 		"by U1, retried by U2",
 		`<time id="queued">2026-03-04 05:06:07.890 UTC</time>`,
 		`<time id="started">2026-03-04 05:06:08.140 UTC</time>`,

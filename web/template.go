@@ -76,7 +76,7 @@ const jobTmpl = `{{define "job"}}<!doctype html>
 <dl class="facts">
 <dt>repo</dt><dd id="repo">{{.Job.Repo}}</dd>
 <dt>ref</dt><dd id="ref">{{.Job.Ref}}{{if .Pull}} (<a href="{{.Pull}}">pull request #{{.Job.PR}}</a>){{end}}</dd>
-{{if .Job.SHA}}<dt>commit</dt><dd>{{if .Commit}}<a id="sha" href="{{.Commit}}" title="{{.Job.SHA}}"><code>{{.Job.ShortSHA}}</code></a>{{else}}<code id="sha" title="{{.Job.SHA}}">{{.Job.ShortSHA}}</code>{{end}}</dd>{{end}}
+{{if .Job.SHA}}<dt>commit</dt><dd>{{if .Commit}}<a id="sha" href="{{.Commit}}" title="{{.Job.SHA}}"><code>{{.Job.ShortSHA}}</code></a>{{else}}<code id="sha" title="{{.Job.SHA}}">{{.Job.ShortSHA}}</code>{{end}}{{if .Job.Message}} <span id="message">{{.Job.Message}}</span>{{end}}</dd>{{end}}
 {{if .Job.Env}}<dt>environment</dt><dd>{{.Job.Env}}</dd>{{end}}
 <dt>queued</dt><dd><time id="queued">{{.Times.Queued}}</time></dd>
 <dt>started</dt><dd><time id="started">{{or .Times.Started "not yet"}}</time> <span id="waited">{{if .Times.Waited}}after {{.Times.Waited}} in the queue{{end}}</span></dd>
