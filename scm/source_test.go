@@ -224,7 +224,7 @@ func TestSubjectIsTheFirstLineCut(t *testing.T) {
 	for in, want := range map[string]string{
 		"Fix the build\n\nLong story.": "Fix the build",
 		"  spaced  \n":                 "spaced",
-		strings.Repeat("é", 300):      strings.Repeat("é", 199) + "…",
+		strings.Repeat("é", 300):       strings.Repeat("é", 199) + "…",
 	} {
 		if got := scm.Subject(in); got != want {
 			t.Errorf("Subject(%q) = %q, want %q", in, got, want)
