@@ -158,6 +158,11 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 			return fmt.Errorf("update message of job #%d: %w", j.ID, err)
 		}
 	}
+	if posted && j.State == jobs.AwaitingApproval {
+		if err := t.askApproval(ctx, j); err != nil {
+			return err
+		}
+	}
 	if j.State == jobs.Running {
 		t.follow(ctx, j)
 	}
@@ -168,6 +173,29 @@ func (t *Threads) Handle(ctx context.Context, e jobs.Event) error {
 	}
 	if final {
 		return t.finish(ctx, j)
+	}
+	return nil
+}
+
+// askApproval asks the people who may approve deploy j, once, in its
+// thread: the job message alone would notify nobody.
+func (t *Threads) askApproval(ctx context.Context, j *jobs.Job) error {
+	key := fmt.Sprintf("approval:job:%d", j.ID)
+	if t.claim != nil {
+		first, err := t.claim(ctx, key, 24*time.Hour)
+		if err != nil || !first {
+			return err
+		}
+	}
+	m := Message{Text: commands.ApprovalRequest(j), Weight: WeightNotice, Buttons: []Button{
+		{Label: "Approve", Action: commands.VerbApprove, Job: j.ID, Style: "primary"},
+		{Label: "Reject", Action: commands.VerbReject, Job: j.ID, Style: "danger"},
+	}}
+	if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, m); err != nil {
+		if t.claim != nil && t.unclaim != nil {
+			_ = t.unclaim(context.WithoutCancel(ctx), key)
+		}
+		return fmt.Errorf("ask for approval of job #%d: %w", j.ID, err)
 	}
 	return nil
 }

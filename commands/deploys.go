@@ -46,6 +46,15 @@ func (s *Service) awaiting(ctx context.Context, r *Request, id int64) (*jobs.Job
 	return j, env, nil
 }
 
+// approversOf is who may approve deploys to env: its approvers, or the
+// admins where it names none.
+func (s *Service) approversOf(env spec.Environment) []string {
+	if len(env.Approvers) > 0 {
+		return env.Approvers
+	}
+	return s.cfg.Admins
+}
+
 // mayDecide applies who may approve or reject: the environment's approvers
 // (admins where none are configured), and not the requester unless the
 // environment allows self-approval.

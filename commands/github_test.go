@@ -116,7 +116,7 @@ func TestWebhookPushQueuesTheBranchPipeline(t *testing.T) {
 		t.Fatalf("%d jobs queued, want 1", len(active))
 	}
 	want := &jobs.Job{
-		ID: active[0].ID, Kind: jobs.Build, Repo: "hello", Ref: "main", SHA: f.main, Source: jobs.SourceGitHub,
+		ID: active[0].ID, Kind: jobs.Build, Repo: "hello", Ref: "main", SHA: f.main, Message: "Update .gantry.yml", Source: jobs.SourceGitHub,
 		CloneURL: f.srv.CloneURL("acme/hello"), GitHub: "acme/hello", Origin: "github", Channel: "C0HELLO",
 		State: jobs.Queued, Attempt: 1,
 	}

@@ -158,6 +158,7 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	j.Policy = pol.describe()
 	if pol.needsApproval() {
 		j.State = jobs.AwaitingApproval
+		j.Approvers = s.approversOf(env)
 	}
 	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
@@ -338,6 +339,9 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 			j.State = jobs.AwaitingApproval
 			j.Plan.Approval = true
 			j.Rejection = say.F("%s was %s", old.Name(), old.Decision)
+		}
+		if j.State == jobs.AwaitingApproval {
+			j.Approvers = s.approversOf(env)
 		}
 	}
 	if err := s.create(ctx, r, j); err != nil {

@@ -96,3 +96,22 @@ func StateEmoji(s jobs.State) string {
 	}
 	return ":grey_question:"
 }
+
+// ApprovalRequest is what the thread of a deploy awaiting approval says to
+// the people who may approve it, naming them so that they are notified.
+func ApprovalRequest(j *jobs.Job) say.Text {
+	var b say.Builder
+	if len(j.Approvers) > 0 {
+		b.F("%s needs approval from %s: %s %s", j.Name(), people(j.Approvers), j.What(), describeTarget(j))
+	} else {
+		b.F("%s needs approval: %s %s", j.Name(), j.What(), describeTarget(j))
+	}
+	if j.Requester != "" {
+		b.F(", asked by %s", Mention(j.Requester))
+	}
+	b.Add(".")
+	if j.Rejection != "" {
+		b.Add(" " + j.Rejection + ".")
+	}
+	return b.Text()
+}

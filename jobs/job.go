@@ -96,6 +96,10 @@ type Job struct {
 	Private bool
 	// Policy says which deploy policy applied and where it came from.
 	Policy say.Text
+	// Approvers are who may approve this deploy (user and group ids), as
+	// the server config named them when it was asked for: the request for
+	// approval in its thread mentions them.
+	Approvers []string
 	// Rejection is the decision that rejected the deploy this one retries.
 	Rejection say.Text
 	Decision  say.Text // who approved or rejected the deploy, and when
@@ -184,7 +188,7 @@ func (j *Job) fields() ([]any, error) {
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
 		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", string(j.Decision),
 		"deployment", strconv.FormatInt(j.Deployment, 10),
-		"requesters", strings.Join(j.Requesters, ","), "private", strconv.FormatBool(j.Private),
+		"requesters", strings.Join(j.Requesters, ","), "approvers", strings.Join(j.Approvers, ","), "private", strconv.FormatBool(j.Private),
 		"policy", string(j.Policy), "rejection", string(j.Rejection),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil
@@ -211,6 +215,9 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 	j.Deployment, _ = strconv.ParseInt(m["deployment"], 10, 64)
 	if rs := m["requesters"]; rs != "" {
 		j.Requesters = strings.Split(rs, ",")
+	}
+	if as := m["approvers"]; as != "" {
+		j.Approvers = strings.Split(as, ",")
 	}
 	j.Private = m["private"] == "true"
 	j.Policy, j.Rejection = say.Text(m["policy"]), say.Text(m["rejection"])

@@ -81,3 +81,46 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// A deploy that needs approval asks its approvers in its thread, by name,
+// with the buttons to decide; the request is posted once, and an approver's
+// click on it deploys.
+func TestApprovalRequestMentionsTheApprovers(t *testing.T) {
+	s := newSlackSession(t)
+	cfg, err := os.ReadFile(s.env["GANTRY_CONFIG"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, "environments:\n  production:\n    deployers: ["+alice+"]\n    approvers: ["+bob+", S0RELEASE]\n"...)
+	if err := os.WriteFile(s.env["GANTRY_CONFIG"], cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.SetUserGroup("S0RELEASE", bob)
+	s.start("serve")
+	s.srv.WaitConnection(t, 1, 20*time.Second)
+
+	s.srv.SendSlashCommand(slackserver.SlashCommand{Text: "deploy production", UserID: alice, ChannelID: chHello})
+	card := s.card(chHello, 1, "awaiting_approval", time.Minute)
+	ask := s.srv.WaitMessage(t, chHello, 30*time.Second, func(m slackserver.Message) bool {
+		return m.ThreadTS == card.TS && strings.Contains(m.Text, "needs approval")
+	})
+	for _, want := range []string{"#1 needs approval from <@U0BOB>, <!subteam^S0RELEASE>: deploy to production hello@main", "asked by <@U0ALICE>"} {
+		if !strings.Contains(ask.Text, want) {
+			t.Errorf("the approval request %q lacks %q", ask.Text, want)
+		}
+	}
+	if got := buttonLabels(ask); got != "Approve,Reject" {
+		t.Errorf("the approval request's buttons are %s, want Approve,Reject", got)
+	}
+	s.srv.SendBlockAction(slackserver.BlockAction{Channel: chHello, MessageTS: ask.TS, User: bob, ActionID: "approve"})
+	s.card(chHello, 1, "succeeded", time.Minute)
+	asked := 0
+	for _, m := range s.srv.Thread(chHello, card.TS) {
+		if m.FromBot() && strings.Contains(m.Text, "needs approval") {
+			asked++
+		}
+	}
+	if asked != 1 {
+		t.Errorf("the approval request was posted %d times, want once", asked)
+	}
+}
