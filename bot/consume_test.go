@@ -3,6 +3,8 @@ package bot
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/gantry-ci/gantry/say"
 )
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // recorder is a Surface that keeps what it was asked to show.
 type recorder struct {

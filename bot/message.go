@@ -1,6 +1,3 @@
-// Package bot holds gantry's chat front ends (Slack Socket Mode and the
-// terminal console) and the one path that turns a job's progress into the
-// messages of its thread.
 package bot
 
 import (
@@ -127,7 +124,7 @@ func CardText(c *Card) say.Text {
 		b.F(" (%s)", c.SHA)
 	}
 	b.F(" by %s: %s", c.Who, c.State)
-	if step := c.stepShown(); step != "" {
+	if step := c.StepShown(); step != "" {
 		b.F(" %s", step)
 	}
 	if c.Elapsed > 0 {
@@ -145,10 +142,10 @@ func CardText(c *Card) say.Text {
 	return b.Text()
 }
 
-// stepShown is where a running job has got to ("at step 2 of 3"), or the
+// StepShown is where a running job has got to ("at step 2 of 3"), or the
 // step a failed job failed in ("in step 2 of 3"); "" in any other state, so
 // that no step shows stale.
-func (c *Card) stepShown() string {
+func (c *Card) StepShown() string {
 	if c.Steps == 0 || c.Step == 0 {
 		return ""
 	}

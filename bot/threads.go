@@ -24,9 +24,19 @@ type Surface interface {
 	Update(ctx context.Context, channel, ts string, m Message) error
 	// Upload attaches a file in the thread.
 	Upload(ctx context.Context, channel, threadTS string, f commands.File, comment string) error
-	// LiveLog returns where job j's output goes while it runs.
+	// LiveLog returns where job j's output goes while it runs. A surface
+	// shared by several processes returns ErrLiveLogElsewhere when another
+	// one shows it, and ErrLiveLogEnded when it shows the job's end already.
 	LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error)
 }
+
+// ErrLiveLogElsewhere is returned by LiveLog when another gantry process
+// already shows the job's live log.
+var ErrLiveLogElsewhere = errors.New("another process shows this live log")
+
+// ErrLiveLogEnded is returned by LiveLog when the job's live log already
+// shows the job's end.
+var ErrLiveLogEnded = errors.New("the live log already shows the job's end")
 
 // LogSink takes a running job's output, in whole lines.
 type LogSink interface {
@@ -540,5 +550,20 @@ func (t *Threads) WaitIdle(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.C:
 		}
+	}
+}
+
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

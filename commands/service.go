@@ -46,7 +46,7 @@ type Sources interface {
 }
 
 // Channels tells who is in a Slack channel and whether it is private;
-// *bot.People is the real one.
+// *slack.People (bot/slack) is the real one.
 type Channels interface {
 	InChannel(ctx context.Context, channel, user string) (bool, error)
 	Private(ctx context.Context, channel string) bool

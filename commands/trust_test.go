@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
-	"github.com/gantry-ci/gantry/bot"
+	"github.com/gantry-ci/gantry/bot/slack"
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/internal/slackserver"
@@ -244,10 +244,10 @@ limits: {queued_per_person: 3}
 func TestStrangerCannotSeeJobOfPrivateChannel(t *testing.T) {
 	ss := slackserver.New(t)
 	ss.AddChannel(slackserver.Channel{ID: "G0SECRET", Name: "prod-ops", IsPrivate: true, Members: []string{"U01", "U07"}})
-	api := slack.New(slackserver.BotToken, slack.OptionAPIURL(ss.APIURL()))
-	sched := bot.NewScheduler(bot.SchedulerConfig{})
+	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(ss.APIURL()))
+	sched := slack.NewScheduler(slack.SchedulerConfig{})
 	t.Cleanup(sched.Close)
-	people := bot.NewPeople(api, sched, 0)
+	people := slack.NewPeople(api, sched, 0)
 	f := newTrustFixture(t, `  production: {deployers: [U01], approvers: [U02]}`, people)
 	rep := f.say("U01", "G0SECRET", "deploy app@production production")
 	if rep.Job == 0 {

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
 	"github.com/gantry-ci/gantry/bot"
+	"github.com/gantry-ci/gantry/bot/slack"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/internal/slackserver"
 	"github.com/gantry-ci/gantry/jobs"
@@ -46,11 +47,11 @@ func newBusyRig(b *testing.B, n int) *busyRig {
 	rdb := redistest.Start(b)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
-	api := slack.New(slackserver.BotToken, slack.OptionAPIURL(srv.APIURL()))
-	sched := bot.NewScheduler(bot.SchedulerConfig{Logger: quiet})
+	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(srv.APIURL()))
+	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: quiet})
 	b.Cleanup(sched.Close)
-	surf := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{
-		Leases: bot.NewLeases(store, "bench/1", 0), Logger: quiet,
+	surf := slack.NewSurface(api, sched, slack.SurfaceConfig{
+		Leases: slack.NewLeases(store, "bench/1", 0), Logger: quiet,
 		Refresh: func(ctx context.Context, m bot.Message) (bot.Message, error) {
 			j, err := store.Get(ctx, m.Card.Job)
 			if err != nil {

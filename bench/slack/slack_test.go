@@ -16,10 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/gantry-ci/gantry/bot"
+	"github.com/gantry-ci/gantry/bot/slack"
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/internal/slackserver"
@@ -46,7 +47,7 @@ type rig struct {
 	srv   *slackserver.Server
 	store *jobs.Store
 	log   *jobs.Log
-	surf  *bot.SlackSurface
+	surf  *slack.Surface
 }
 
 func newRig(b *testing.B) *rig {
@@ -54,10 +55,10 @@ func newRig(b *testing.B) *rig {
 	rdb := redistest.Start(b)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
-	api := slack.New(slackserver.BotToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionAppLevelToken(slackserver.AppToken))
-	sched := bot.NewScheduler(bot.SchedulerConfig{Logger: quiet})
+	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(srv.APIURL()), goslack.OptionAppLevelToken(slackserver.AppToken))
+	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: quiet})
 	b.Cleanup(sched.Close)
-	surf := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{Leases: bot.NewLeases(store, "bench/1", 0), Logger: quiet})
+	surf := slack.NewSurface(api, sched, slack.SurfaceConfig{Leases: slack.NewLeases(store, "bench/1", 0), Logger: quiet})
 	return &rig{srv: srv, store: store, log: log, surf: surf}
 }
 
@@ -94,8 +95,8 @@ func ackLatency(b *testing.B, text string) {
 	cfg := spec.DefaultServer()
 	cfg.Repos["hello"] = spec.Repo{Path: gitRepo(b), Channel: channel, DefaultBranch: "main"}
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: r.store, Log: r.log, Sources: scm.NewResolver(cfg, nil), Logger: quiet})
-	api := slack.New(slackserver.BotToken, slack.OptionAPIURL(r.srv.APIURL()), slack.OptionAppLevelToken(slackserver.AppToken))
-	front := bot.NewSlack(bot.SlackConfig{Socket: socketmode.New(api), Service: svc, Store: r.store, Surface: r.surf, BotUserID: slackserver.BotUserID, Handlers: *workers, Logger: quiet})
+	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(r.srv.APIURL()), goslack.OptionAppLevelToken(slackserver.AppToken))
+	front := slack.New(slack.Config{Socket: socketmode.New(api), Service: svc, Store: r.store, Surface: r.surf, BotUserID: slackserver.BotUserID, Handlers: *workers, Logger: quiet})
 	threads := bot.NewThreads(r.store, r.log, r.surf, bot.ThreadsConfig{Logger: quiet, UploadFailed: true, Claim: r.store.FirstSeen})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := bot.CreateEventGroup(ctx, r.store, "slack"); err != nil {

@@ -11,10 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/gantry-ci/gantry/bot"
+	"github.com/gantry-ci/gantry/bot/slack"
 	"github.com/gantry-ci/gantry/jobs"
 )
 
@@ -30,7 +31,7 @@ func (m *Main) runBot(ctx context.Context, args []string) error {
 
 // slackClient reads SLACK_APP_TOKEN, SLACK_BOT_TOKEN and SLACK_API_URL and
 // returns the Web API client they make.
-func (m *Main) slackClient() (*slack.Client, error) {
+func (m *Main) slackClient() (*goslack.Client, error) {
 	app, botToken := m.Getenv("SLACK_APP_TOKEN"), m.Getenv("SLACK_BOT_TOKEN")
 	switch {
 	case app == "":
@@ -42,7 +43,7 @@ func (m *Main) slackClient() (*slack.Client, error) {
 	case !strings.HasPrefix(botToken, "xoxb-"):
 		return nil, &settingError{"SLACK_BOT_TOKEN", "is not a bot token: it starts with xoxb- (OAuth & Permissions → Bot User OAuth Token)"}
 	}
-	opts := []slack.Option{slack.OptionAppLevelToken(app)}
+	opts := []goslack.Option{goslack.OptionAppLevelToken(app)}
 	if api := m.Getenv("SLACK_API_URL"); api != "" {
 		u, err := url.Parse(api)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -51,14 +52,14 @@ func (m *Main) slackClient() (*slack.Client, error) {
 		if !strings.HasSuffix(api, "/") {
 			api += "/"
 		}
-		opts = append(opts, slack.OptionAPIURL(api))
+		opts = append(opts, goslack.OptionAPIURL(api))
 	}
-	return slack.New(botToken, opts...), nil
+	return goslack.New(botToken, opts...), nil
 }
 
 // slackIdentity checks both tokens with Slack before anything starts, so a
 // wrong one stops start-up with one line that names it.
-func (m *Main) slackIdentity(ctx context.Context, api *slack.Client) (*slack.AuthTestResponse, error) {
+func (m *Main) slackIdentity(ctx context.Context, api *goslack.Client) (*goslack.AuthTestResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	who, err := api.AuthTestContext(ctx)
@@ -74,7 +75,7 @@ func (m *Main) slackIdentity(ctx context.Context, api *slack.Client) (*slack.Aut
 
 // slackSettingError names the setting behind a refused Slack call.
 func slackSettingError(setting string, err error) error {
-	var se slack.SlackErrorResponse
+	var se goslack.SlackErrorResponse
 	if errors.As(err, &se) {
 		switch se.Err {
 		case "not_allowed_token_type":
@@ -113,15 +114,15 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sched := bot.NewScheduler(bot.SchedulerConfig{Logger: m.logger, OnFatal: func(err error) {
-		cancel(&bot.AuthError{Token: "bot", Err: err})
+	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: m.logger, OnFatal: func(err error) {
+		cancel(&slack.AuthError{Token: "bot", Err: err})
 	}, Failed: func(method string) {
 		if p.metrics != nil {
 			p.metrics.CallErrors.WithLabelValues("slack", method).Inc()
 		}
 	}})
 	defer sched.Close()
-	p.names = bot.NewNames(api, sched, p.store, 0, m.logger)
+	p.names = slack.NewNames(api, sched, p.store, 0, m.logger)
 	srv, l, err := m.webServer(ctx, p, ":8080", gh.webhook())
 	if err != nil {
 		return err
@@ -134,8 +135,8 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	}
 	host, _ := os.Hostname()
 	consumer := host + "/" + strconv.Itoa(os.Getpid())
-	surface := bot.NewSlackSurface(api, sched, bot.SlackSurfaceConfig{
-		Leases: bot.NewLeases(p.store, consumer, 0), Logger: m.logger,
+	surface := slack.NewSurface(api, sched, slack.SurfaceConfig{
+		Leases: slack.NewLeases(p.store, consumer, 0), Logger: m.logger,
 		Refresh: func(ctx context.Context, msg bot.Message) (bot.Message, error) {
 			j, err := p.store.Get(ctx, msg.Card.Job)
 			if err != nil {
@@ -148,15 +149,15 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 			return bot.JobMessage(j, p.store.Now(), link), nil
 		},
 	})
-	p.groups = bot.NewSlackGroups(api, sched, 0)
-	p.channels = bot.NewPeople(api, sched, 0)
+	p.groups = slack.NewGroups(api, sched, 0)
+	p.channels = slack.NewPeople(api, sched, 0)
 	svc := m.service(p)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
 		Links: p.jobLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
 	})
-	front := bot.NewSlack(bot.SlackConfig{
+	front := slack.New(slack.Config{
 		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,
-		Members: bot.NewMembership(api, sched, 0),
+		Members: slack.NewMembership(api, sched, 0),
 		Acked: func(d time.Duration) {
 			if p.metrics != nil {
 				p.metrics.AckLatency.Observe(d.Seconds())
@@ -191,7 +192,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	wg.Wait()
 	threads.Close()
 	cause := context.Cause(ctx)
-	var ae *bot.AuthError
+	var ae *slack.AuthError
 	switch {
 	case errors.As(cause, &ae) && ae.Token == "app":
 		return slackSettingError("SLACK_APP_TOKEN", ae.Err)

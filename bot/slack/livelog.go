@@ -1,16 +1,16 @@
-package bot
+package slack
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/jobs"
 )
 
@@ -26,21 +26,17 @@ const resumeWindow = 32 << 10
 // under way finish.
 const stopGrace = 2 * time.Second
 
-// ErrLiveLogEnded is returned by LiveLog when the job's live log already
-// shows the job's end.
-var ErrLiveLogEnded = errors.New("the live log already shows the job's end")
-
 // liveLog shows a running job's newest lines in one message of its thread.
 // Write only keeps the lines; a goroutine posts the message when the first
 // lines come and then edits it, never more often than once every
-// SlackSurface.liveLog, however much the job prints. Each post and edit
+// Surface.liveLog, however much the job prints. Each post and edit
 // renders the lines as they are when Slack's limits let it go, and records
 // in Redis how far into the job's log the message reaches, so that a live
 // log taken up again (after a restart, by another process) edits the same
 // message from there. The whole log is kept in Redis by the worker; this
 // is only the view.
 type liveLog struct {
-	s                 *SlackSurface
+	s                 *Surface
 	job               int64
 	channel, threadTS string
 	lease             string // the lease name, when the surface has leases
@@ -67,7 +63,7 @@ type liveLog struct {
 	lastCall time.Time // owned by the loop
 }
 
-func newLiveLog(s *SlackSurface, j *jobs.Job, lease string, st liveLogState) *liveLog {
+func newLiveLog(s *Surface, j *jobs.Job, lease string, st liveLogState) *liveLog {
 	l := &liveLog{
 		s: s, job: j.ID, channel: j.Channel, threadTS: j.ThreadTS, lease: lease, w: &waiter{prio: Background},
 		ts: st.TS, total: st.Lines, counted: st.Shown, read: max(0, st.Shown-resumeWindow),
@@ -222,7 +218,7 @@ func (l *liveLog) flush(ctx context.Context) error {
 
 	var sent liveLogView
 	var reached int64
-	render := func(context.Context) (string, []slack.Block) {
+	render := func(context.Context) (string, []goslack.Block) {
 		l.mu.Lock()
 		sent, reached = l.viewLocked(), l.read
 		l.dirty = false
@@ -319,10 +315,11 @@ func (l *liveLog) Close(ctx context.Context, ended bool) error {
 
 // LiveLog returns the sink that shows job j's newest lines in one message
 // of its thread, edited at most once every LiveLogEvery. With leases, one
-// process shows a job's live log (ErrLiveLogElsewhere for the others), and
-// one that shows it after another goes on in the same message, from where
-// it stopped (ErrLiveLogEnded when it shows the job's end already).
-func (s *SlackSurface) LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error) {
+// process shows a job's live log (bot.ErrLiveLogElsewhere for the others),
+// and one that shows it after another goes on in the same message, from
+// where it stopped (bot.ErrLiveLogEnded when it shows the job's end
+// already).
+func (s *Surface) LiveLog(ctx context.Context, j *jobs.Job) (bot.LogSink, error) {
 	name := "livelog:" + strconv.FormatInt(j.ID, 10)
 	var st liveLogState
 	if s.leases != nil {
@@ -331,10 +328,10 @@ func (s *SlackSurface) LiveLog(ctx context.Context, j *jobs.Job) (LogSink, error
 			return nil, err
 		}
 		if !ok {
-			return nil, ErrLiveLogElsewhere
+			return nil, bot.ErrLiveLogElsewhere
 		}
 		if st, err = s.leases.liveLog(ctx, j.ID); err == nil && st.Ended {
-			err = ErrLiveLogEnded
+			err = bot.ErrLiveLogEnded
 		}
 		if err != nil {
 			_ = s.leases.Release(context.WithoutCancel(ctx), name)

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"bytes"
@@ -6,15 +6,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
 )
 
@@ -23,13 +23,10 @@ import (
 // earlier try went through.
 const metadataEvent = "gantry_message"
 
-// ErrLiveLogElsewhere is returned by LiveLog when another gantry process
-// already shows the job's live log.
-var ErrLiveLogElsewhere = errors.New("another process shows this live log")
-
-// SlackSurface shows gantry's messages in a Slack workspace. Every call goes
-// through one Scheduler, so the whole process keeps within Slack's limits.
-type SlackSurface struct {
+// Surface shows gantry's messages in a Slack workspace: it is the
+// bot.Surface of the Slack bot. Every call goes through one Scheduler, so
+// the whole process keeps within Slack's limits.
+type Surface struct {
 	api      WebAPI
 	sched    *Scheduler
 	leases   *Leases
@@ -37,14 +34,16 @@ type SlackSurface struct {
 	liveLog  time.Duration
 	cardEdit time.Duration
 	respond  *responder
-	refresh  func(ctx context.Context, m Message) (Message, error)
+	refresh  func(ctx context.Context, m bot.Message) (bot.Message, error)
 
 	mu   sync.Mutex
 	sent map[string]string // channel/ts -> what the message shows now
 }
 
-// SlackSurfaceConfig configures a SlackSurface. Zero values are the defaults.
-type SlackSurfaceConfig struct {
+var _ bot.Surface = (*Surface)(nil)
+
+// SurfaceConfig configures a Surface. Zero values are the defaults.
+type SurfaceConfig struct {
 	// Leases lets one of several processes show each live log; nil: this
 	// process shows every live log it is asked for.
 	Leases *Leases
@@ -58,13 +57,13 @@ type SlackSurfaceConfig struct {
 	// just before an edit is sent: when several processes show one job's
 	// events, an edit held back by the rate limit then still shows the
 	// newest state, never an older one over a newer.
-	Refresh func(ctx context.Context, m Message) (Message, error)
+	Refresh func(ctx context.Context, m bot.Message) (bot.Message, error)
 	Logger  *slog.Logger
 }
 
-// NewSlackSurface returns the Slack surface that calls api through sched.
-func NewSlackSurface(api WebAPI, sched *Scheduler, cfg SlackSurfaceConfig) *SlackSurface {
-	s := &SlackSurface{api: api, sched: sched, leases: cfg.Leases, logger: cfg.Logger, liveLog: cfg.LiveLogEvery, cardEdit: cfg.CardEvery, refresh: cfg.Refresh}
+// NewSurface returns the Slack surface that calls api through sched.
+func NewSurface(api WebAPI, sched *Scheduler, cfg SurfaceConfig) *Surface {
+	s := &Surface{api: api, sched: sched, leases: cfg.Leases, logger: cfg.Logger, liveLog: cfg.LiveLogEvery, cardEdit: cfg.CardEvery, refresh: cfg.Refresh}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -80,10 +79,10 @@ func NewSlackSurface(api WebAPI, sched *Scheduler, cfg SlackSurfaceConfig) *Slac
 }
 
 // content is the text and blocks of m for chat.postMessage and chat.update.
-func content(m Message) (string, []slack.Block) {
+func content(m bot.Message) (string, []goslack.Block) {
 	text := m.Text
 	if text == "" && m.Card != nil {
-		text = CardText(m.Card)
+		text = bot.CardText(m.Card)
 	}
 	if m.Mention != "" {
 		text = commands.Mention(m.Mention) + " " + text
@@ -93,13 +92,13 @@ func content(m Message) (string, []slack.Block) {
 
 // priority is how m's post or edit ranks among the calls that wait for a
 // busy channel or method.
-func priority(m Message) Priority {
+func priority(m bot.Message) Priority {
 	switch {
 	case m.Card != nil && !m.Card.State.Final():
 		return Normal // an edit of a job message that a newer one will replace
-	case m.Weight == WeightNotice:
+	case m.Weight == bot.WeightNotice:
 		return Normal
-	case m.Weight == WeightAside:
+	case m.Weight == bot.WeightAside:
 		return Background
 	}
 	return Urgent
@@ -108,12 +107,12 @@ func priority(m Message) Priority {
 // render returns what m shows when it is sent: a job message is rendered
 // again from the job's record then (Refresh), so that a post or edit held
 // back by the limits shows the newest state.
-func (s *SlackSurface) render(m Message) func(context.Context) (string, []slack.Block) {
+func (s *Surface) render(m bot.Message) func(context.Context) (string, []goslack.Block) {
 	text, blocks := content(m)
 	if m.Card == nil || s.refresh == nil {
-		return func(context.Context) (string, []slack.Block) { return text, blocks }
+		return func(context.Context) (string, []goslack.Block) { return text, blocks }
 	}
-	return func(ctx context.Context) (string, []slack.Block) {
+	return func(ctx context.Context) (string, []goslack.Block) {
 		fresh, err := s.refresh(ctx, m)
 		if err != nil {
 			s.logger.Warn("render job message again", "job", m.Card.Job, "err", err)
@@ -129,7 +128,7 @@ func (s *SlackSurface) render(m Message) func(context.Context) (string, []slack.
 // the key in its metadata, so it is never posted twice. When the channel is
 // busy, job messages and answers go before notices, and notices before
 // asides.
-func (s *SlackSurface) Post(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+func (s *Surface) Post(ctx context.Context, channel, threadTS string, m bot.Message) (string, error) {
 	payload := map[string]any{}
 	if m.Card != nil {
 		payload["job"] = m.Card.Job
@@ -142,7 +141,7 @@ func (s *SlackSurface) Post(ctx context.Context, channel, threadTS string, m Mes
 }
 
 // post sends what render returns when the limits let w go.
-func (s *SlackSurface) post(ctx context.Context, w *waiter, channel, threadTS string, render func(context.Context) (string, []slack.Block), payload map[string]any) (string, error) {
+func (s *Surface) post(ctx context.Context, w *waiter, channel, threadTS string, render func(context.Context) (string, []goslack.Block), payload map[string]any) (string, error) {
 	key := newKey()
 	payload["key"] = key
 	// Slack's clock may differ a little from ours.
@@ -165,16 +164,16 @@ func (s *SlackSurface) post(ctx context.Context, w *waiter, channel, threadTS st
 		}
 		text, blocks := render(ctx)
 		view, _ = shows(text, blocks)
-		opts := []slack.MsgOption{
-			slack.MsgOptionText(text, false),
-			slack.MsgOptionDisableLinkUnfurl(),
-			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataEvent, EventPayload: payload}),
+		opts := []goslack.MsgOption{
+			goslack.MsgOptionText(text, false),
+			goslack.MsgOptionDisableLinkUnfurl(),
+			goslack.MsgOptionMetadata(goslack.SlackMetadata{EventType: metadataEvent, EventPayload: payload}),
 		}
 		if blocks != nil {
-			opts = append(opts, slack.MsgOptionBlocks(blocks...))
+			opts = append(opts, goslack.MsgOptionBlocks(blocks...))
 		}
 		if threadTS != "" {
-			opts = append(opts, slack.MsgOptionTS(threadTS))
+			opts = append(opts, goslack.MsgOptionTS(threadTS))
 		}
 		_, t, err := s.api.PostMessageContext(ctx, channel, opts...)
 		last, ts = err, t
@@ -202,24 +201,24 @@ func mayHaveApplied(err error) bool {
 // findPosted looks for gantry's message with key posted after since: in the
 // thread of threadTS, or at the top of the channel. It reads a few pages at
 // most; a busy channel's older messages are not the one.
-func (s *SlackSurface) findPosted(ctx context.Context, channel, threadTS, key string, since time.Time) (string, error) {
+func (s *Surface) findPosted(ctx context.Context, channel, threadTS, key string, since time.Time) (string, error) {
 	oldest := strconv.FormatInt(since.Unix(), 10) + ".000000"
 	cursor := ""
 	for page := 0; page < 5; page++ {
-		var msgs []slack.Message
+		var msgs []goslack.Message
 		var next string
 		var err error
 		if threadTS != "" {
 			err = s.sched.Do(ctx, MethodReplies, "", func(ctx context.Context, _ int) error {
 				var e error
-				msgs, _, next, e = s.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+				msgs, _, next, e = s.api.GetConversationRepliesContext(ctx, &goslack.GetConversationRepliesParameters{
 					ChannelID: channel, Timestamp: threadTS, Oldest: oldest, Inclusive: true, Limit: 200, IncludeAllMetadata: true, Cursor: cursor,
 				})
 				return e
 			})
 		} else {
 			err = s.sched.Do(ctx, MethodHistory, "", func(ctx context.Context, _ int) error {
-				h, e := s.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+				h, e := s.api.GetConversationHistoryContext(ctx, &goslack.GetConversationHistoryParameters{
 					ChannelID: channel, Oldest: oldest, Inclusive: true, Limit: 200, IncludeAllMetadata: true, Cursor: cursor,
 				})
 				if h != nil {
@@ -255,7 +254,7 @@ func newKey() string {
 // message that a newer one will replace (running, step k of n) is queued
 // and not waited for; one that shows how the job ended goes ahead of every
 // other edit waiting for chat.update, and Update returns once it is sent.
-func (s *SlackSurface) Update(ctx context.Context, channel, ts string, m Message) error {
+func (s *Surface) Update(ctx context.Context, channel, ts string, m bot.Message) error {
 	text, blocks := content(m)
 	p := priority(m)
 	wait := m.Card == nil || p == Urgent
@@ -266,7 +265,7 @@ func (s *SlackSurface) Update(ctx context.Context, channel, ts string, m Message
 // the edit is sent; text and blocks are what the caller expects it to show,
 // so that an edit that changes nothing is not sent. With wait it returns
 // once the edit was sent; else at once, and a failure is logged.
-func (s *SlackSurface) edit(ctx context.Context, p Priority, wait bool, channel, ts, text string, blocks []slack.Block, spacing time.Duration, render func(context.Context) (string, []slack.Block)) error {
+func (s *Surface) edit(ctx context.Context, p Priority, wait bool, channel, ts, text string, blocks []goslack.Block, spacing time.Duration, render func(context.Context) (string, []goslack.Block)) error {
 	key := channel + "/" + ts
 	view, err := shows(text, blocks)
 	if err != nil {
@@ -285,7 +284,7 @@ func (s *SlackSurface) edit(ctx context.Context, p Priority, wait bool, channel,
 			return err
 		}
 		// Blocks are always sent, so a message without them loses the old ones.
-		opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+		opts := []goslack.MsgOption{goslack.MsgOptionText(text, false), goslack.MsgOptionBlocks(blocks...)}
 		_, _, _, err = s.api.UpdateMessageContext(ctx, channel, ts, opts...)
 		if err == nil {
 			s.remember(key, view)
@@ -312,7 +311,7 @@ func (s *SlackSurface) edit(ctx context.Context, p Priority, wait bool, channel,
 }
 
 // shows is what a message with text and blocks shows, to compare edits.
-func shows(text string, blocks []slack.Block) (string, error) {
+func shows(text string, blocks []goslack.Block) (string, error) {
 	raw, err := json.Marshal(blocks)
 	if err != nil {
 		return "", fmt.Errorf("encode blocks: %w", err)
@@ -322,7 +321,7 @@ func shows(text string, blocks []slack.Block) (string, error) {
 
 // remember records what the message at key shows, keeping the record of
 // a bounded number of messages.
-func (s *SlackSurface) remember(key, shows string) {
+func (s *Surface) remember(key, shows string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.sent) >= 10000 {
@@ -333,14 +332,14 @@ func (s *SlackSurface) remember(key, shows string) {
 
 // Upload shares f in the thread of threadTS with files upload v2: an upload
 // URL, the bytes, then the completing call that shares it.
-func (s *SlackSurface) Upload(ctx context.Context, channel, threadTS string, f commands.File, comment string) error {
+func (s *Surface) Upload(ctx context.Context, channel, threadTS string, f commands.File, comment string) error {
 	if len(f.Content) == 0 {
 		return nil
 	}
-	var u *slack.GetUploadURLExternalResponse
+	var u *goslack.GetUploadURLExternalResponse
 	err := s.sched.Do(ctx, MethodGetUploadURL, "", func(ctx context.Context, _ int) error {
 		var e error
-		u, e = s.api.GetUploadURLExternalContext(ctx, slack.GetUploadURLExternalParameters{
+		u, e = s.api.GetUploadURLExternalContext(ctx, goslack.GetUploadURLExternalParameters{
 			FileName: f.Name, FileSize: len(f.Content), SnippetType: "text",
 		})
 		return e
@@ -349,16 +348,16 @@ func (s *SlackSurface) Upload(ctx context.Context, channel, threadTS string, f c
 		return fmt.Errorf("upload %s: %w", f.Name, err)
 	}
 	err = s.sched.Do(ctx, MethodUpload, "", func(ctx context.Context, _ int) error {
-		return s.api.UploadToURL(ctx, slack.UploadToURLParameters{UploadURL: u.UploadURL, Reader: bytes.NewReader(f.Content), Filename: f.Name})
+		return s.api.UploadToURL(ctx, goslack.UploadToURLParameters{UploadURL: u.UploadURL, Reader: bytes.NewReader(f.Content), Filename: f.Name})
 	})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", f.Name, err)
 	}
 	err = s.sched.Do(ctx, MethodCompleteUpload, channel, func(ctx context.Context, attempt int) error {
-		_, e := s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
-			Files: []slack.FileSummary{{ID: u.FileID, Title: f.Title}}, Channel: channel, ThreadTimestamp: threadTS, InitialComment: comment,
+		_, e := s.api.CompleteUploadExternalContext(ctx, goslack.CompleteUploadExternalParameters{
+			Files: []goslack.FileSummary{{ID: u.FileID, Title: f.Title}}, Channel: channel, ThreadTimestamp: threadTS, InitialComment: comment,
 		})
-		if attempt > 1 && slackErrorCode(e) == "file_already_completed" {
+		if attempt > 1 && errorCode(e) == "file_already_completed" {
 			return nil // the earlier try went through
 		}
 		return e
@@ -371,10 +370,10 @@ func (s *SlackSurface) Upload(ctx context.Context, channel, threadTS string, f c
 
 // Ephemeral shows text to user alone, in channel (in the thread of threadTS
 // when set).
-func (s *SlackSurface) Ephemeral(ctx context.Context, channel, user, threadTS, text string) error {
-	opts := []slack.MsgOption{slack.MsgOptionText(clip(text, maxMessageText), false)}
+func (s *Surface) Ephemeral(ctx context.Context, channel, user, threadTS, text string) error {
+	opts := []goslack.MsgOption{goslack.MsgOptionText(clip(text, maxMessageText), false)}
 	if threadTS != "" {
-		opts = append(opts, slack.MsgOptionTS(threadTS))
+		opts = append(opts, goslack.MsgOptionTS(threadTS))
 	}
 	err := s.sched.Do(ctx, MethodPostEphemeral, channel, func(ctx context.Context, _ int) error {
 		_, err := s.api.PostEphemeralContext(ctx, channel, user, opts...)
@@ -388,7 +387,7 @@ func (s *SlackSurface) Ephemeral(ctx context.Context, channel, user, threadTS, t
 
 // Respond answers through a slash command's or a button's response_url:
 // to the person alone, or to the channel when inChannel.
-func (s *SlackSurface) Respond(ctx context.Context, responseURL, text string, inChannel bool) error {
+func (s *Surface) Respond(ctx context.Context, responseURL, text string, inChannel bool) error {
 	err := s.sched.Do(ctx, MethodResponseURL, "", func(ctx context.Context, _ int) error {
 		return s.respond.post(ctx, responseURL, clip(text, maxMessageText), inChannel)
 	})

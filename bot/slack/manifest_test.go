@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 // TestManifestAsksForWhatGantryUses keeps slack-app-manifest.yml to exactly
 // the scopes and events this package uses.
 func TestManifestAsksForWhatGantryUses(t *testing.T) {
-	data, err := os.ReadFile("../slack-app-manifest.yml")
+	data, err := os.ReadFile("../../slack-app-manifest.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/gantry-ci/gantry/commands"
@@ -32,12 +32,12 @@ func (e *AuthError) Error() string {
 
 func (e *AuthError) Unwrap() error { return e.Err }
 
-// SlackConfig configures the Slack front end. Zero values are the defaults.
-type SlackConfig struct {
+// Config configures the Slack front end. Zero values are the defaults.
+type Config struct {
 	Socket  *socketmode.Client
 	Service *commands.Service
 	Store   *jobs.Store
-	Surface *SlackSurface
+	Surface *Surface
 	// Members, when set, checks that the bot is in the channel of a slash
 	// command that would start a job there.
 	Members *Membership
@@ -56,17 +56,17 @@ type SlackConfig struct {
 	Logger *slog.Logger
 }
 
-// Slack is gantry's Slack front end: it reads Socket Mode, acknowledges
+// Bot is gantry's Slack front end: it reads Socket Mode, acknowledges
 // every envelope at once, and hands what people asked to a bounded pool of
 // handlers that answer through the same commands.Service as the console.
-type Slack struct {
-	cfg SlackConfig
+type Bot struct {
+	cfg Config
 	sm  *socketmode.Client
 	log *slog.Logger
 }
 
-// NewSlack returns the Slack front end.
-func NewSlack(cfg SlackConfig) *Slack {
+// New returns the Slack front end.
+func New(cfg Config) *Bot {
 	if cfg.Handlers <= 0 {
 		cfg.Handlers = 16
 	}
@@ -82,12 +82,12 @@ func NewSlack(cfg SlackConfig) *Slack {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Slack{cfg: cfg, sm: cfg.Socket, log: cfg.Logger}
+	return &Bot{cfg: cfg, sm: cfg.Socket, log: cfg.Logger}
 }
 
 // Run serves Slack until ctx ends (nil) or Slack refuses the app token
 // (*AuthError).
-func (b *Slack) Run(ctx context.Context) error {
+func (b *Bot) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	work := make(chan input, b.cfg.Queue)
@@ -122,7 +122,7 @@ func (b *Slack) Run(ctx context.Context) error {
 }
 
 // loop acknowledges and converts events; it never calls Slack or Redis.
-func (b *Slack) loop(ctx context.Context, work chan<- input, connErr <-chan error) error {
+func (b *Bot) loop(ctx context.Context, work chan<- input, connErr <-chan error) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,9 +171,9 @@ func (b *Slack) loop(ctx context.Context, work chan<- input, connErr <-chan erro
 
 func eventErr(ev socketmode.Event) any {
 	switch d := ev.Data.(type) {
-	case *slack.ConnectionErrorEvent:
+	case *goslack.ConnectionErrorEvent:
 		return d.ErrorObj
-	case *slack.IncomingEventError:
+	case *goslack.IncomingEventError:
 		return d.ErrorObj
 	case *socketmode.ErrorWriteFailed:
 		return d.Cause
@@ -186,14 +186,14 @@ func eventErr(ev socketmode.Event) any {
 // connect runs Socket Mode. slack-go reconnects by itself (asking for a new
 // URL each time); RunContext returns only when ctx ends or Slack refuses the
 // app token. Anything else it returns is retried here, with backoff.
-func (b *Slack) connect(ctx context.Context) error {
+func (b *Bot) connect(ctx context.Context) error {
 	backoff := time.Second
 	for {
 		err := b.sm.RunContext(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		var sc slack.StatusCodeError
+		var sc goslack.StatusCodeError
 		if IsFatalAuth(err) || (errors.As(err, &sc) && sc.Code == http.StatusNotFound) {
 			return &AuthError{Token: "app", Err: err}
 		}
@@ -207,7 +207,7 @@ func (b *Slack) connect(ctx context.Context) error {
 
 // handle acts on one request: once per person's action, however often
 // Slack delivers it.
-func (b *Slack) handle(ctx context.Context, in input) {
+func (b *Bot) handle(ctx context.Context, in input) {
 	if in.dedupe != "" {
 		first, err := b.cfg.Store.FirstSeen(ctx, "slack:"+in.dedupe, b.cfg.DedupeFor)
 		if err != nil {
@@ -232,7 +232,7 @@ func (b *Slack) handle(ctx context.Context, in input) {
 
 // act runs the request through the command service. It reports false for a
 // reaction on a message that is not a job's.
-func (b *Slack) act(ctx context.Context, in input) (commands.Reply, bool) {
+func (b *Bot) act(ctx context.Context, in input) (commands.Reply, bool) {
 	req := &commands.Request{User: in.user, Channel: in.channel, ThreadTS: in.threadTS, Text: in.text}
 	svc := b.cfg.Service
 	switch {
@@ -267,7 +267,7 @@ func (b *Slack) act(ctx context.Context, in input) (commands.Reply, bool) {
 
 // outsider refuses a slash command that would start a job in a channel the
 // bot is not in: its job message and thread could not be posted there.
-func (b *Slack) outsider(ctx context.Context, in input, c *commands.Command) (commands.Reply, bool) {
+func (b *Bot) outsider(ctx context.Context, in input, c *commands.Command) (commands.Reply, bool) {
 	if b.cfg.Members == nil || in.kind != fromSlash || (c.Verb != commands.VerbBuild && c.Verb != commands.VerbDeploy) {
 		return commands.Reply{}, false
 	}

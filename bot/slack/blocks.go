@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"fmt"
@@ -6,8 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
 )
 
@@ -19,18 +20,18 @@ const (
 	maxMessageText = 39000 // message text, below Slack's cut at 40,000
 )
 
-// slackEscaper makes plain text safe in Slack's markup, where &, < and >
+// escaper makes plain text safe in Slack's markup, where &, < and >
 // start entities, mentions and links.
-var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-func escapeText(s string) string { return slackEscaper.Replace(s) }
+func escapeText(s string) string { return escaper.Replace(s) }
 
-func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+func mrkdwn(s string) *goslack.TextBlockObject {
+	return goslack.NewTextBlockObject(goslack.MarkdownType, s, false, false)
 }
 
-func plain(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+func plain(s string) *goslack.TextBlockObject {
+	return goslack.NewTextBlockObject(goslack.PlainTextType, s, true, false)
 }
 
 // clip cuts s to at most n characters, marking the cut with "…".
@@ -46,12 +47,12 @@ func clip(s string, n int) string {
 // step's start or end is a small grey line; other messages are their text,
 // with the log lines they show and their buttons. Nil means the text alone
 // shows m.
-func Blocks(m Message) []slack.Block {
+func Blocks(m bot.Message) []goslack.Block {
 	switch {
 	case m.Card != nil:
 		return cardBlocks(m.Card, m.Buttons)
 	case m.Step:
-		return []slack.Block{slack.NewContextBlock("step", plain(clip(m.Text.String(), maxSectionText)))}
+		return []goslack.Block{goslack.NewContextBlock("step", plain(clip(m.Text.String(), maxSectionText)))}
 	case len(m.Buttons) > 0 || len(m.Log) > 0:
 		text := m.Text
 		if m.Mention != "" {
@@ -61,10 +62,10 @@ func Blocks(m Message) []slack.Block {
 		if strings.TrimSpace(shown) == "" {
 			shown = " "
 		}
-		blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(clip(shown, maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("text"))}
+		blocks := []goslack.Block{goslack.NewSectionBlock(mrkdwn(clip(shown, maxSectionText)), nil, nil, goslack.SectionBlockOptionBlockID("text"))}
 		if len(m.Log) > 0 {
 			code, _ := fitCode(m.Log, maxSectionText)
-			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(code), nil, nil, slack.SectionBlockOptionBlockID("log")))
+			blocks = append(blocks, goslack.NewSectionBlock(mrkdwn(code), nil, nil, goslack.SectionBlockOptionBlockID("log")))
 		}
 		if len(m.Buttons) > 0 {
 			blocks = append(blocks, actionsBlock(m.Buttons))
@@ -76,14 +77,14 @@ func Blocks(m Message) []slack.Block {
 
 // cardBlocks is the job message: what the job is, where it has got to, who
 // asked, and the buttons that fit its state.
-func cardBlocks(c *Card, buttons []Button) []slack.Block {
+func cardBlocks(c *bot.Card, buttons []bot.Button) []goslack.Block {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s *#%d* %s", c.Emoji, c.Job, c.Title.Slack())
 	if c.SHA != "" {
 		fmt.Fprintf(&b, " `%s`", c.SHA)
 	}
 	status := []string{"*" + string(c.State) + "*"}
-	if step := c.stepShown(); step != "" {
+	if step := c.StepShown(); step != "" {
 		status[0] += " " + step
 	}
 	if c.Elapsed > 0 {
@@ -107,9 +108,9 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 	if c.Link != "" {
 		who += fmt.Sprintf(" · <%s|Job page>", c.Link)
 	}
-	blocks := []slack.Block{
-		slack.NewSectionBlock(mrkdwn(clip(b.String(), maxSectionText)), nil, nil, slack.SectionBlockOptionBlockID("card")),
-		slack.NewContextBlock("who", mrkdwn(who)),
+	blocks := []goslack.Block{
+		goslack.NewSectionBlock(mrkdwn(clip(b.String(), maxSectionText)), nil, nil, goslack.SectionBlockOptionBlockID("card")),
+		goslack.NewContextBlock("who", mrkdwn(who)),
 	}
 	if len(buttons) > 0 {
 		blocks = append(blocks, actionsBlock(buttons))
@@ -118,12 +119,12 @@ func cardBlocks(c *Card, buttons []Button) []slack.Block {
 }
 
 // actionsBlock holds gantry's buttons: action_id is the verb, value the job.
-func actionsBlock(buttons []Button) *slack.ActionBlock {
-	els := make([]slack.BlockElement, 0, len(buttons))
+func actionsBlock(buttons []bot.Button) *goslack.ActionBlock {
+	els := make([]goslack.BlockElement, 0, len(buttons))
 	for _, bt := range buttons {
-		el := slack.NewButtonBlockElement(string(bt.Action), strconv.FormatInt(bt.Job, 10), plain(bt.Label))
+		el := goslack.NewButtonBlockElement(string(bt.Action), strconv.FormatInt(bt.Job, 10), plain(bt.Label))
 		if bt.Style != "" {
-			el = el.WithStyle(slack.Style(bt.Style))
+			el = el.WithStyle(goslack.Style(bt.Style))
 		}
 		switch bt.Label {
 		case "Cancel":
@@ -133,11 +134,11 @@ func actionsBlock(buttons []Button) *slack.ActionBlock {
 		}
 		els = append(els, el)
 	}
-	return slack.NewActionBlock("actions", els...)
+	return goslack.NewActionBlock("actions", els...)
 }
 
-func confirm(title, text, yes, no string) *slack.ConfirmationBlockObject {
-	return slack.NewConfirmationBlockObject(plain(title), plain(text), plain(yes), plain(no))
+func confirm(title, text, yes, no string) *goslack.ConfirmationBlockObject {
+	return goslack.NewConfirmationBlockObject(plain(title), plain(text), plain(yes), plain(no))
 }
 
 // fitCode writes the newest lines as a code block of at most limit

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/internal/slackserver"
 	"github.com/gantry-ci/gantry/jobs"
@@ -18,9 +19,9 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 	rdb := redistest.Start(t)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
 	every := 400 * time.Millisecond
-	s := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
+	s := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
 	ctx := context.Background()
-	parent, err := s.Post(ctx, "C0BUILDS", "", Message{Text: "#7"})
+	parent, err := s.Post(ctx, "C0BUILDS", "", bot.Message{Text: "#7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +31,8 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another process may not show the same live log while this one does.
-	other := newTestSurface(t, srv, SlackSurfaceConfig{Leases: NewLeases(store, "host-b/2", 0)})
-	if _, err := other.LiveLog(ctx, j); !errors.Is(err, ErrLiveLogElsewhere) {
+	other := newTestSurface(t, srv, SurfaceConfig{Leases: NewLeases(store, "host-b/2", 0)})
+	if _, err := other.LiveLog(ctx, j); !errors.Is(err, bot.ErrLiveLogElsewhere) {
 		t.Errorf("a second process's live log: %v, want ErrLiveLogElsewhere", err)
 	}
 
@@ -69,14 +70,14 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 		t.Errorf("edits %v apart, want at least %v", d, every)
 	}
 	// It shows the end: no process takes it up again.
-	if _, err := other.LiveLog(ctx, j); !errors.Is(err, ErrLiveLogEnded) {
+	if _, err := other.LiveLog(ctx, j); !errors.Is(err, bot.ErrLiveLogEnded) {
 		t.Errorf("after Close: %v, want ErrLiveLogEnded", err)
 	}
 }
 
 func TestLiveLogOfAJobWithoutOutputPostsNothing(t *testing.T) {
 	srv := slackserver.New(t)
-	s := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: 10 * time.Millisecond})
+	s := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: 10 * time.Millisecond})
 	sink, err := s.LiveLog(context.Background(), &jobs.Job{ID: 1, Channel: "C0BUILDS"})
 	if err != nil {
 		t.Fatal(err)
@@ -97,9 +98,9 @@ func TestLiveLogResumesInTheSameMessageWhereItStopped(t *testing.T) {
 	rdb := redistest.Start(t)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
 	every := 300 * time.Millisecond
-	first := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
+	first := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
 	ctx := context.Background()
-	parent, err := first.Post(ctx, "C0BUILDS", "", Message{Text: "#9"})
+	parent, err := first.Post(ctx, "C0BUILDS", "", bot.Message{Text: "#9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestLiveLogResumesInTheSameMessageWhereItStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	second := newTestSurface(t, srv, SlackSurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-b/2", 0)})
+	second := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-b/2", 0)})
 	again, err := second.LiveLog(ctx, j)
 	if err != nil {
 		t.Fatal(err)

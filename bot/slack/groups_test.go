@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"github.com/gantry-ci/gantry/internal/slackserver"
 )
 
-func TestSlackGroupsByIDAndHandleAreCached(t *testing.T) {
+func TestGroupsByIDAndHandleAreCached(t *testing.T) {
 	srv := slackserver.New(t)
 	srv.SetUserGroup("S0REL", "U01", "U02")
 	srv.SetUserGroupHandle("S0REL", "releasers")
 	srv.SetUserGroup("S0OPS", "U03")
-	s := newTestSurface(t, srv, SlackSurfaceConfig{})
-	g := NewSlackGroups(s.api, s.sched, time.Hour)
+	s := newTestSurface(t, srv, SurfaceConfig{})
+	g := NewGroups(s.api, s.sched, time.Hour)
 	clock := time.Now()
 	g.now = func() time.Time { return clock }
 	ctx := context.Background()
@@ -47,7 +47,7 @@ func TestSlackGroupsByIDAndHandleAreCached(t *testing.T) {
 	if _, err := g.Members(ctx, "S-nobody"); err == nil || !strings.Contains(err.Error(), "no user group @nobody") {
 		t.Errorf("an unknown handle: %v", err)
 	}
-	if _, err := g.Members(ctx, "S0NONE"); slackErrorCode(err) != "no_such_subteam" {
+	if _, err := g.Members(ctx, "S0NONE"); errorCode(err) != "no_such_subteam" {
 		t.Errorf("an unknown group: %v", err)
 	}
 	// The rule the handlers use.

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
 // People answers who is in a channel and whether it is private, for the
@@ -75,10 +75,10 @@ func (p *People) readMembers(ctx context.Context, channel string) ([]string, err
 		var page []string
 		err := p.sched.Do(ctx, MethodChannelMembers, "", func(ctx context.Context, _ int) error {
 			var err error
-			page, cursor, err = p.api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: channel, Cursor: cursor, Limit: 1000})
+			page, cursor, err = p.api.GetUsersInConversationContext(ctx, &goslack.GetUsersInConversationParameters{ChannelID: channel, Cursor: cursor, Limit: 1000})
 			return err
 		})
-		if slackErrorCode(err) == "channel_not_found" {
+		if errorCode(err) == "channel_not_found" {
 			return nil, nil
 		}
 		if err != nil {
@@ -101,10 +101,10 @@ func (p *People) Private(ctx context.Context, channel string) bool {
 	if ok && p.now().Sub(c.when) < p.ttl {
 		return c.v
 	}
-	var info *slack.Channel
+	var info *goslack.Channel
 	err := p.sched.Do(ctx, MethodChannelInfo, "", func(ctx context.Context, _ int) error {
 		var err error
-		info, err = p.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+		info, err = p.api.GetConversationInfoContext(ctx, &goslack.GetConversationInfoInput{ChannelID: channel})
 		return err
 	})
 	if err != nil {

@@ -1,8 +1,9 @@
-package bot
+package slack
 
 import (
 	"context"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
 )
 
@@ -21,7 +22,7 @@ import (
 // A reply meant for a job's thread (logs typed there) goes into that
 // thread, with its file. Files cannot be attached to what only one person
 // sees; the whole log is in the job's thread once it has ended.
-func (b *Slack) answer(ctx context.Context, in input, rep commands.Reply) {
+func (b *Bot) answer(ctx context.Context, in input, rep commands.Reply) {
 	s := b.cfg.Surface
 	var err error
 	switch {
@@ -54,9 +55,9 @@ func (b *Slack) answer(ctx context.Context, in input, rep commands.Reply) {
 }
 
 // postReply posts rep in channel's thread and attaches its file.
-func (b *Slack) postReply(ctx context.Context, channel, thread string, rep commands.Reply) error {
+func (b *Bot) postReply(ctx context.Context, channel, thread string, rep commands.Reply) error {
 	s := b.cfg.Surface
-	ts, err := s.Post(ctx, channel, thread, Message{Text: rep.Text})
+	ts, err := s.Post(ctx, channel, thread, bot.Message{Text: rep.Text})
 	if err != nil {
 		return err
 	}

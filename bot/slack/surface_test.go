@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/internal/slackserver"
 	"github.com/gantry-ci/gantry/jobs"
@@ -18,28 +19,28 @@ import (
 
 // newTestSurface is a surface on srv with Slack's limits, as gantry keeps
 // them; the fake Slack enforces them too.
-func newTestSurface(t *testing.T, srv *slackserver.Server, cfg SlackSurfaceConfig) *SlackSurface {
+func newTestSurface(t *testing.T, srv *slackserver.Server, cfg SurfaceConfig) *Surface {
 	t.Helper()
-	api := slack.New(slackserver.BotToken, slack.OptionAPIURL(srv.APIURL()))
+	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(srv.APIURL()))
 	sched := NewScheduler(SchedulerConfig{Backoff: 10 * time.Millisecond, Logger: quiet})
 	t.Cleanup(sched.Close)
 	cfg.Logger = quiet
-	return NewSlackSurface(api, sched, cfg)
+	return NewSurface(api, sched, cfg)
 }
 
 func TestPostRetriedAfterLateRateLimitIsNotDuplicated(t *testing.T) {
 	// The limits are off: the test fills a thread with 450 replies to see
 	// the lookup read several pages, which at one post a second takes minutes.
 	srv := slackserver.New(t, slackserver.WithoutRateLimits())
-	s := newTestSurface(t, srv, SlackSurfaceConfig{})
+	s := newTestSurface(t, srv, SurfaceConfig{})
 	ctx := context.Background()
 	srv.RateLimitAfterApply("chat.postMessage", 1, time.Second)
-	parent, err := s.Post(ctx, "C0BUILDS", "", Message{Text: "#1 build hello: queued"})
+	parent, err := s.Post(ctx, "C0BUILDS", "", bot.Message{Text: "#1 build hello: queued"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.RateLimitAfterApply("chat.postMessage", 1, time.Second)
-	reply, err := s.Post(ctx, "C0BUILDS", parent, Message{Text: "step 1/1 started", Step: true})
+	reply, err := s.Post(ctx, "C0BUILDS", parent, bot.Message{Text: "step 1/1 started", Step: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +54,12 @@ func TestPostRetriedAfterLateRateLimitIsNotDuplicated(t *testing.T) {
 	}
 	// In a long thread the message is found on a later page.
 	for i := 0; i < 450; i++ {
-		if _, _, err := s.api.PostMessageContext(ctx, "C0BUILDS", slack.MsgOptionText("filler", false), slack.MsgOptionTS(parent)); err != nil {
+		if _, _, err := s.api.PostMessageContext(ctx, "C0BUILDS", goslack.MsgOptionText("filler", false), goslack.MsgOptionTS(parent)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	srv.RateLimitAfterApply("chat.postMessage", 1, time.Second)
-	if _, err := s.Post(ctx, "C0BUILDS", parent, Message{Text: "late in a long thread"}); err != nil {
+	if _, err := s.Post(ctx, "C0BUILDS", parent, bot.Message{Text: "late in a long thread"}); err != nil {
 		t.Fatal(err)
 	}
 	late := 0
@@ -72,7 +73,7 @@ func TestPostRetriedAfterLateRateLimitIsNotDuplicated(t *testing.T) {
 	}
 	// A 503 without effect is posted again.
 	srv.FailNextHTTP("chat.postMessage", 1, http.StatusServiceUnavailable)
-	if _, err := s.Post(ctx, "C0BUILDS", parent, Message{Text: "again"}); err != nil {
+	if _, err := s.Post(ctx, "C0BUILDS", parent, bot.Message{Text: "again"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(srv.Thread("C0BUILDS", parent)); n != 454 {
@@ -82,20 +83,20 @@ func TestPostRetriedAfterLateRateLimitIsNotDuplicated(t *testing.T) {
 
 func TestUpdateSkipsWhatChangesNothing(t *testing.T) {
 	srv := slackserver.New(t)
-	s := newTestSurface(t, srv, SlackSurfaceConfig{CardEvery: 10 * time.Millisecond})
+	s := newTestSurface(t, srv, SurfaceConfig{CardEvery: 10 * time.Millisecond})
 	ctx := context.Background()
 	j := &jobs.Job{ID: 3, Kind: jobs.Build, Repo: "hello", Ref: "main", Requester: "U0ALICE", State: jobs.Queued}
 	now := time.Now()
-	ts, err := s.Post(ctx, "C0BUILDS", "", JobMessage(j, now, ""))
+	ts, err := s.Post(ctx, "C0BUILDS", "", bot.JobMessage(j, now, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(ctx, "C0BUILDS", ts, JobMessage(j, now, "")); err != nil {
+	if err := s.Update(ctx, "C0BUILDS", ts, bot.JobMessage(j, now, "")); err != nil {
 		t.Fatal(err)
 	}
 	j.State = jobs.Succeeded
 	for i := 0; i < 3; i++ {
-		if err := s.Update(ctx, "C0BUILDS", ts, JobMessage(j, now, "")); err != nil {
+		if err := s.Update(ctx, "C0BUILDS", ts, bot.JobMessage(j, now, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,9 +111,9 @@ func TestUpdateSkipsWhatChangesNothing(t *testing.T) {
 
 func TestUploadSharesTheFileInTheThread(t *testing.T) {
 	srv := slackserver.New(t, slackserver.WithFileShareDelay(50*time.Millisecond))
-	s := newTestSurface(t, srv, SlackSurfaceConfig{})
+	s := newTestSurface(t, srv, SurfaceConfig{})
 	ctx := context.Background()
-	parent, err := s.Post(ctx, "C0BUILDS", "", Message{Text: "#1"})
+	parent, err := s.Post(ctx, "C0BUILDS", "", bot.Message{Text: "#1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestUploadSharesTheFileInTheThread(t *testing.T) {
 
 func TestRespondAndEphemeral(t *testing.T) {
 	srv := slackserver.New(t)
-	s := newTestSurface(t, srv, SlackSurfaceConfig{})
+	s := newTestSurface(t, srv, SurfaceConfig{})
 	ctx := context.Background()
 	env := srv.SendSlashCommand(slackserver.SlashCommand{UserID: "U0ALICE", ChannelID: "C0BUILDS", Text: "queue"})
 	var payload struct {
@@ -159,7 +160,7 @@ func TestRespondAndEphemeral(t *testing.T) {
 	for i := 0; i < slackserver.MaxResponseURLUses; i++ {
 		_ = s.Respond(ctx, payload.ResponseURL, "again", false)
 	}
-	if err := s.Respond(ctx, payload.ResponseURL, "once more", false); slackErrorCode(err) != "used_url" {
+	if err := s.Respond(ctx, payload.ResponseURL, "once more", false); errorCode(err) != "used_url" {
 		t.Errorf("a used-up response_url: %v", err)
 	}
 }
@@ -175,20 +176,20 @@ func TestHeldBackCardEditShowsTheNewestState(t *testing.T) {
 	var mu sync.Mutex
 	record := *j // what Redis holds: the other process moved it on already
 	record.State = jobs.Succeeded
-	s := newTestSurface(t, srv, SlackSurfaceConfig{CardEvery: 10 * time.Millisecond,
-		Refresh: func(ctx context.Context, m Message) (Message, error) {
+	s := newTestSurface(t, srv, SurfaceConfig{CardEvery: 10 * time.Millisecond,
+		Refresh: func(ctx context.Context, m bot.Message) (bot.Message, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			r := record
-			return JobMessage(&r, time.Now(), ""), nil
+			return bot.JobMessage(&r, time.Now(), ""), nil
 		}})
-	ts, err := s.Post(ctx, "C0BUILDS", "", JobMessage(j, time.Now(), ""))
+	ts, err := s.Post(ctx, "C0BUILDS", "", bot.JobMessage(j, time.Now(), ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	running := *j
 	running.State = jobs.Running
-	if err := s.Update(ctx, "C0BUILDS", ts, JobMessage(&running, time.Now(), "")); err != nil {
+	if err := s.Update(ctx, "C0BUILDS", ts, bot.JobMessage(&running, time.Now(), "")); err != nil {
 		t.Fatal(err)
 	}
 	// An edit of a running job is queued, not waited for.

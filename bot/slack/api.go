@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -6,29 +6,29 @@ import (
 	"net"
 	"net/url"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
-// WebAPI is the part of Slack's Web API gantry calls; *slack.Client is the
+// WebAPI is the part of Slack's Web API gantry calls; *goslack.Client is the
 // real one. Every call goes through a Scheduler.
 type WebAPI interface {
-	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
-	PostMessageContext(ctx context.Context, channel string, options ...slack.MsgOption) (string, string, error)
-	UpdateMessageContext(ctx context.Context, channel, ts string, options ...slack.MsgOption) (string, string, string, error)
-	PostEphemeralContext(ctx context.Context, channel, user string, options ...slack.MsgOption) (string, error)
-	GetConversationHistoryContext(ctx context.Context, p *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
-	GetConversationRepliesContext(ctx context.Context, p *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error)
-	GetUploadURLExternalContext(ctx context.Context, p slack.GetUploadURLExternalParameters) (*slack.GetUploadURLExternalResponse, error)
-	UploadToURL(ctx context.Context, p slack.UploadToURLParameters) error
-	CompleteUploadExternalContext(ctx context.Context, p slack.CompleteUploadExternalParameters) (*slack.CompleteUploadExternalResponse, error)
-	GetUserGroupsContext(ctx context.Context, options ...slack.GetUserGroupsOption) ([]slack.UserGroup, error)
-	GetUserGroupMembersContext(ctx context.Context, group string, options ...slack.GetUserGroupMembersOption) ([]string, error)
-	GetConversationInfoContext(ctx context.Context, input *slack.GetConversationInfoInput) (*slack.Channel, error)
-	GetUsersInConversationContext(ctx context.Context, p *slack.GetUsersInConversationParameters) ([]string, string, error)
-	GetUserInfoContext(ctx context.Context, user string, options ...slack.GetUserInfoOption) (*slack.User, error)
+	AuthTestContext(ctx context.Context) (*goslack.AuthTestResponse, error)
+	PostMessageContext(ctx context.Context, channel string, options ...goslack.MsgOption) (string, string, error)
+	UpdateMessageContext(ctx context.Context, channel, ts string, options ...goslack.MsgOption) (string, string, string, error)
+	PostEphemeralContext(ctx context.Context, channel, user string, options ...goslack.MsgOption) (string, error)
+	GetConversationHistoryContext(ctx context.Context, p *goslack.GetConversationHistoryParameters) (*goslack.GetConversationHistoryResponse, error)
+	GetConversationRepliesContext(ctx context.Context, p *goslack.GetConversationRepliesParameters) ([]goslack.Message, bool, string, error)
+	GetUploadURLExternalContext(ctx context.Context, p goslack.GetUploadURLExternalParameters) (*goslack.GetUploadURLExternalResponse, error)
+	UploadToURL(ctx context.Context, p goslack.UploadToURLParameters) error
+	CompleteUploadExternalContext(ctx context.Context, p goslack.CompleteUploadExternalParameters) (*goslack.CompleteUploadExternalResponse, error)
+	GetUserGroupsContext(ctx context.Context, options ...goslack.GetUserGroupsOption) ([]goslack.UserGroup, error)
+	GetUserGroupMembersContext(ctx context.Context, group string, options ...goslack.GetUserGroupMembersOption) ([]string, error)
+	GetConversationInfoContext(ctx context.Context, input *goslack.GetConversationInfoInput) (*goslack.Channel, error)
+	GetUsersInConversationContext(ctx context.Context, p *goslack.GetUsersInConversationParameters) ([]string, string, error)
+	GetUserInfoContext(ctx context.Context, user string, options ...goslack.GetUserInfoOption) (*goslack.User, error)
 }
 
-var _ WebAPI = (*slack.Client)(nil)
+var _ WebAPI = (*goslack.Client)(nil)
 
 // Web API method names, as the Scheduler keys its limits.
 const (
@@ -48,10 +48,10 @@ const (
 	MethodResponseURL    = "response_url" // a post to a slash command's or button's response_url
 )
 
-// slackErrorCode returns the Slack error code of err ("invalid_auth"), ""
+// errorCode returns the Slack error code of err ("invalid_auth"), ""
 // when err is not a Slack error answer.
-func slackErrorCode(err error) string {
-	var e slack.SlackErrorResponse
+func errorCode(err error) string {
+	var e goslack.SlackErrorResponse
 	if errors.As(err, &e) {
 		return e.Err
 	}
@@ -70,7 +70,7 @@ var fatalAuthCodes = map[string]bool{
 // IsFatalAuth reports whether err says gantry's token is not (or no longer)
 // accepted: nothing will work until someone fixes the setting.
 func IsFatalAuth(err error) bool {
-	return fatalAuthCodes[slackErrorCode(err)]
+	return fatalAuthCodes[errorCode(err)]
 }
 
 // transientCodes are Slack error answers worth trying again.
@@ -82,10 +82,10 @@ var transientCodes = map[string]bool{
 // isTransient reports whether a call that failed with err may succeed when
 // tried again: Slack's own failures, HTTP 5xx, and network errors.
 func isTransient(err error) bool {
-	if transientCodes[slackErrorCode(err)] {
+	if transientCodes[errorCode(err)] {
 		return true
 	}
-	var sc slack.StatusCodeError
+	var sc goslack.StatusCodeError
 	if errors.As(err, &sc) {
 		return sc.Code >= 500
 	}
@@ -95,8 +95,8 @@ func isTransient(err error) bool {
 }
 
 // rateLimited returns the wait a 429 asked for.
-func rateLimited(err error) (*slack.RateLimitedError, bool) {
-	var rl *slack.RateLimitedError
+func rateLimited(err error) (*goslack.RateLimitedError, bool) {
+	var rl *goslack.RateLimitedError
 	ok := errors.As(err, &rl)
 	return rl, ok
 }

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"bytes"
@@ -13,8 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 
+	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
 
@@ -45,7 +46,7 @@ func golden(t *testing.T, name string, v any) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./bot -run %s -update to write it)", err, t.Name())
+		t.Fatalf("%v (run go test ./bot/slack -run %s -update to write it)", err, t.Name())
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, cmp.Diff(string(want), string(got)))
@@ -53,8 +54,8 @@ func golden(t *testing.T, name string, v any) {
 }
 
 type rendered struct {
-	Text   string        `json:"text"`
-	Blocks []slack.Block `json:"blocks"`
+	Text   string          `json:"text"`
+	Blocks []goslack.Block `json:"blocks"`
 }
 
 func sampleJob(state jobs.State) *jobs.Job {
@@ -96,7 +97,7 @@ func TestJobMessageGolden(t *testing.T) {
 		"job_github":            {github, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
-			m := JobMessage(tc.j, now, tc.link)
+			m := bot.JobMessage(tc.j, now, tc.link)
 			blocks := Blocks(m)
 			checkLimits(t, blocks)
 			golden(t, name, rendered{Text: m.Text.Slack(), Blocks: blocks})
@@ -105,12 +106,12 @@ func TestJobMessageGolden(t *testing.T) {
 }
 
 func TestThreadMessagesGolden(t *testing.T) {
-	step := Message{Text: "step 2/3 started: go test ./...", Step: true}
+	step := bot.Message{Text: "step 2/3 started: go test ./...", Step: true}
 	golden(t, "step", rendered{Text: step.Text.Slack(), Blocks: Blocks(step)})
-	withButtons := Message{Text: "#7 asks to deploy to *production*", Buttons: []Button{
+	withButtons := bot.Message{Text: "#7 asks to deploy to *production*", Buttons: []bot.Button{
 		{Label: "Approve", Action: "approve", Job: 7, Style: "primary"}, {Label: "Reject", Action: "reject", Job: 7, Style: "danger"}}}
 	golden(t, "text_buttons", rendered{Text: withButtons.Text.Slack(), Blocks: Blocks(withButtons)})
-	if b := Blocks(Message{Text: "plain"}); b != nil {
+	if b := Blocks(bot.Message{Text: "plain"}); b != nil {
 		t.Errorf("a plain message has blocks: %+v", b)
 	}
 }
@@ -118,13 +119,13 @@ func TestThreadMessagesGolden(t *testing.T) {
 func TestNoticeGolden(t *testing.T) {
 	failed := sampleJob(jobs.Failed)
 	failed.ExitCode, failed.HasExit = 2, true
-	m := Message{Text: commands.Summary(failed, time.Now()), Mention: "U0ALICE", Weight: WeightNotice,
+	m := bot.Message{Text: commands.Summary(failed, time.Now()), Mention: "U0ALICE", Weight: bot.WeightNotice,
 		Log:     []string{"--- FAIL: TestRelease (0.01s)", "    release_test.go:12: want <v1.2>, got <v1.1>", "FAIL"},
-		Buttons: []Button{{Label: "Retry", Action: "retry", Job: 42, Style: "primary"}, {Label: "Logs", Action: "logs", Job: 42}}}
+		Buttons: []bot.Button{{Label: "Retry", Action: "retry", Job: 42, Style: "primary"}, {Label: "Logs", Action: "logs", Job: 42}}}
 	text, blocks := content(m)
 	checkLimits(t, blocks)
 	golden(t, "notice_failed", rendered{Text: text, Blocks: blocks})
-	ok := Message{Text: commands.Summary(sampleJob(jobs.Succeeded), time.Now()), Mention: "U0ALICE", Weight: WeightNotice}
+	ok := bot.Message{Text: commands.Summary(sampleJob(jobs.Succeeded), time.Now()), Mention: "U0ALICE", Weight: bot.WeightNotice}
 	text, blocks = content(ok)
 	golden(t, "notice_succeeded", rendered{Text: text, Blocks: blocks})
 }
@@ -139,7 +140,7 @@ func TestFinishedJobShowsNoWaitReasonOrStaleStep(t *testing.T) {
 		if st == jobs.Failed {
 			j.Reason = "step 3 exited with code 2"
 		}
-		m := JobMessage(j, now, "")
+		m := bot.JobMessage(j, now, "")
 		raw, _ := json.Marshal(Blocks(m))
 		for _, text := range []string{m.Text.Slack(), string(raw), commands.Summary(j, now).Slack()} {
 			if strings.Contains(text, "waiting") || strings.Contains(text, "exited with code") {
@@ -152,7 +153,7 @@ func TestFinishedJobShowsNoWaitReasonOrStaleStep(t *testing.T) {
 	}
 	waiting := sampleJob(jobs.Waiting)
 	waiting.Reason = "waiting for db (1st in line)"
-	if m := JobMessage(waiting, now, ""); !strings.Contains(m.Text.Slack(), "waiting for db (1st in line)") {
+	if m := bot.JobMessage(waiting, now, ""); !strings.Contains(m.Text.Slack(), "waiting for db (1st in line)") {
 		t.Errorf("a waiting job does not say why: %s", m.Text.Slack())
 	}
 }
@@ -181,7 +182,7 @@ func TestLiveLogKeepsNewestLinesWithinSectionLimit(t *testing.T) {
 	v := liveLogView{Job: 1, Lines: lines, Total: 5000}
 	blocks := v.blocks()
 	checkLimits(t, blocks)
-	code := blocks[1].(*slack.SectionBlock).Text.Text
+	code := blocks[1].(*goslack.SectionBlock).Text.Text
 	if n := utf8.RuneCountInString(code); n > maxSectionText || n < maxSectionText-maxLogLine*5 {
 		t.Errorf("code block is %d characters; want close to but within %d", n, maxSectionText)
 	}
@@ -194,7 +195,7 @@ func TestLiveLogKeepsNewestLinesWithinSectionLimit(t *testing.T) {
 }
 
 // checkLimits applies Slack's block limits that gantry must keep.
-func checkLimits(t *testing.T, blocks []slack.Block) {
+func checkLimits(t *testing.T, blocks []goslack.Block) {
 	t.Helper()
 	if len(blocks) > maxBlocks {
 		t.Errorf("%d blocks", len(blocks))
@@ -204,7 +205,7 @@ func checkLimits(t *testing.T, blocks []slack.Block) {
 		t.Errorf("blocks are %d characters", n)
 	}
 	for _, b := range blocks {
-		if s, ok := b.(*slack.SectionBlock); ok && utf8.RuneCountInString(s.Text.Text) > maxSectionText {
+		if s, ok := b.(*goslack.SectionBlock); ok && utf8.RuneCountInString(s.Text.Text) > maxSectionText {
 			t.Errorf("section text of %d characters", utf8.RuneCountInString(s.Text.Text))
 		}
 	}

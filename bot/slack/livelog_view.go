@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
 // liveLogView is what the live-log message shows.
@@ -30,17 +30,17 @@ func (v liveLogView) text() string {
 
 // blocks renders where the steps stand and the newest lines that fit in
 // one section, as a code block.
-func (v liveLogView) blocks() []slack.Block {
+func (v liveLogView) blocks() []goslack.Block {
 	code, shown := fitCode(v.Lines, maxSectionText)
 	head := fmt.Sprintf("*Live log* of #%d · last %d of %d lines · updated every few seconds", v.Job, shown, v.Total)
 	if v.Ended {
 		head = fmt.Sprintf("*Log* of #%d · last %d of %d lines · the job has ended", v.Job, shown, v.Total)
 	}
-	blocks := []slack.Block{slack.NewContextBlock("head", mrkdwn(head))}
+	blocks := []goslack.Block{goslack.NewContextBlock("head", mrkdwn(head))}
 	if len(v.Steps) > 0 {
-		blocks = append(blocks, slack.NewContextBlock("steps", mrkdwn(clip(strings.Join(v.Steps, "  ·  "), maxSectionText))))
+		blocks = append(blocks, goslack.NewContextBlock("steps", mrkdwn(clip(strings.Join(v.Steps, "  ·  "), maxSectionText))))
 	}
-	return append(blocks, slack.NewSectionBlock(mrkdwn(code), nil, nil, slack.SectionBlockOptionBlockID("log")))
+	return append(blocks, goslack.NewSectionBlock(mrkdwn(code), nil, nil, goslack.SectionBlockOptionBlockID("log")))
 }
 
 // stepMark matches the lines the worker writes into a job's log where a

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
 // responder posts answers to response_url addresses.
@@ -50,9 +50,9 @@ func (r *responder) post(ctx context.Context, url, text string, inChannel bool) 
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return &slack.RateLimitedError{RetryAfter: time.Duration(secs) * time.Second}
+		return &goslack.RateLimitedError{RetryAfter: time.Duration(secs) * time.Second}
 	case resp.StatusCode != http.StatusOK:
-		return slack.StatusCodeError{Code: resp.StatusCode, Status: resp.Status}
+		return goslack.StatusCodeError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	var ok struct {
 		OK    *bool  `json:"ok"`

@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
-// SlackGroups tells who is in a Slack user group, from
+// Groups tells who is in a Slack user group, from
 // usergroups.users.list, cached for a few minutes. A group is named by its
 // ID (S0123) or, as the server config allows, by its handle with an "S-"
 // in front ("S-releasers" for @releasers).
-type SlackGroups struct {
+type Groups struct {
 	api   WebAPI
 	sched *Scheduler
 	ttl   time.Duration
@@ -31,17 +31,17 @@ type cached struct {
 	at      time.Time
 }
 
-// NewSlackGroups returns the groups of the workspace; ttl is how long an
+// NewGroups returns the groups of the workspace; ttl is how long an
 // answer is kept (0 is 5 minutes).
-func NewSlackGroups(api WebAPI, sched *Scheduler, ttl time.Duration) *SlackGroups {
+func NewGroups(api WebAPI, sched *Scheduler, ttl time.Duration) *Groups {
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
 	}
-	return &SlackGroups{api: api, sched: sched, ttl: ttl, now: time.Now, entries: map[string]cached{}, loading: map[string]*sync.WaitGroup{}}
+	return &Groups{api: api, sched: sched, ttl: ttl, now: time.Now, entries: map[string]cached{}, loading: map[string]*sync.WaitGroup{}}
 }
 
 // Members returns the user IDs in group.
-func (g *SlackGroups) Members(ctx context.Context, group string) ([]string, error) {
+func (g *Groups) Members(ctx context.Context, group string) ([]string, error) {
 	id := group
 	if handle, ok := strings.CutPrefix(group, "S-"); ok {
 		var err error
@@ -64,9 +64,9 @@ func (g *SlackGroups) Members(ctx context.Context, group string) ([]string, erro
 	return c.users, err
 }
 
-func (g *SlackGroups) byHandle(ctx context.Context, handle string) (string, error) {
+func (g *Groups) byHandle(ctx context.Context, handle string) (string, error) {
 	c, err := g.load(ctx, "handles", func(ctx context.Context) (cached, error) {
-		var groups []slack.UserGroup
+		var groups []goslack.UserGroup
 		err := g.sched.Do(ctx, MethodUserGroups, "", func(ctx context.Context, _ int) error {
 			var e error
 			groups, e = g.api.GetUserGroupsContext(ctx)
@@ -93,7 +93,7 @@ func (g *SlackGroups) byHandle(ctx context.Context, handle string) (string, erro
 
 // load returns the cached entry for key, or fetches it once while other
 // callers for the same key wait.
-func (g *SlackGroups) load(ctx context.Context, key string, fetch func(context.Context) (cached, error)) (cached, error) {
+func (g *Groups) load(ctx context.Context, key string, fetch func(context.Context) (cached, error)) (cached, error) {
 	for {
 		g.mu.Lock()
 		if c, ok := g.entries[key]; ok && g.now().Sub(c.at) < g.ttl {

@@ -1,10 +1,10 @@
-package bot
+package slack
 
 import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
@@ -20,11 +20,11 @@ func eventsAPI(inner any) socketmode.Event {
 }
 
 func click(actionID, value string) socketmode.Event {
-	cb := slack.InteractionCallback{
-		Type: slack.InteractionTypeBlockActions, TriggerID: "T1", ResponseURL: "https://hooks/r",
-		User: slack.User{ID: "U0BOB"}, Container: slack.Container{ChannelID: "C1", MessageTs: "100.1"},
+	cb := goslack.InteractionCallback{
+		Type: goslack.InteractionTypeBlockActions, TriggerID: "T1", ResponseURL: "https://hooks/r",
+		User: goslack.User{ID: "U0BOB"}, Container: goslack.Container{ChannelID: "C1", MessageTs: "100.1"},
 	}
-	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, Value: value}}
+	cb.ActionCallback.BlockActions = []*goslack.BlockAction{{ActionID: actionID, Value: value}}
 	return socketmode.Event{Type: socketmode.EventTypeInteractive, Data: cb}
 }
 
@@ -34,7 +34,7 @@ func TestConvert(t *testing.T) {
 		ev   socketmode.Event
 		want *input
 	}{
-		{"slash command", socketmode.Event{Type: socketmode.EventTypeSlashCommand, Data: slack.SlashCommand{
+		{"slash command", socketmode.Event{Type: socketmode.EventTypeSlashCommand, Data: goslack.SlashCommand{
 			UserID: "U0ALICE", ChannelID: "C1", Text: "build api", TriggerID: "T9", ResponseURL: "https://hooks/x"}},
 			&input{kind: fromSlash, dedupe: "trigger:T9", user: "U0ALICE", channel: "C1", text: "build api", responseURL: "https://hooks/x"}},
 		{"mention in a thread", eventsAPI(&slackevents.AppMentionEvent{User: "U0ALICE", Channel: "C1", Text: "<@U0GANTRY> logs", TimeStamp: "5.5", ThreadTimeStamp: "4.4"}),

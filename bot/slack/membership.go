@@ -1,11 +1,11 @@
-package bot
+package slack
 
 import (
 	"context"
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
 // Membership tells whether gantry's bot is in a channel, so that a slash
@@ -49,10 +49,10 @@ func (m *Membership) In(ctx context.Context, channel string) (bool, error) {
 }
 
 func (m *Membership) lookUp(ctx context.Context, channel string) (bool, error) {
-	var info *slack.Channel
+	var info *goslack.Channel
 	err := m.sched.Do(ctx, MethodChannelInfo, "", func(ctx context.Context, _ int) error {
 		var err error
-		info, err = m.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+		info, err = m.api.GetConversationInfoContext(ctx, &goslack.GetConversationInfoInput{ChannelID: channel})
 		return err
 	})
 	in := true
@@ -61,7 +61,7 @@ func (m *Membership) lookUp(ctx context.Context, channel string) (bool, error) {
 		in = true // the bot's own direct messages: it can see them, so it is in them
 	case err == nil:
 		in = info.IsMember
-	case slackErrorCode(err) == "channel_not_found":
+	case errorCode(err) == "channel_not_found":
 		in, err = false, nil // a conversation the bot cannot see at all
 	default:
 		return true, err

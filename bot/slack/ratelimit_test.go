@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -70,7 +70,7 @@ func TestSchedulerPausesMethodForRetryAfter(t *testing.T) {
 		calls = append(calls, time.Now())
 		if first.CompareAndSwap(false, true) {
 			limitedAt = time.Now()
-			return &slack.RateLimitedError{RetryAfter: 300 * time.Millisecond}
+			return &goslack.RateLimitedError{RetryAfter: 300 * time.Millisecond}
 		}
 		return nil
 	}
@@ -113,7 +113,7 @@ func TestSchedulerRetriesTransientFailuresOnly(t *testing.T) {
 			t.Errorf("attempt %d on try %d", attempt, tries)
 		}
 		if tries < 3 {
-			return slack.StatusCodeError{Code: 503, Status: "503 Service Unavailable"}
+			return goslack.StatusCodeError{Code: 503, Status: "503 Service Unavailable"}
 		}
 		return nil
 	})
@@ -123,21 +123,21 @@ func TestSchedulerRetriesTransientFailuresOnly(t *testing.T) {
 	tries = 0
 	err = s.Do(context.Background(), "m", "", func(context.Context, int) error {
 		tries++
-		return slack.SlackErrorResponse{Err: "channel_not_found"}
+		return goslack.SlackErrorResponse{Err: "channel_not_found"}
 	})
-	if slackErrorCode(err) != "channel_not_found" || tries != 1 {
+	if errorCode(err) != "channel_not_found" || tries != 1 {
 		t.Errorf("a permanent failure: %v after %d tries, want channel_not_found after 1", err, tries)
 	}
 	tries = 0
 	err = s.Do(context.Background(), "m", "", func(context.Context, int) error {
 		tries++
-		return slack.StatusCodeError{Code: 500}
+		return goslack.StatusCodeError{Code: 500}
 	})
 	if err == nil || tries != 5 {
 		t.Errorf("always failing: %v after %d tries, want an error after 5", err, tries)
 	}
 	for i := 0; i < 2; i++ {
-		err = s.Do(context.Background(), "m", "", func(context.Context, int) error { return slack.SlackErrorResponse{Err: "token_revoked"} })
+		err = s.Do(context.Background(), "m", "", func(context.Context, int) error { return goslack.SlackErrorResponse{Err: "token_revoked"} })
 		if !IsFatalAuth(err) {
 			t.Errorf("token_revoked: %v", err)
 		}

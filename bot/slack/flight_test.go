@@ -1,4 +1,4 @@
-package bot
+package slack
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 func TestLookUpsOfOneChannelAtOnceAskSlackOnce(t *testing.T) {
 	srv := slackserver.New(t)
 	srv.AddChannel(slackserver.Channel{ID: "C0BUSY", Name: "busy", Members: []string{"U01", "U02"}})
-	s := newTestSurface(t, srv, SlackSurfaceConfig{})
+	s := newTestSurface(t, srv, SurfaceConfig{})
 	m := NewMembership(s.api, s.sched, 0)
 	p := NewPeople(s.api, s.sched, 0)
 	ctx := context.Background()

@@ -1,10 +1,10 @@
-package bot
+package slack
 
 import (
 	"strconv"
 	"strings"
 
-	"github.com/slack-go/slack"
+	goslack "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
@@ -56,7 +56,7 @@ var buttonVerbs = map[commands.Verb]bool{
 func convert(ev socketmode.Event, botUser string) (input, bool) {
 	switch ev.Type {
 	case socketmode.EventTypeSlashCommand:
-		c, ok := ev.Data.(slack.SlashCommand)
+		c, ok := ev.Data.(goslack.SlashCommand)
 		if !ok || c.UserID == "" {
 			return input{}, false
 		}
@@ -65,7 +65,7 @@ func convert(ev socketmode.Event, botUser string) (input, bool) {
 			text: c.Text, responseURL: c.ResponseURL,
 		}, true
 	case socketmode.EventTypeInteractive:
-		cb, ok := ev.Data.(slack.InteractionCallback)
+		cb, ok := ev.Data.(goslack.InteractionCallback)
 		if !ok {
 			return input{}, false
 		}
@@ -91,8 +91,8 @@ func prefixed(prefix, id string) string {
 	return prefix + id
 }
 
-func convertClick(cb slack.InteractionCallback) (input, bool) {
-	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 || cb.User.ID == "" {
+func convertClick(cb goslack.InteractionCallback) (input, bool) {
+	if cb.Type != goslack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 || cb.User.ID == "" {
 		return input{}, false
 	}
 	a := cb.ActionCallback.BlockActions[0]
