@@ -16,6 +16,7 @@ import "strconv"
 //	{gantry}:events           stream  announcements of transitions, steps and notes
 //	{gantry}:lease:N          string  the worker holding job N, with a TTL
 //	{gantry}:log:N            string  job N's whole log (capped)
+//	{gantry}:logtimes:N       list    "OFFSET MS": job N's output from byte OFFSET on was taken at MS (at most one a second)
 //	{gantry}:cancel           pubsub  job numbers to stop now
 //	{gantry}:deploys:ENV      list    the newest deploy jobs to ENV
 //	{gantry}:envlock:ENV      hash    who holds ENV, since when, why
@@ -45,8 +46,11 @@ func (k Keys) Dead() string          { return k.p + "dead" }
 func (k Keys) Events() string        { return k.p + "events" }
 func (k Keys) Lease(id int64) string { return k.p + "lease:" + strconv.FormatInt(id, 10) }
 func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(id, 10) }
-func (k Keys) Cancel() string        { return k.p + "cancel" }
-func (k Keys) Seen(id string) string { return k.p + "seen:" + id }
+
+// LogTimes dates job id's log: see Log.Times.
+func (k Keys) LogTimes(id int64) string { return k.p + "logtimes:" + strconv.FormatInt(id, 10) }
+func (k Keys) Cancel() string           { return k.p + "cancel" }
+func (k Keys) Seen(id string) string    { return k.p + "seen:" + id }
 
 // Name is a person's display name, cached (a string with a TTL).
 func (k Keys) Name(id string) string { return k.p + "name:" + id }

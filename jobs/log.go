@@ -65,6 +65,8 @@ type LogConfig struct {
 	Backoff func(n int) time.Duration
 	// Logger receives the log path's own troubles; nil is slog.Default().
 	Logger *slog.Logger
+	// Now is the clock that dates output (see Times); nil is time.Now.
+	Now func() time.Time
 }
 
 // NewLog returns the job log beside store s. Output passes through redact
@@ -75,6 +77,9 @@ func NewLog(s *Store, cfg LogConfig, redact *Redactor) *Log {
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = 30 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.FlushEvery == 0 {
 		cfg.FlushEvery = 100 * time.Millisecond

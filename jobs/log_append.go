@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,7 +28,14 @@ import (
 //
 // When the chunk would take the log past the cap ARGV[3], the marker is
 // appended instead, on a line of its own. Every write renews the
-// retention ARGV[5] (milliseconds). The reply is {status, new length}.
+// retention ARGV[5] (milliseconds) of the log and of its dates, KEYS[2]: a
+// list of "OFFSET MS" entries, one pushed for the bytes appended when ARGV[6]
+// (when the output was taken, in Unix milliseconds; 0 for gantry's own
+// notes) is at least a second after the last entry's. The reply is
+// {status, new length}.
+//
+// KEYS: log, log dates. ARGV: chunk, expected offset, cap, cap marker,
+// retention ms, taken-at ms.
 var appendScript = redis.NewScript(`
 local key, chunk, mark = KEYS[1], ARGV[1], ARGV[4]
 local off, cap, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[5]
@@ -52,6 +60,15 @@ if size + string.len(rest) > cap then
   redis.call('PEXPIRE', key, ttl)
   return {'capped', total}
 end
+local at = tonumber(ARGV[6])
+if at > 0 then
+  local last = redis.call('LINDEX', KEYS[2], -1)
+  local lastAt = last and tonumber(string.match(last, ' (%d+)$')) or 0
+  if at - lastAt >= 1000 then
+    redis.call('RPUSH', KEYS[2], ARGV[2] .. ' ' .. ARGV[6])
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
 local total = redis.call('APPEND', key, rest)
 redis.call('PEXPIRE', key, ttl)
 return {'ok', total}
@@ -69,9 +86,14 @@ func (l *Log) capMarker(id int64) string {
 
 // appendAt appends chunk to job id's log where the writer expects it to
 // land, at offset off.
-func (l *Log) appendAt(ctx context.Context, id int64, chunk []byte, off int64) (appendResult, error) {
-	v, err := appendScript.Run(ctx, l.rdb, []string{l.keys.Log(id)},
-		chunk, off, l.cfg.MaxBytes, l.capMarker(id), l.cfg.Retention.Milliseconds()).Slice()
+// at is when the output was taken (zero for gantry's own notes).
+func (l *Log) appendAt(ctx context.Context, id int64, chunk []byte, off int64, at time.Time) (appendResult, error) {
+	ms := int64(0)
+	if !at.IsZero() {
+		ms = at.UnixMilli()
+	}
+	v, err := appendScript.Run(ctx, l.rdb, []string{l.keys.Log(id), l.keys.LogTimes(id)},
+		chunk, off, l.cfg.MaxBytes, l.capMarker(id), l.cfg.Retention.Milliseconds(), ms).Slice()
 	if err != nil {
 		return appendResult{}, fmt.Errorf("append to log of job #%d: %w", id, err)
 	}

@@ -30,6 +30,7 @@ type outItem struct {
 	gap    int64
 	repair bool
 	seq    int64
+	at     time.Time // when the output was taken; zero for notes and repairs
 }
 
 // output reports whether the item is a chunk of output, counted in queued.
@@ -45,7 +46,7 @@ const appendTimeout = 5 * time.Second
 // Redis, never for a slow one.
 func (w *LogWriter) enqueue(data []byte) {
 	w.q.seq++
-	w.q.items = append(w.q.items, outItem{data: data, seq: w.q.seq})
+	w.q.items = append(w.q.items, outItem{data: data, seq: w.q.seq, at: w.cfg.Now()})
 	w.q.queued += len(data)
 	if !w.stalled(time.Now()) {
 		return
@@ -119,11 +120,11 @@ func (w *LogWriter) send() {
 		return
 	}
 	for {
-		data, ok := s.next()
+		data, at, ok := s.next()
 		if !ok {
 			return
 		}
-		if !s.deliver(data) {
+		if !s.deliver(data, at) {
 			return
 		}
 	}
@@ -148,10 +149,11 @@ func (s *sender) learnOffset() bool {
 	}
 }
 
-// next waits for the head item and returns its bytes, writing out a note
-// of dropped output when it reaches the head. It reports false when the
-// writer is closed and everything is sent, or Close stopped waiting.
-func (s *sender) next() ([]byte, bool) {
+// next waits for the head item and returns its bytes and when they were
+// taken, writing out a note of dropped output when it reaches the head. It
+// reports false when the writer is closed and everything is sent, or Close
+// stopped waiting.
+func (s *sender) next() ([]byte, time.Time, bool) {
 	w := s.w
 	for {
 		w.mu.Lock()
@@ -160,19 +162,19 @@ func (s *sender) next() ([]byte, bool) {
 			if it.data == nil {
 				it.data = s.gapNote(it.gap)
 			}
-			data := it.data
+			data, at := it.data, it.at
 			w.mu.Unlock()
-			return data, true
+			return data, at, true
 		}
 		closed := w.closed
 		w.mu.Unlock()
 		if closed {
-			return nil, false
+			return nil, time.Time{}, false
 		}
 		select {
 		case <-w.wake:
 		case <-w.quit:
-			return nil, false
+			return nil, time.Time{}, false
 		}
 		w.mu.Lock()
 		w.q.since = time.Now() // idle until now, not stuck
@@ -182,11 +184,11 @@ func (s *sender) next() ([]byte, bool) {
 
 // deliver appends the head item until Redis takes it. It reports false
 // when Close stopped waiting.
-func (s *sender) deliver(data []byte) bool {
+func (s *sender) deliver(data []byte, at time.Time) bool {
 	w := s.w
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(w.ctx, appendTimeout)
-		res, err := w.log.appendAt(ctx, w.id, data, s.off)
+		res, err := w.log.appendAt(ctx, w.id, data, s.off, at)
 		cancel()
 		if err != nil {
 			if !s.failed(err, attempt) {

@@ -159,6 +159,25 @@ func TestStepSectionsFoldAndSearchFiltersInChromium(t *testing.T) {
 	if v, _ := b.Eval(`document.querySelectorAll('#log .nomatch').length`); v != "0" {
 		t.Errorf("%s lines and sections stay hidden after the search is cleared", v)
 	}
+
+	// Lines show their times when asked, beside their numbers, and the
+	// times are not part of the text people copy or search.
+	const jsShown = `getComputedStyle(document.querySelector('#L6 > a'), '::before').content`
+	if v, _ := b.Eval(jsShown); v != `"\"6\""` {
+		t.Errorf("line 6 shows %s before times are asked for, want its number alone", v)
+	}
+	b.Click("#times")
+	want := fmt.Sprintf(`"\"%s  6\""`, logClock.Format("15:04:05"))
+	if v, _ := b.Eval(jsShown); v != want {
+		t.Errorf("with times, line 6 shows %s, want %s", v, want)
+	}
+	if v, _ := b.Eval(`document.getElementById('L6').textContent`); v != `"FAIL TestSomething"` {
+		t.Errorf("line 6's text is %s", v)
+	}
+	b.Click("#times")
+	if v, _ := b.Eval(jsShown); v != `"\"6\""` {
+		t.Errorf("line 6 shows %s after times are hidden again", v)
+	}
 }
 
 func TestLiveFollowCutsStepsInChromium(t *testing.T) {

@@ -123,6 +123,7 @@ func (f *fixture) stepJob(t *testing.T) *jobs.Job {
 func TestStepsAreSectionsOfNumberedLines(t *testing.T) {
 	f := newFixture(t, true)
 	f.stepJob(t)
+	at := logClock.Format("15:04:05") // each line shows when it was taken
 	_, page := get(t, f.srv.URL+"/jobs/1")
 	sections := regexp.MustCompile(`<(details|div) class="seg ([a-z ]+)" data-seg="([-a-z0-9]+)"([^>]*)>`).FindAllStringSubmatch(page, -1)
 	var got []string
@@ -136,8 +137,8 @@ func TestStepsAreSectionsOfNumberedLines(t *testing.T) {
 	for _, want := range []string{
 		`<span class="sh">step 1/2</span> <code>make build</code> <span class="res">succeeded</span> <span class="took">1.5s</span>`,
 		`<span class="sh">step 2/2</span> <code>make test</code> <span class="res">failed with exit code 1</span> <span class="took">250ms</span>`,
-		`<div class="l" id="L6"><a href="#L6" data-n="6"></a>FAIL TestSomething</div>`,
-		`<div class="l" id="L8"><a href="#L8" data-n="8"></a>releasing mysql-2</div>`,
+		`<div class="l" id="L6"><a href="#L6" data-n="6" data-t="` + at + `"></a>FAIL TestSomething</div>`,
+		`<div class="l" id="L8"><a href="#L8" data-n="8" data-t="` + at + `"></a>releasing mysql-2</div>`,
 		"<td>2</td><td><code>make test</code></td><td>failed with exit code 1</td><td>250ms</td>", // the steps table
 	} {
 		if !strings.Contains(page, want) {

@@ -5,6 +5,9 @@ import (
 	"html"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/gantry-ci/gantry/jobs"
 )
 
 // A page draws a log as sections: one per run of a step, from its start
@@ -34,7 +37,7 @@ func (v *logView) render(b []byte, from, first int64) string {
 			open = v.openSection(&out, k, in)
 			cur, curIn = k, in
 		}
-		writeLine(&out, n, a.Line(string(ln)))
+		writeLine(&out, n, lineTime(jobs.TimeAt(v.times, off)), a.Line(string(ln)))
 		off += int64(len(ln)) + 1
 		n++
 	}
@@ -77,10 +80,24 @@ func resultClass(res string) string {
 	return "other"
 }
 
-// writeLine writes line n, already rendered as HTML. The number is drawn
-// from data-n by CSS, so that it is neither copied nor searched with the
-// text.
-func writeLine(out *strings.Builder, n int64, text string) {
+// writeLine writes line n, taken at the time at (HH:MM:SS, or ""), its
+// text already rendered as HTML. The number and the time are drawn from
+// data-n and data-t by CSS, so that they are neither copied nor searched
+// with the text.
+func writeLine(out *strings.Builder, n int64, at, text string) {
 	id := strconv.FormatInt(n, 10)
-	out.WriteString(`<div class="l" id="L` + id + `"><a href="#L` + id + `" data-n="` + id + `"></a>` + text + "</div>\n")
+	t := ""
+	if at != "" {
+		t = ` data-t="` + at + `"`
+	}
+	out.WriteString(`<div class="l" id="L` + id + `"><a href="#L` + id + `" data-n="` + id + `"` + t + `></a>` + text + "</div>\n")
+}
+
+// lineTime is how a line's time shows: the time of day in UTC, to the
+// second; "" when the log does not say.
+func lineTime(at time.Time) string {
+	if at.IsZero() {
+		return ""
+	}
+	return at.UTC().Format("15:04:05")
 }

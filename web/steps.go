@@ -117,6 +117,7 @@ type logView struct {
 	breaks      int64 // line breaks in them
 	checkpoints []int64
 	steps       []stepRun
+	times       []jobs.LogTime // when the log's bytes were taken: each line's time
 }
 
 // view catches job j's index up with its log and returns what it knows.
@@ -127,9 +128,13 @@ func (s *Server) view(ctx context.Context, j *jobs.Job) (*logView, error) {
 	if err := sc.catchUp(ctx, s.d.Log, j.ID); err != nil {
 		return nil, err
 	}
+	times, err := s.d.Log.Times(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
 	// checkpoints only grows at its end, so the view may share it.
 	return &logView{job: j, size: sc.off, breaks: sc.breaks, checkpoints: sc.checkpoints[:len(sc.checkpoints):len(sc.checkpoints)],
-		steps: append([]stepRun(nil), sc.steps...)}, nil
+		steps: append([]stepRun(nil), sc.steps...), times: times}, nil
 }
 
 // rows is the steps table: each step of the job's plan with what its

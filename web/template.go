@@ -35,6 +35,10 @@ form input, form select, form button { font: inherit; padding: 2px 6px; }
 #log .l { white-space: pre-wrap; word-break: break-all; padding: 0 12px 0 64px; text-indent: -52px; }
 #log .l > a { display: inline-block; width: 44px; margin-right: 8px; text-indent: 0; text-align: right; color: #5d6470; text-decoration: none; user-select: none; }
 #log .l > a::before { content: attr(data-n); }
+#log.times .l { padding-left: 132px; text-indent: -120px; }
+#log.times .l > a { width: 112px; }
+#log.times .l > a[data-t]::before { content: attr(data-t) "  " attr(data-n); }
+#times-toggle { margin-left: 12px; color: #5b6270; }
 #log .l:hover > a { color: #aab2c0; }
 #log .l:target, #log .l.hl { background: #3d3a1c; }
 #log .l:target > a, #log .l.hl > a { color: #ffe08a; }
@@ -88,7 +92,7 @@ const jobTmpl = `{{define "job"}}<!doctype html>
 <tr><th>#</th><th>step</th><th>result</th><th>took</th></tr>
 {{range .Steps}}<tr><td>{{.N}}</td><td><code>{{.Name}}</code></td><td>{{.Result}}</td><td>{{.Duration}}</td></tr>
 {{end}}</table>
-<div class="tools"><input id="search" type="search" placeholder="filter the log" autocomplete="off" aria-label="filter the log"><span id="matches"></span></div>
+<div class="tools"><input id="search" type="search" placeholder="filter the log" autocomplete="off" aria-label="filter the log"><span id="matches"></span><label id="times-toggle"><input id="times" type="checkbox"> times (UTC)</label></div>
 {{if .From}}<p id="earlier-bar"><a id="earlier" href="{{.RawURL}}" data-before="{{.From}}">earlier lines</a> · the page shows the end of the log; the <a href="{{.RawURL}}">raw log</a> has all of it</p>{{end}}
 <div id="log" data-job="{{.Job.ID}}" data-query="{{.Query}}" data-offset="{{.Offset}}" data-next="{{.Next}}" data-runs="{{.Runs}}"{{if .Live}} data-live="1"{{end}}>
 {{.Log}}</div>
@@ -105,6 +109,8 @@ const jobTmpl = `{{define "job"}}<!doctype html>
 const jobScriptTmpl = `{{define "jobscript"}}<script>
 (function () {
   var log = document.getElementById('log');
+  var times = document.getElementById('times');
+  times.addEventListener('change', function () { log.classList.toggle('times', times.checked); });
   var cfg = log.dataset;
   var base = '/jobs/' + cfg.job;
   var START = /^\u2500\u2500 step (\d+)\/(\d+): (.*)$/;
@@ -150,7 +156,8 @@ const jobScriptTmpl = `{{define "jobscript"}}<script>
     var el = document.createElement('div');
     el.className = 'l';
     el.id = 'L' + next;
-    el.innerHTML = '<a href="#L' + next + '" data-n="' + next + '"></a>' + html;
+    // A live line is dated as it arrives: within the poll of its output.
+    el.innerHTML = '<a href="#L' + next + '" data-n="' + next + '" data-t="' + new Date().toISOString().slice(11, 19) + '"></a>' + html;
     next++;
     var t = el.textContent, seg = log.lastElementChild, m = START.exec(t);
     if (m) {

@@ -35,7 +35,8 @@ func newFixture(t *testing.T, public bool, opts ...func(*web.Deps)) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Now()}
 	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
-	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond}, nil)
+	// Output is dated by a stopped clock, so that pages show known times.
+	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond, Now: func() time.Time { return logClock }}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })
 	d := web.Deps{Store: f.store, Log: f.log, Links: f.links, Public: public, Metrics: web.NewMetrics(f.store), Poll: 20 * time.Millisecond}
 	for _, o := range opts {
@@ -291,10 +292,13 @@ func TestEarlierLinesLoadTheWholeLogInRanges(t *testing.T) {
 	}
 }
 
+// logClock is when the fixtures' output is taken.
+var logClock = time.Date(2026, 3, 4, 5, 6, 9, 0, time.UTC)
+
 var (
 	// drawnLine is a line of the log as a page draws it: its number, and
 	// its text.
-	drawnLine = regexp.MustCompile(`<div class="l" id="L(\d+)"><a href="#L\d+" data-n="\d+"></a>(.*)</div>`)
+	drawnLine = regexp.MustCompile(`<div class="l" id="L(\d+)"><a href="#L\d+" data-n="\d+"(?: data-t="\d\d:\d\d:\d\d")?></a>(.*)</div>`)
 	wholeLine = regexp.MustCompile(`^line \d{5} =+$`)
 )
 
