@@ -254,7 +254,9 @@ func (k *keeper) renew(ctx context.Context, ds []Delivery) {
 			h.stopped = true
 			h.cancel(ErrLeaseLost)
 		default:
-			h.last = sent
+			if sent.After(h.last) {
+				h.last = sent
+			}
 			if r.CancelBy != nil {
 				// The cancel broadcast may have been missed.
 				h.cancel(r.CancelBy)
