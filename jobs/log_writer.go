@@ -31,18 +31,20 @@ import (
 // the same way until more output comes (or Flush, or Close), since a secret
 // can be wrapped across them.
 type LogWriter struct {
-	log    *Log
-	cfg    LogConfig
-	id     int64
+	log *Log
+	cfg LogConfig
+	id  int64
+	// These are set when the first output starts the writer.
 	ctx    context.Context // for appends; cancelled when Close stops waiting
 	cancel context.CancelFunc
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	raw    []byte // output taken, not yet redacted: whole lines, then perhaps part of one
-	lines  int64
-	closed bool
-	q      outbox
+	mu      sync.Mutex
+	raw     []byte // output taken, not yet redacted: whole lines, then perhaps part of one
+	lines   int64
+	closed  bool
+	started bool // the ticker and the sender run: something was written
+	q       outbox
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,20 +60,27 @@ type LogWriter struct {
 // was not answering in time.
 var errNotStored = errors.New("Redis did not take it in time")
 
-// Writer returns a writer that appends to job id's log until Close.
+// Writer returns a writer that appends to job id's log until Close. It
+// costs nothing until the first output: a job that prints nothing makes
+// no call to Redis for its log.
 func (l *Log) Writer(ctx context.Context, id int64) *LogWriter {
-	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &LogWriter{
-		log: l, cfg: l.cfg, id: id, ctx: actx, cancel: cancel,
-		logger: l.logger.With("job", id),
-		wake:   make(chan struct{}, 1), tickStop: make(chan struct{}), tickDone: make(chan struct{}),
-		sendDone: make(chan struct{}), quit: make(chan struct{}),
+	return &LogWriter{log: l, cfg: l.cfg, id: id, ctx: context.WithoutCancel(ctx)}
+}
+
+// start sets the ticker and the sender going, once, when the first output
+// comes. w.mu is held.
+func (w *LogWriter) start() {
+	if w.started {
+		return
 	}
-	w.q.progress = make(chan struct{})
+	w.started = true
+	w.ctx, w.cancel = context.WithCancel(w.ctx)
+	w.logger = w.log.logger.With("job", w.id)
+	w.wake, w.tickStop, w.tickDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	w.sendDone, w.quit, w.q.progress = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	w.q.since = time.Now()
 	go w.tick()
 	go w.send()
-	return w
 }
 
 // tick hands what has been written to the sender every FlushEvery.
@@ -122,6 +131,7 @@ func (w *LogWriter) Line(s string) {
 		w.late(len(s) + 1)
 		return
 	}
+	w.start()
 	w.endLine()
 	w.raw = append(w.raw, s...)
 	w.raw = append(w.raw, '\n')
@@ -174,6 +184,9 @@ func (w *LogWriter) Close() error {
 // the next run's. What was not stored yet is counted as dropped.
 func (w *LogWriter) Abandon() {
 	w.closeOnce.Do(func() {
+		if w.closeUnstarted() {
+			return
+		}
 		close(w.tickStop)
 		<-w.tickDone
 		w.mu.Lock()
@@ -189,6 +202,9 @@ func (w *LogWriter) Abandon() {
 }
 
 func (w *LogWriter) close() error {
+	if w.closeUnstarted() {
+		return nil
+	}
 	close(w.tickStop)
 	<-w.tickDone
 	w.mu.Lock()
@@ -210,6 +226,18 @@ func (w *LogWriter) close() error {
 	return w.report()
 }
 
+// closeUnstarted closes a writer that was never written to, and reports
+// whether it was one: it has nothing to send and nothing to wait for.
+func (w *LogWriter) closeUnstarted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return false
+	}
+	w.closed = true
+	return true
+}
+
 // endLine ends a partial line with a newline.
 func (w *LogWriter) endLine() {
 	if n := len(w.raw); n > 0 && w.raw[n-1] != '\n' {
@@ -225,6 +253,7 @@ func (w *LogWriter) take(b []byte) {
 		w.late(len(b))
 		return
 	}
+	w.start()
 	from := max(len(w.raw)-1, 0)
 	w.raw = append(w.raw, b...)
 	w.raw = joinCRLF(w.raw, from)
@@ -256,7 +285,7 @@ func joinCRLF(b []byte, from int) []byte {
 func (w *LogWriter) late(n int) {
 	w.q.dropped += int64(n)
 	w.log.dropped.Add(int64(n))
-	w.logger.Warn("job output written after its log was closed is not kept", "bytes", n)
+	w.log.logger.Warn("job output written after its log was closed is not kept", "job", w.id, "bytes", n)
 }
 
 // cut redacts what can go and queues it. Whole lines go, except (with hold)

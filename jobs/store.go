@@ -16,9 +16,10 @@ import (
 // Store keeps job records, announces their transitions and feeds the queue.
 // Every change that touches more than one key is a single Lua script.
 type Store struct {
-	rdb  redis.UniversalClient
-	keys Keys
-	now  func() time.Time
+	rdb   redis.UniversalClient
+	keys  Keys
+	now   func() time.Time
+	batch *groupCommit
 
 	eventsMaxLen  int64
 	writeRetryFor time.Duration
@@ -36,7 +37,8 @@ type StoreConfig struct {
 
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
-	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, eventsMaxLen: cfg.EventsMaxLen, writeRetryFor: cfg.WriteRetryFor}
+	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, batch: &groupCommit{rdb: rdb},
+		eventsMaxLen: cfg.EventsMaxLen, writeRetryFor: cfg.WriteRetryFor}
 	if s.writeRetryFor <= 0 {
 		s.writeRetryFor = 2 * time.Minute
 	}
@@ -101,18 +103,33 @@ func (s *Store) Create(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	f = nonEmpty(f)
 	k := s.keys
 	env := ""
 	if j.Kind == Deploy {
 		env = j.Env
 	}
 	args := append([]any{k.Prefix(), string(j.State), j.Created.UnixMilli(), j.Requester, "", s.eventsMaxLen, env}, f...)
-	id, err := createScript.Run(ctx, s.rdb, []string{k.Seq(), k.Active(), k.Recent(), k.Queue(), k.Events()}, args...).Int64()
+	id, err := s.batch.run(ctx, createScript, []string{k.Seq(), k.Active(), k.Recent(), k.Queue(), k.Events()}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("create job: %w", err)
 	}
 	j.ID = id
 	return nil
+}
+
+// nonEmpty drops the fields whose value is "" from name/value pairs: a
+// field missing from the record reads as "", and the record is smaller to
+// write and to read.
+func nonEmpty(f []any) []any {
+	out := f[:0]
+	for i := 0; i+1 < len(f); i += 2 {
+		if v, ok := f[i+1].(string); ok && v == "" {
+			continue
+		}
+		out = append(out, f[i], f[i+1])
+	}
+	return out
 }
 
 // Get reads job id.
@@ -124,36 +141,76 @@ func (s *Store) Get(ctx context.Context, id int64) (*Job, error) {
 	return decodeJob(id, m)
 }
 
-var transitionScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'state')
-if not cur then return {0, ''} end
-local final = {succeeded=true, failed=true, cancelled=true, errored=true}
-local allowed = false
-if ARGV[2] == '' then
-  allowed = not final[cur]
-else
-  for st in string.gmatch(ARGV[2], '[^,]+') do
-    if st == cur then allowed = true end
+// transitionLua defines transition(first), which moves a job and returns
+// {1, previous state}, or {0, state} when the job is in a state it may not
+// move from, or {0, ""} (an empty string) when there is no such job.
+//
+//	KEYS[1] job hash, KEYS[2] active, KEYS[3] events, KEYS[4] queue,
+//	KEYS[5] scheduled, KEYS[6] dead, KEYS[7] audit
+//	ARGV[1] job number, ARGV[2] states it may move from, comma-separated
+//	        ("" is any state that is not final), ARGV[3] the new state,
+//	ARGV[4] "now" to queue it, a due time (Unix ms) to schedule it, or "",
+//	ARGV[5] events kept, ARGV[6] event type, ARGV[7] event text,
+//	ARGV[8] "1" to dead-letter it, ARGV[9..13] audit who, action, env,
+//	        detail, at ("" who: no audit entry),
+//	ARGV[first..] further fields to set, as name/value pairs.
+const transitionLua = `
+local function transition(first)
+  local cur = redis.call('HGET', KEYS[1], 'state')
+  if not cur then return {0, ''} end
+  local final = {succeeded=true, failed=true, cancelled=true, errored=true}
+  local allowed = false
+  if ARGV[2] == '' then
+    allowed = not final[cur]
+  else
+    for st in string.gmatch(ARGV[2], '[^,]+') do
+      if st == cur then allowed = true end
+    end
   end
+  if not allowed then return {0, cur} end
+  redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, first))
+  if ARGV[9] ~= '' then
+    redis.call('XADD', KEYS[7], 'MAXLEN', '~', '100000', '*', 'who', ARGV[9], 'action', ARGV[10], 'env', ARGV[11], 'job', ARGV[1], 'detail', ARGV[12], 'at', ARGV[13])
+  end
+  if final[ARGV[3]] then
+    redis.call('ZREM', KEYS[2], ARGV[1])
+  end
+  if ARGV[8] == '1' then
+    redis.call('LPUSH', KEYS[6], ARGV[1])
+  end
+  if ARGV[4] == 'now' then
+    redis.call('XADD', KEYS[4], '*', 'job', ARGV[1])
+  elseif ARGV[4] ~= '' then
+    redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+  end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'job', ARGV[1], 'type', ARGV[6], 'state', ARGV[3], 'text', ARGV[7])
+  return {1, cur}
 end
-if not allowed then return {0, cur} end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 14))
-if ARGV[9] ~= '' then
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', '100000', '*', 'who', ARGV[9], 'action', ARGV[10], 'env', ARGV[11], 'job', ARGV[1], 'detail', ARGV[12], 'at', ARGV[13])
+`
+
+// transitionScript moves a job: KEYS and ARGV as transitionLua says, the
+// fields to set from ARGV[14].
+var transitionScript = redis.NewScript(transitionLua + `return transition(14)`)
+
+// finishScript is a run's last transition, and the end of the run in the
+// queue, in one step. KEYS[1..7] and ARGV[1..13] as transitionLua says;
+// further:
+//
+//	KEYS[8] the job's lease
+//	ARGV[14] the queue's consumer group, ARGV[15] the delivery's stream id,
+//	ARGV[16] the worker (lease owner), ARGV[17..] fields to set
+//
+// When the job exists, the delivery is acknowledged (Queue.Trim removes
+// it later), whether the move was made or refused (the job moved on
+// without this run); the worker's lease goes either way. The reply is
+// transition's.
+var finishScript = redis.NewScript(transitionLua + `
+local res = transition(17)
+if res[2] ~= '' then
+  redis.call('XACK', KEYS[4], ARGV[14], ARGV[15])
 end
-if final[ARGV[3]] then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
-if ARGV[8] == '1' then
-  redis.call('LPUSH', KEYS[6], ARGV[1])
-end
-if ARGV[4] == 'now' then
-  redis.call('XADD', KEYS[4], '*', 'job', ARGV[1])
-elseif ARGV[4] ~= '' then
-  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'job', ARGV[1], 'type', ARGV[6], 'state', ARGV[3], 'text', ARGV[7])
-return {1, cur}
+if redis.call('GET', KEYS[8]) == ARGV[16] then redis.call('DEL', KEYS[8]) end
+return res
 `)
 
 // Change is one transition of a job's state.
@@ -179,6 +236,18 @@ var ErrConflict = errors.New("job is no longer in that state")
 // record, the queue and the announcement in one step. It returns the state
 // the job was in. A refused move returns ErrConflict and that state.
 func (s *Store) Transition(ctx context.Context, id int64, c Change) (State, error) {
+	return s.move(ctx, id, c, nil)
+}
+
+// runEnd is what a worker's run of a job gives back with its last
+// transition: the delivery, acknowledged, and the lease of owner.
+type runEnd struct {
+	d     Delivery
+	owner string
+}
+
+// move is Transition, and with end the end of a run too (finishScript).
+func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (State, error) {
 	from := make([]string, len(c.From))
 	for i, st := range c.From {
 		from[i] = string(st)
@@ -209,14 +278,20 @@ func (s *Store) Transition(ctx context.Context, id int64, c Change) (State, erro
 	} else {
 		args = append(args, "", "", "", "", "")
 	}
-	args = append(args, set...)
 	keys := []string{k.Job(id), k.Active(), k.Events(), k.Queue(), k.Scheduled(), k.Dead(), k.Audit()}
+	script := transitionScript
+	if end != nil {
+		script = finishScript
+		keys = append(keys, k.Lease(id))
+		args = append(args, workerGroup, end.d.MsgID, end.owner)
+	}
+	args = append(args, set...)
 	var res []any
 	retried := false
 	err := s.retryWrite(ctx, func(attempt int) error {
 		retried = attempt > 1
 		var err error
-		res, err = transitionScript.Run(ctx, s.rdb, keys, args...).Slice()
+		res, err = s.batch.run(ctx, script, keys, args...).Slice()
 		return err
 	})
 	if err != nil {
@@ -267,7 +342,7 @@ func (s *Store) Update(ctx context.Context, id int64, eventType string, text say
 	var n int
 	err := s.retryWrite(ctx, func(int) error {
 		var err error
-		n, err = updateScript.Run(ctx, s.rdb, []string{k.Job(id), k.Events()}, args...).Int()
+		n, err = s.batch.run(ctx, updateScript, []string{k.Job(id), k.Events()}, args...).Int()
 		return err
 	})
 	if err != nil {

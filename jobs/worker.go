@@ -67,6 +67,8 @@ type Worker struct {
 	cfg    WorkerConfig
 	logger *slog.Logger
 
+	leases *keeper
+
 	mu       sync.Mutex
 	running  map[int64]context.CancelCauseFunc
 	handling map[int64]bool // jobs this worker has taken, from lease to release
@@ -99,11 +101,13 @@ func NewWorker(s *Store, log *Log, runner Runner, gates []Gate, cfg WorkerConfig
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{
+	w := &Worker{
 		store: s, queue: NewQueue(s), log: log, runner: runner, gates: gates, cfg: cfg,
 		logger: cfg.Logger.With("worker", cfg.Name), running: map[int64]context.CancelCauseFunc{},
 		handling: map[int64]bool{},
 	}
+	w.leases = newKeeper(w)
+	return w
 }
 
 // Name is the worker's consumer name.
@@ -119,6 +123,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); w.listenCancels(ctx) }()
 	go func() { defer wg.Done(); w.promoteLoop(ctx) }()
+	// The leases outlive ctx: running jobs keep them while they finish or
+	// are handed back.
+	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan struct{})
+	go func() { defer close(kept); w.leases.run(kctx) }()
 
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var jobs sync.WaitGroup
@@ -133,6 +142,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.cfg.Busy(inFlight > 0)
 		}
 	}
+	var reclaimed time.Time
 	for ctx.Err() == nil {
 		free := w.cfg.Concurrency - len(slots)
 		if free == 0 {
@@ -143,9 +153,21 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		ds, err := w.queue.Reclaim(ctx, w.cfg.Name, w.cfg.LeaseTTL, int64(free))
+		var ds []Delivery
+		var err error
+		if time.Since(reclaimed) >= w.reclaimEvery() {
+			ds, err = w.queue.Reclaim(ctx, w.cfg.Name, w.cfg.LeaseTTL, int64(free))
+			// After a full batch there may be more: look again at once.
+			if err == nil && len(ds) < free {
+				reclaimed = time.Now()
+			}
+		}
 		if err == nil && len(ds) == 0 {
 			ds, err = w.queue.Take(ctx, w.cfg.Name, int64(free), time.Second)
+		}
+		var cs []Claim
+		if err == nil {
+			cs, err = w.claimAll(ctx, ds)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -154,19 +176,21 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		for _, d := range ds {
+		for _, c := range cs {
 			slots <- struct{}{}
 			setBusy(1)
 			jobs.Add(1)
-			go func(d Delivery) {
+			go func(c Claim) {
 				defer func() { setBusy(-1); jobs.Done() }()
-				if w.handle(d, slots) {
+				if w.handle(c, slots) {
 					<-slots
 				}
-			}(d)
+			}(c)
 		}
 	}
 	w.shutdown(&jobs)
+	stopKeeping()
+	<-kept
 	wg.Wait()
 	return nil
 }
@@ -188,6 +212,57 @@ func (w *Worker) shutdown(jobs *sync.WaitGroup) {
 	<-done
 }
 
+// reclaimEvery is how often the worker looks for deliveries whose workers
+// are gone: at most a second, and a third of the lease.
+func (w *Worker) reclaimEvery() time.Duration { return min(time.Second, w.cfg.LeaseTTL/3) }
+
+// claimAll leases the jobs of ds and reads their records in one step, and
+// returns the claims of the jobs this worker now holds, each marked as
+// handled here. Deliveries of jobs held elsewhere stay pending: if their
+// holder dies, they are reclaimed; once the job has ended, the next look at
+// them acknowledges them.
+func (w *Worker) claimAll(ctx context.Context, ds []Delivery) ([]Claim, error) {
+	mine := ds[:0:0]
+	for _, d := range ds {
+		// A reclaimed delivery of a job this worker is still busy with (it
+		// lost the lease and is stopping): the lease is per worker, so
+		// only this check keeps the job from running twice.
+		if w.claim(d.Job) {
+			mine = append(mine, d)
+		} else {
+			w.logger.Info("job still being stopped here; leaving the delivery for later", "job", d.Job)
+		}
+	}
+	leased := time.Now()
+	// A worker with gates moves each job to running once it has passed
+	// them; one without starts the jobs as it claims them.
+	cs, err := w.queue.Claim(context.WithoutCancel(ctx), mine, w.cfg.Name, w.cfg.LeaseTTL, len(w.gates) == 0)
+	if err != nil {
+		for _, d := range mine {
+			w.unclaim(d.Job)
+		}
+		return nil, err // the deliveries stay pending and are reclaimed later
+	}
+	out := cs[:0]
+	for _, c := range cs {
+		switch {
+		case c.Err != nil:
+			w.logger.Error("read job", "job", c.Delivery.Job, "err", c.Err)
+			if err := w.queue.Unlease(context.WithoutCancel(ctx), c.Delivery.Job, w.cfg.Name); err != nil {
+				w.logger.Error("release job lease", "job", c.Delivery.Job, "err", err)
+			}
+		case c.Job == nil && c.Holder != "":
+			w.logger.Info("job held by another worker; leaving the delivery for later", "job", c.Delivery.Job, "holder", c.Holder)
+		case c.Job != nil:
+			c.leased = leased
+			out = append(out, c)
+			continue
+		}
+		w.unclaim(c.Delivery.Job)
+	}
+	return out, nil
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -207,6 +282,9 @@ func (w *Worker) promoteLoop(ctx context.Context) {
 		case <-t.C:
 			if _, err := w.queue.Promote(ctx); err != nil && ctx.Err() == nil {
 				w.logger.Error("promote scheduled jobs", "err", err)
+			}
+			if _, err := w.queue.Trim(ctx); err != nil && ctx.Err() == nil {
+				w.logger.Error("trim queue", "err", err)
 			}
 		}
 	}
@@ -248,51 +326,24 @@ func (w *Worker) cancelLocal(ctx context.Context, id int64) {
 	cancel(by)
 }
 
-// handle runs one delivery to its end, or hands it back. slots is the
+// handle runs a claimed job to its end, or hands it back. slots is the
 // worker's concurrency: a job that waits at a gate gives its slot up while
 // it waits. handle reports whether the job holds a slot when it returns.
-func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
+func (w *Worker) handle(c Claim, slots chan struct{}) (holdsSlot bool) {
 	holdsSlot = true
 	ctx := context.Background()
+	d, j := c.Delivery, c.Job
 	logger := w.logger.With("job", d.Job)
-	if !w.claim(d.Job) {
-		// This worker reclaimed the delivery of a job it is still busy
-		// with (it lost the lease and is stopping): the lease is per
-		// worker, so only this check keeps the job from running twice.
-		logger.Info("job still being stopped here; leaving the delivery for later")
-		return
-	}
 	defer w.unclaim(d.Job)
-	leased := time.Now()
-	ok, err := w.queue.Lease(ctx, d.Job, w.cfg.Name, w.cfg.LeaseTTL)
-	if err != nil {
-		logger.Error("lease job", "err", err)
-		return // the delivery stays pending and is reclaimed later
-	}
-	if !ok {
-		// Another live worker runs this job. Leave this delivery pending:
-		// if that worker dies, it is reclaimed; once the job has ended, the
-		// next look at it acknowledges it.
-		logger.Info("job held by another worker; leaving the delivery for later")
-		return
-	}
+	released := false // the lease went with the job's end
 	defer func() {
+		if released {
+			return
+		}
 		if err := w.queue.Unlease(ctx, d.Job, w.cfg.Name); err != nil {
 			logger.Error("release job lease", "err", err)
 		}
 	}()
-	j, err := w.store.Get(ctx, d.Job)
-	if err != nil {
-		logger.Error("read job", "err", err)
-		if errors.Is(err, ErrNotFound) {
-			_ = w.queue.Done(ctx, d)
-		}
-		return
-	}
-	if j.State.Final() || j.State == AwaitingApproval {
-		_ = w.queue.Done(ctx, d)
-		return
-	}
 
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -304,23 +355,21 @@ func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
 		delete(w.running, j.ID)
 		w.mu.Unlock()
 	}()
-	// The heartbeat outlives jobCtx: a cancelled job keeps its lease while
-	// its runner stops the work.
-	hbCtx, stopHB := context.WithCancel(ctx)
-	hbDone := make(chan struct{})
-	go w.heartbeat(hbCtx, d, leased, cancel, hbDone)
-	stopHeartbeat := sync.OnceFunc(func() { stopHB(); <-hbDone })
-	defer stopHeartbeat()
+	// The lease is kept beyond jobCtx: a cancelled job keeps its lease
+	// while its runner stops the work.
+	w.leases.add(d, c.leased, cancel)
+	stopKeeping := sync.OnceFunc(func() { w.leases.remove(d.Job) })
+	defer stopKeeping()
 
 	// A cancel may have come while the job sat in the queue or waited.
-	if by, _ := w.store.CancelRequest(ctx, j.ID); by != nil {
-		cancel(by)
+	if c.CancelBy != nil {
+		cancel(c.CancelBy)
 	}
 
 	lw := w.log.Writer(ctx, j.ID)
 	x := &Execution{Job: j, Log: lw, Env: map[string]string{}, store: w.store, slots: slots}
 	defer func() { holdsSlot = !x.parked }()
-	exitCode, runErr := w.execute(jobCtx, x, logger)
+	exitCode, runErr := w.execute(jobCtx, x, c.Started, logger)
 	if errors.Is(context.Cause(jobCtx), ErrLeaseLost) {
 		// Another worker may run the job now: what this run still holds
 		// must not be appended among that run's output.
@@ -330,8 +379,8 @@ func (w *Worker) handle(d Delivery, slots chan struct{}) (holdsSlot bool) {
 	}
 	// Before the outcome is written: a renewal after a hand-back would
 	// hold the job from the next worker.
-	stopHeartbeat()
-	w.finish(ctx, d, x.Job, exitCode, runErr, context.Cause(jobCtx), logger)
+	stopKeeping()
+	released = w.finish(ctx, d, x.Job, exitCode, runErr, context.Cause(jobCtx), logger)
 	return
 }
 
@@ -352,110 +401,11 @@ func (w *Worker) unclaim(id int64) {
 	delete(w.handling, id)
 }
 
-// The lease of a running job is renewed every LeaseTTL/3. A renewal that
-// succeeds keeps the lease for a whole TTL from the moment it was sent (or
-// later). When none has succeeded for leaseMargin (2/3 of the TTL: Redis
-// is unreachable, frozen or failing over), the job is stopped with
-// ErrLeaseLost: its lease still has a third of the TTL to run, which is
-// the time the runner has to stop the work before another worker can take
-// the job. So a job never runs on two workers at once.
-
-func (w *Worker) leaseMargin() time.Duration { return w.cfg.LeaseTTL * 2 / 3 }
-
-// renewal is the outcome of one attempt to renew a lease.
-type renewal struct {
-	sent time.Time // when the renewal was sent: the lease runs a TTL from here at least
-	lost bool      // another worker holds the lease
-}
-
-// heartbeat keeps job d's lease and delivery fresh until ctx ends, and
-// stops the job through cancel when the lease is lost or may be: another
-// worker took it, or no renewal succeeded for leaseMargin since the last
-// one (leased is when the lease was taken). It closes done when it
-// returns.
-func (w *Worker) heartbeat(ctx context.Context, d Delivery, leased time.Time, cancel context.CancelCauseFunc, done chan struct{}) {
-	defer close(done)
-	rctx, stopRenewing := context.WithCancel(ctx)
-	renewals := make(chan renewal)
-	renewing := make(chan struct{})
-	go func() { defer close(renewing); w.renew(rctx, d, cancel, renewals) }()
-	defer func() { stopRenewing(); <-renewing }()
-
-	watchdog := time.NewTimer(time.Until(leased.Add(w.leaseMargin())))
-	defer watchdog.Stop()
-	last := leased
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-renewals:
-			if r.lost {
-				w.logger.Error("another worker took the lease of a running job; stopping it", "job", d.Job)
-				cancel(ErrLeaseLost)
-				return
-			}
-			last = r.sent
-			watchdog.Reset(time.Until(last.Add(w.leaseMargin())))
-		case <-watchdog.C:
-			w.logger.Error("could not renew the lease of a running job; stopping it before the lease lapses",
-				"job", d.Job, "last_renewed", time.Since(last).Round(time.Millisecond), "lease_ttl", w.cfg.LeaseTTL)
-			cancel(ErrLeaseLost)
-			return
-		}
-	}
-}
-
-// renew renews job d's lease every LeaseTTL/3 and reports each success (or
-// the lease taken by another) on out; after a success it keeps the
-// delivery from being reclaimed and looks for a cancel. Each attempt is
-// bounded by the interval; a failed one is logged and retried on the next
-// tick, the heartbeat's watchdog deciding when it is too late.
-func (w *Worker) renew(ctx context.Context, d Delivery, cancel context.CancelCauseFunc, out chan<- renewal) {
-	every := w.cfg.LeaseTTL / 3
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sent := time.Now()
-		actx, done := context.WithTimeout(ctx, every)
-		ok, err := w.queue.Lease(actx, d.Job, w.cfg.Name, w.cfg.LeaseTTL)
-		done()
-		if err != nil {
-			if ctx.Err() == nil {
-				w.logger.Warn("renew job lease", "job", d.Job, "err", err)
-			}
-			continue
-		}
-		select {
-		case out <- renewal{sent: sent, lost: !ok}:
-		case <-ctx.Done():
-			return
-		}
-		if ok {
-			w.touch(ctx, d, cancel, every)
-		}
-	}
-}
-
-// touch keeps job d's delivery from being reclaimed, and stops the job if
-// someone cancelled it (the cancel broadcast may have been missed).
-func (w *Worker) touch(ctx context.Context, d Delivery, cancel context.CancelCauseFunc, within time.Duration) {
-	ctx, done := context.WithTimeout(ctx, within)
-	defer done()
-	_ = w.queue.Touch(ctx, w.cfg.Name, d.MsgID)
-	if by, _ := w.store.CancelRequest(ctx, d.Job); by != nil {
-		cancel(by)
-	}
-}
-
-// execute passes the gates, marks the job running and runs it.
-func (w *Worker) execute(ctx context.Context, x *Execution, logger *slog.Logger) (int, error) {
+// execute passes the gates, marks the job running and runs it. started
+// says the claim has marked it running already.
+func (w *Worker) execute(ctx context.Context, x *Execution, started bool, logger *slog.Logger) (int, error) {
 	j := x.Job
-	if j.State == Running && j.Handle == "" {
+	if j.State == Running && j.Handle == "" && !started {
 		_ = x.Note(ctx, say.F("%s is starting again: the worker that ran it stopped", j.Name()))
 	}
 	// Work that already runs (an ECS task this job started) takes its
@@ -502,16 +452,16 @@ func (w *Worker) execute(ctx context.Context, x *Execution, logger *slog.Logger)
 	return w.runner.Run(ctx, x)
 }
 
-// finish writes the job's outcome, or hands it back on shutdown.
-func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, runErr, cause error, logger *slog.Logger) {
+// finish writes the job's outcome, or hands it back on shutdown. It
+// reports whether the job's lease went with it.
+func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, runErr, cause error, logger *slog.Logger) bool {
 	var cancelled *CancelError
 	var c Change
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
-		return // the job is another worker's now: its record and delivery are too
+		return false // the job is another worker's now: its record and delivery are too
 	case errors.Is(cause, ErrShutdown):
-		w.handBack(ctx, d, j, logger)
-		return
+		return w.handBack(ctx, d, j, logger)
 	case errors.As(cause, &cancelled):
 		c = Change{To: Cancelled, Text: cancelled.Text(), Set: []any{"reason", cancelled.Text()}}
 	case runErr == nil && exitCode == 0:
@@ -522,22 +472,22 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 	case errors.Is(runErr, ErrConflict) || errors.Is(runErr, ErrNotFound):
 		// The job moved on without us (cancelled while it waited).
 		_ = w.queue.Done(ctx, d)
-		return
+		return false
 	default:
 		c = w.errored(j, runErr, logger)
 	}
-	if _, err := w.store.Transition(ctx, j.ID, c); err != nil && !errors.Is(err, ErrConflict) {
+	// The outcome, the acknowledgement of the delivery and the release of
+	// the lease are one step: the end is never acknowledged unrecorded.
+	if _, err := w.store.move(ctx, j.ID, c, &runEnd{d: d, owner: w.cfg.Name}); err != nil && !errors.Is(err, ErrConflict) {
 		logger.Error("record job outcome", "err", err)
-		return // the delivery stays pending and is taken up again
-	}
-	if err := w.queue.Done(ctx, d); err != nil {
-		logger.Error("ack job", "err", err)
+		return false // the delivery stays pending and is taken up again
 	}
 	logger.Info("job ended", "state", c.To, "exit", exitCode)
 	if c.To.Final() && w.cfg.Ended != nil {
 		j.State, j.Finished = c.To, w.store.now()
 		w.cfg.Ended(j)
 	}
+	return true
 }
 
 func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {
@@ -562,7 +512,8 @@ func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {
 // handBack returns a job this worker will not finish to the queue. Work
 // that goes on without us (an attached ECS task) stays running, so the next
 // worker re-attaches to it; a local process died with us and starts again.
-func (w *Worker) handBack(ctx context.Context, d Delivery, j *Job, logger *slog.Logger) {
+// It reports whether the job's lease went with it.
+func (w *Worker) handBack(ctx context.Context, d Delivery, j *Job, logger *slog.Logger) bool {
 	if j.Handle == "" && (j.State == Running || j.State == Waiting) {
 		_, err := w.store.Transition(ctx, j.ID, Change{
 			From: []State{Running, Waiting}, To: Queued, Text: say.F("%s was handed back to the queue: its worker is stopping", j.Name()),
@@ -573,5 +524,7 @@ func (w *Worker) handBack(ctx context.Context, d Delivery, j *Job, logger *slog.
 	}
 	if err := w.queue.Requeue(ctx, d, w.cfg.Name); err != nil {
 		logger.Error("hand back job", "err", err)
+		return false
 	}
+	return true
 }

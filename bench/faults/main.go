@@ -10,6 +10,7 @@
 // twice, and jobs run twice at the same time, and prints a table.
 //
 //	go run ./bench/faults                         # a quick run: a few of each
+//	go run ./bench/faults -short                  # a worker killed, Redis restarted: one short job each
 //	go run ./bench/faults -kill 20 -restart 10 -unreachable 10 -frozen 10 -failover 5 -out faults.md
 package main
 
@@ -36,6 +37,7 @@ type config struct {
 	restartDown time.Duration
 	fsync       string
 	keep        bool
+	short       bool // each job's step prints a few lines only
 }
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 	flag.StringVar(&cfg.fsync, "fsync", "always", "appendfsync of the single Redis: always or everysec")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep every run's directory (logs, Redis files), not only those of runs that went wrong")
 	out := flag.String("out", "", "also write the result to this file")
+	short := flag.Bool("short", false, "a run of a few seconds: one worker killed and one Redis restart, one job of 20 lines each")
 	flag.Parse()
 	if *child {
 		if err := runWorker(*wa); err != nil {
@@ -63,31 +66,22 @@ func main() {
 		}
 		return
 	}
-	for _, bin := range []string{"redis-server", "flock", "bash"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			log.Fatalf("%s is needed: %v", bin, err)
-		}
+	n := map[string]int{}
+	for name, c := range counts {
+		n[name] = *c
 	}
-	root, err := os.MkdirTemp("", "gantry-faults-")
+	if *short {
+		n = shortConfig(cfg)
+	}
+	rows, text, err := runFaults(cfg, n)
 	if err != nil {
 		log.Fatal(err)
 	}
-	began, loadBefore := time.Now(), loadavg()
-	var rows []row
-	for _, f := range faults(cfg) {
-		if n := *counts[f.name]; n > 0 {
-			rows = append(rows, runAll(cfg, f, n, root))
-		}
-	}
-	text := report(rows, cfg, time.Since(began), loadBefore, loadavg())
 	fmt.Print(text)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
 			log.Fatal(err)
 		}
-	}
-	if !cfg.keep {
-		removeIfEmpty(root)
 	}
 	for _, r := range rows {
 		if !r.t.zero() {
@@ -96,15 +90,59 @@ func main() {
 	}
 }
 
+// shortConfig makes cfg a run of a few seconds and returns how many runs
+// of each fault it makes: a worker killed (its lease 1s) and Redis
+// restarted (down 1s), one job of 20 lines each.
+func shortConfig(cfg *config) map[string]int {
+	cfg.short, cfg.jobs = true, 1
+	cfg.killLease, cfg.restartDown = time.Second, time.Second
+	return map[string]int{"kill": 1, "restart": 1}
+}
+
+// runFaults makes counts[name] runs of each fault and returns their rows
+// and the report.
+func runFaults(cfg *config, counts map[string]int) ([]row, string, error) {
+	for _, bin := range []string{"redis-server", "flock", "bash"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, "", fmt.Errorf("%s is needed: %w", bin, err)
+		}
+	}
+	root, err := os.MkdirTemp("", "gantry-faults-")
+	if err != nil {
+		return nil, "", err
+	}
+	began, loadBefore := time.Now(), loadavg()
+	var rows []row
+	for _, f := range faults(cfg) {
+		if n := counts[f.name]; n > 0 {
+			rw, err := runAll(cfg, f, n, root)
+			if err != nil {
+				return nil, "", err
+			}
+			rows = append(rows, rw)
+		}
+	}
+	if !cfg.keep {
+		removeIfEmpty(root)
+	}
+	return rows, report(rows, cfg, time.Since(began), loadBefore, loadavg()), nil
+}
+
 // faults are the kinds of fault, in the order they run.
 func faults(cfg *config) []*fault {
-	return []*fault{
+	fs := []*fault{
 		{name: "kill", lines: 60, at: 20, kill: true, inject: killWorker},
 		{name: "restart", lines: 60, at: 15, inject: restartRedis(cfg.restartDown)},
 		{name: "unreachable", lines: 300, at: 30, inject: restartRedis(cfg.outage)},
 		{name: "frozen", lines: 300, at: 30, inject: freezeRedis(cfg.outage)},
 		{name: "failover", lines: 100, at: 15, sentinel: true, inject: failOver},
 	}
+	if cfg.short {
+		for _, f := range fs {
+			f.lines, f.at = 20, 5
+		}
+	}
+	return fs
 }
 
 // row is what the runs of one fault came to.
@@ -115,8 +153,9 @@ type row struct {
 	times []time.Duration
 }
 
-// runAll runs fault f n times, one after the other.
-func runAll(cfg *config, f *fault, n int, root string) row {
+// runAll runs fault f n times, one after the other. An error says a run
+// could not be staged.
+func runAll(cfg *config, f *fault, n int, root string) (row, error) {
 	rw := row{f: f}
 	for i := 1; i <= n; i++ {
 		dir := filepath.Join(root, fmt.Sprintf("%s-%02d", f.name, i))
@@ -127,7 +166,7 @@ func runAll(cfg *config, f *fault, n int, root string) row {
 		if err != nil {
 			// The run could not be staged: that is the bench's trouble,
 			// not a fault gantry survived or not. Say so, and stop.
-			log.Fatalf("%s run %d: %v (see %s)", f.name, i, err, dir)
+			return rw, fmt.Errorf("%s run %d: %w (see %s)", f.name, i, err, dir)
 		}
 		rw.t.add(t)
 		rw.said.add(r.said)
@@ -143,7 +182,7 @@ func runAll(cfg *config, f *fault, n int, root string) row {
 			fmt.Fprintf(os.Stderr, "    kept %s\n", dir)
 		}
 	}
-	return rw
+	return rw, nil
 }
 
 // titles say what each fault does, for the table.

@@ -3,6 +3,7 @@
 // time from one client's release to the next waiter's acquisition.
 //
 //	go run ./bench/pool -clients 50 -members 3 -duration 10s
+//	go run ./bench/pool -short    # a second of it
 //
 // With no -redis URL it starts a redis-server from PATH on a free loopback
 // port (persistence off, or -aof for an append-only file synced every
@@ -42,7 +43,11 @@ func run() error {
 	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "how long to run before measuring")
 	flag.DurationVar(&cfg.TTL, "ttl", 30*time.Second, "lease TTL")
+	short := flag.Bool("short", false, "a short run: 1s after a warmup of 200ms")
 	flag.Parse()
+	if *short {
+		cfg = shortConfig(cfg)
+	}
 	if cfg.Clients < 1 || cfg.Members < 1 {
 		return errors.New("-clients and -members must be at least 1")
 	}
@@ -79,6 +84,12 @@ func run() error {
 		return fmt.Errorf("%d exclusion violations", r.Violations)
 	}
 	return nil
+}
+
+// shortConfig shrinks cfg to a run of about a second.
+func shortConfig(cfg config) config {
+	cfg.Duration, cfg.Warmup = time.Second, 200*time.Millisecond
+	return cfg
 }
 
 // startRedis runs a redis-server on a free loopback port until stop.

@@ -8,13 +8,12 @@ import (
 	"github.com/gantry-ci/gantry/internal/redistest"
 )
 
-// TestMeasure keeps the benchmark honest: a short run with contention
-// completes cycles, sees hand-overs and no two clients on one member.
+// TestMeasure keeps the benchmark honest: a run of the program's short
+// mode (-short) with contention completes cycles, sees hand-overs and no
+// two clients on one member.
 func TestMeasure(t *testing.T) {
 	rdb := redistest.Client(t)
-	r, err := measure(context.Background(), rdb, config{
-		Clients: 10, Members: 2, Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond, TTL: 30 * time.Second,
-	})
+	r, err := measure(context.Background(), rdb, shortConfig(config{Clients: 50, Members: 3, TTL: 30 * time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,13 @@
 package main
 
 import (
-	"io"
 	"log/slog"
+	"os"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quietLogger passes on the workers' warnings and errors only: the info
+// lines of every job ("running job", "job ended") are not formatted, as
+// asynq's are not in the anchor.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

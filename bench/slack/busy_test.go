@@ -29,7 +29,7 @@ var busyStep = flag.Duration("step", time.Second, "how long each of a job's two 
 func BenchmarkBusyChannel(b *testing.B) {
 	for _, tc := range []struct{ jobs, channels int }{{10, 1}, {50, 1}, {10, 10}, {50, 10}} {
 		b.Run(fmt.Sprintf("jobs=%d/channels=%d", tc.jobs, tc.channels), func(b *testing.B) {
-			busyChannel(b, tc.jobs, tc.channels)
+			busyChannel(b, tc.jobs, tc.channels, *busyStep)
 		})
 	}
 }
@@ -42,7 +42,7 @@ type busyRig struct {
 	log   *jobs.Log
 }
 
-func newBusyRig(b *testing.B, n int) *busyRig {
+func newBusyRig(b measurer, n int) *busyRig {
 	srv := slackserver.New(b)
 	rdb := redistest.Start(b)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
@@ -74,10 +74,12 @@ func newBusyRig(b *testing.B, n int) *busyRig {
 	return &busyRig{srv: srv, store: store, log: log}
 }
 
-func busyChannel(b *testing.B, n, channels int) {
+// busyChannel starts n jobs at once, spread over channels, each of two
+// steps of stepFor.
+func busyChannel(b measurer, n, channels int, stepFor time.Duration) {
 	r := newBusyRig(b, n)
 	src := b.TempDir()
-	step := busyStep.Seconds()
+	step := stepFor.Seconds()
 	plan := spec.Plan{Name: "branch", Timeout: 10 * time.Minute, Steps: []spec.Step{
 		{Name: "compile", Run: fmt.Sprintf(`for i in $(seq 1 30); do echo "compiling part $i of job $GANTRY_JOB"; done; sleep %g`, step)},
 		{Name: "test", Run: fmt.Sprintf(`for i in $(seq 1 20); do echo "ok test $i"; done; sleep %g; echo "last line of job $GANTRY_JOB"`, step)},
@@ -127,7 +129,7 @@ func busyChannel(b *testing.B, n, channels int) {
 // state, as the fake Slack recorded it; the messages posted for them; and
 // how many job messages the channel's posting limit let out only after
 // their job had ended.
-func (r *busyRig) lags(b *testing.B, n int) ([]time.Duration, int, int) {
+func (r *busyRig) lags(b measurer, n int) ([]time.Duration, int, int) {
 	ctx := context.Background()
 	var lags []time.Duration
 	posts, late := 0, 0
