@@ -102,7 +102,7 @@ func (s *Service) approve(ctx context.Context, r *Request, c *Command) (Reply, e
 	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Queued, Enqueue: true,
 		Text:  say.F("Approved by %s: deploying to %s", Mention(r.User), j.Env),
-		Set:   []any{"decision", decision},
+		Set:   jobs.Set().Decision(decision),
 		Audit: &jobs.AuditEntry{Who: r.User, Action: "approve", Env: j.Env, Detail: say.Quote(j.Target())},
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Service) reject(ctx context.Context, r *Request, c *Command) (Reply, er
 	}
 	_, err = s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
-		Set:   []any{"reason", reason, "decision", reason + say.F(" at %s", clock(s.now()))},
+		Set:   jobs.Set().Reason(reason).Decision(reason + say.F(" at %s", clock(s.now()))),
 		Audit: &jobs.AuditEntry{Who: r.User, Action: "reject", Env: j.Env, Detail: typed(c.Reason)},
 	})
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *Service) expire(ctx context.Context, j *jobs.Job, env spec.Environment)
 	reason := say.F("the approval request expired after %s without an answer", env.ApprovalTTL)
 	_, err := s.store.Transition(ctx, j.ID, jobs.Change{
 		From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason,
-		Set:   []any{"reason", reason, "decision", "expired at " + clock(s.now())},
+		Set:   jobs.Set().Reason(reason).Decision(say.F("expired at %s", clock(s.now()))),
 		Audit: &jobs.AuditEntry{Who: "gantry", Action: "expire", Env: j.Env, Detail: say.Quote(j.Target())},
 	})
 	if errors.Is(err, jobs.ErrConflict) {

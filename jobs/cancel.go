@@ -28,7 +28,7 @@ func (s *Store) Cancel(ctx context.Context, id int64, by string) (State, error) 
 	reason := (&CancelError{By: by}).Text()
 	prev, err := s.Transition(ctx, id, Change{
 		From: []State{Queued, AwaitingApproval}, To: Cancelled, Text: reason,
-		Set: []any{"reason", reason, "cancel_by", by},
+		Set: Set().Reason(reason).CancelBy(by),
 	})
 	if err == nil {
 		// A worker may have taken it already and be about to start it.

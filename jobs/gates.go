@@ -42,7 +42,7 @@ func (x *Execution) wait(ctx context.Context, reason say.Text) error {
 		return nil
 	}
 	_, err := x.store.Transition(ctx, x.Job.ID, Change{
-		From: []State{Queued, Waiting, Running}, To: Waiting, Text: reason, Set: []any{"reason", reason},
+		From: []State{Queued, Waiting, Running}, To: Waiting, Text: reason, Set: Set().Reason(reason),
 	})
 	if err != nil {
 		return err

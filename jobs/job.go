@@ -103,6 +103,9 @@ type Job struct {
 	// Rejection is the decision that rejected the deploy this one retries.
 	Rejection say.Text
 	Decision  say.Text // who approved or rejected the deploy, and when
+	// CancelBy is who asked for the job to stop while it ran or waited;
+	// its worker ends it (see Store.Cancel).
+	CancelBy string
 	// Deployment is the id of the GitHub deployment that records this
 	// deploy; 0 until one is made.
 	Deployment int64
@@ -220,6 +223,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 		j.Approvers = strings.Split(as, ",")
 	}
 	j.Private = m["private"] == "true"
+	j.CancelBy = m["cancel_by"]
 	j.Policy, j.Rejection = say.Text(m["policy"]), say.Text(m["rejection"])
 	if s := m["exit"]; s != "" {
 		j.ExitCode, _ = strconv.Atoi(s)

@@ -28,7 +28,7 @@ func TestRecordWritesRideOutRedisRestart(t *testing.T) {
 		_, err := store.Transition(ctx, j.ID, jobs.Change{From: []jobs.State{jobs.Queued}, To: jobs.Running})
 		done <- err
 	}()
-	go func() { done <- store.Update(ctx, j.ID, jobs.EventStep, "step 1/1 started", "step", "1") }()
+	go func() { done <- store.Update(ctx, j.ID, jobs.EventStep, "step 1/1 started", jobs.Set().Step(1)) }()
 	time.Sleep(1500 * time.Millisecond) // Redis stays away a while: the writes are waiting
 	select {
 	case err := <-done:

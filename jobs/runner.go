@@ -88,7 +88,7 @@ func (x *Execution) StepStarted(ctx context.Context, i int) error {
 	x.Log.Line(fmt.Sprintf("── step %d/%d: %s", i, len(x.Job.Plan.Steps), name))
 	x.Job.Step = i
 	return x.store.Update(ctx, x.Job.ID, EventStep,
-		say.F("step %d/%d started: %s", i, len(x.Job.Plan.Steps), name), "step", strconv.Itoa(i))
+		say.F("step %d/%d started: %s", i, len(x.Job.Plan.Steps), name), Set().Step(i))
 }
 
 // StepEnded records how step i ended, and announces it.
@@ -99,7 +99,7 @@ func (x *Execution) StepEnded(ctx context.Context, i, exitCode int, took time.Du
 	}
 	text := fmt.Sprintf("step %d/%d %s in %s: ", i, len(x.Job.Plan.Steps), verdict, took.Round(time.Millisecond))
 	x.Log.Line("── " + text + x.stepName(i))
-	return x.store.Update(ctx, x.Job.ID, EventStep, say.Text(text)+say.Quote(x.stepName(i)), "step", strconv.Itoa(i))
+	return x.store.Update(ctx, x.Job.ID, EventStep, say.Text(text)+say.Quote(x.stepName(i)), Set().Step(i))
 }
 
 func (x *Execution) stepName(i int) string {
@@ -114,14 +114,14 @@ func (x *Execution) stepName(i int) string {
 // calls it before it waits on the work.
 func (x *Execution) Attach(ctx context.Context, handle string) error {
 	x.Job.Handle = handle
-	return x.store.Update(ctx, x.Job.ID, "", "", "handle", handle)
+	return x.store.Update(ctx, x.Job.ID, "", "", Set().Handle(handle))
 }
 
 // Checkpoint records how far the runner has read its work's log, so that a
 // worker that re-attaches carries on from there.
 func (x *Execution) Checkpoint(ctx context.Context, cursor string) error {
 	x.Job.Cursor = cursor
-	return x.store.Update(ctx, x.Job.ID, "", "", "cursor", cursor)
+	return x.store.Update(ctx, x.Job.ID, "", "", Set().Cursor(cursor))
 }
 
 // Note announces a sentence in the job's thread without changing it.

@@ -217,7 +217,7 @@ return res
 type Change struct {
 	From []State // states it may move from; empty: any state that is not final
 	To   State
-	Set  []any    // further hash fields to write, as name/value pairs (see Job.fields)
+	Set  Fields   // further fields of the record to write
 	Type string   // the event's type; "" is "state"
 	Text say.Text // a sentence for the thread, e.g. "retrying in 10s (attempt 2 of 3)"
 	// Enqueue puts the job on the queue now, or (with Due) when Due comes.
@@ -264,8 +264,8 @@ func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (Stat
 		typ = "state"
 	}
 	set := c.Set
-	if c.To.Final() && !hasField(set, "finished") {
-		set = append(set, "finished", fmtTime(s.now()))
+	if c.To.Final() && !set.has("finished") {
+		set = set.Finished(s.now())
 	}
 	k := s.keys
 	dead := "0"
@@ -285,7 +285,7 @@ func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (Stat
 		keys = append(keys, k.Lease(id))
 		args = append(args, workerGroup, end.d.MsgID, end.owner)
 	}
-	args = append(args, set...)
+	args = append(args, set.args()...)
 	var res []any
 	retried := false
 	err := s.retryWrite(ctx, func(attempt int) error {
@@ -312,15 +312,6 @@ func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (Stat
 	return State(prev), nil
 }
 
-func hasField(set []any, name string) bool {
-	for i := 0; i+1 < len(set); i += 2 {
-		if set[i] == name {
-			return true
-		}
-	}
-	return false
-}
-
 var updateScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
@@ -333,12 +324,12 @@ return 1
 
 // Update writes fields of job id without changing its state. With a
 // non-empty event type it also announces the change (e.g. "step").
-func (s *Store) Update(ctx context.Context, id int64, eventType string, text say.Text, set ...any) error {
-	if len(set) == 0 || len(set)%2 != 0 {
-		return fmt.Errorf("update job #%d: fields come in name/value pairs", id)
+func (s *Store) Update(ctx context.Context, id int64, eventType string, text say.Text, set Fields) error {
+	if set.empty() {
+		return fmt.Errorf("update job #%d: no field to write", id)
 	}
 	k := s.keys
-	args := append([]any{id, eventType, text, s.eventsMaxLen}, set...)
+	args := append([]any{id, eventType, text, s.eventsMaxLen}, set.args()...)
 	var n int
 	err := s.retryWrite(ctx, func(int) error {
 		var err error

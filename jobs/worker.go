@@ -441,7 +441,7 @@ func (w *Worker) execute(ctx context.Context, x *Execution, started bool, logger
 		}
 		_, err := w.store.Transition(ctx, j.ID, Change{
 			From: []State{Queued, Waiting}, To: Running,
-			Set: []any{"started", fmtTime(j.Started), "attempt", strconv.Itoa(j.Attempt)},
+			Set: Set().Started(j.Started).Attempt(j.Attempt),
 		})
 		if err != nil {
 			return 0, err
@@ -463,12 +463,12 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 	case errors.Is(cause, ErrShutdown):
 		return w.handBack(ctx, d, j, logger)
 	case errors.As(cause, &cancelled):
-		c = Change{To: Cancelled, Text: cancelled.Text(), Set: []any{"reason", cancelled.Text()}}
+		c = Change{To: Cancelled, Text: cancelled.Text(), Set: Set().Reason(cancelled.Text())}
 	case runErr == nil && exitCode == 0:
 		c = Change{To: Succeeded}
 	case runErr == nil:
 		reason := say.F("step %d exited with code %d", j.Step, exitCode)
-		c = Change{To: Failed, Set: []any{"exit", strconv.Itoa(exitCode), "reason", reason}}
+		c = Change{To: Failed, Set: Set().Exit(exitCode).Reason(reason)}
 	case errors.Is(runErr, ErrConflict) || errors.Is(runErr, ErrNotFound):
 		// The job moved on without us (cancelled while it waited).
 		_ = w.queue.Done(ctx, d)
@@ -498,14 +498,14 @@ func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {
 		if !errors.Is(runErr, ErrPermanent) {
 			text = say.F("%s; gave up after %d attempts and dead-lettered %s", msg, j.Attempt, j.Name())
 		}
-		return Change{To: Errored, Text: text, Set: []any{"reason", text}, DeadLetter: !errors.Is(runErr, ErrPermanent)}
+		return Change{To: Errored, Text: text, Set: Set().Reason(text), DeadLetter: !errors.Is(runErr, ErrPermanent)}
 	}
 	wait := w.cfg.Backoff << (j.Attempt - 1)
 	next := j.Attempt + 1
 	text := say.F("errored: %s; retrying in %s (attempt %d of %d)", msg, wait, next, w.cfg.MaxAttempts)
 	return Change{
 		To: Queued, Type: EventRetry, Text: text, Due: w.store.now().Add(wait),
-		Set: []any{"attempt", strconv.Itoa(next), "reason", text, "handle", "", "cursor", "", "step", "0"},
+		Set: Set().Attempt(next).Reason(text).Handle("").Cursor("").Step(0),
 	}
 }
 

@@ -256,8 +256,8 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 		t.Fatalf("cancel running: %v, %v", prev, err)
 	}
 	done := waitState(t, e.store, r.ID, jobs.Cancelled, 10*time.Second)
-	if done.Reason.String() != "cancelled by U7" {
-		t.Errorf("reason = %q", done.Reason.String())
+	if done.Reason.String() != "cancelled by U7" || done.CancelBy != "U7" {
+		t.Errorf("reason = %q, cancelled by %q", done.Reason.String(), done.CancelBy)
 	}
 	if left := liveGroupMembers(pgid, 2*time.Second); len(left) > 0 {
 		t.Errorf("process group %d still has live processes after cancel: %v", pgid, left)

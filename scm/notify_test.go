@@ -66,7 +66,7 @@ func (f *notifyFixture) move(t *testing.T, id int64, c jobs.Change) {
 
 func (f *notifyFixture) step(t *testing.T, id int64, i int) {
 	t.Helper()
-	if err := f.store.Update(ctx, id, jobs.EventStep, say.F("step %d/2 started", i), "step", strconv.Itoa(i)); err != nil {
+	if err := f.store.Update(ctx, id, jobs.EventStep, say.F("step %d/2 started", i), jobs.Set().Step(i)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -93,14 +93,14 @@ func TestNotifierReportsABuildsProgressAsCommitStatuses(t *testing.T) {
 		t.Fatalf("first status = %+v", st)
 	}
 	start := time.Now()
-	f.move(t, j.ID, jobs.Change{To: jobs.Running, Set: []any{"started", strconv.FormatInt(start.UnixMilli(), 10)}})
+	f.move(t, j.ID, jobs.Change{To: jobs.Running, Set: jobs.Set().Started(start)})
 	f.waitStatus(t, f.sha, 2)
 	f.step(t, j.ID, 1)
 	f.waitStatus(t, f.sha, 3)
 	f.step(t, j.ID, 1) // the step ended: nothing new to say
 	f.step(t, j.ID, 2)
 	f.waitStatus(t, f.sha, 4)
-	f.move(t, j.ID, jobs.Change{To: jobs.Succeeded, Set: []any{"finished", strconv.FormatInt(start.Add(65*time.Second).UnixMilli(), 10)}})
+	f.move(t, j.ID, jobs.Change{To: jobs.Succeeded, Set: jobs.Set().Finished(start.Add(65 * time.Second))})
 	f.waitStatus(t, f.sha, 5)
 	flush(t, f.reporter)
 
@@ -128,7 +128,7 @@ func TestNotifierReportsFailuresCancelsAndPullRequests(t *testing.T) {
 	f.waitStatus(t, f.sha, 1)
 	f.move(t, failing.ID, jobs.Change{To: jobs.Running})
 	f.waitStatus(t, f.sha, 2)
-	f.move(t, failing.ID, jobs.Change{To: jobs.Failed, Set: []any{"reason", "step 2 exited with code 3", "exit", "3"}})
+	f.move(t, failing.ID, jobs.Change{To: jobs.Failed, Set: jobs.Set().Reason("step 2 exited with code 3").Exit(3)})
 	if st := f.waitStatus(t, f.sha, 3); st.State != "failure" || !strings.HasSuffix(st.Description, ": step 2 exited with code 3") {
 		t.Errorf("failed build: status %+v", st)
 	}
@@ -151,7 +151,7 @@ func TestNotifierReportsFailuresCancelsAndPullRequests(t *testing.T) {
 		t.Errorf("retried build: status %+v", st)
 	}
 	long := "gave up: " + strings.Repeat("the ECS task would not start ", 10)
-	f.move(t, errored.ID, jobs.Change{To: jobs.Errored, Set: []any{"reason", long}})
+	f.move(t, errored.ID, jobs.Change{To: jobs.Errored, Set: jobs.Set().Reason(say.Text(long))})
 	if st := f.waitStatus(t, f.sha, 6); st.State != "error" || len([]rune(st.Description)) != 140 || !strings.HasPrefix(st.Description, "errored: gave up") {
 		t.Errorf("errored build: status %+v", st)
 	}
@@ -177,7 +177,7 @@ func TestNotifierMakesADeploymentWhenTheDeployRuns(t *testing.T) {
 	f := setupNotifier(t)
 	j := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "staging", Repo: "hello", Ref: "main", SHA: f.sha, GitHub: "acme/hello", State: jobs.AwaitingApproval})
 	f.move(t, j.ID, jobs.Change{To: jobs.Queued})
-	f.move(t, j.ID, jobs.Change{To: jobs.Running, Set: []any{"started", strconv.FormatInt(time.Now().UnixMilli(), 10)}})
+	f.move(t, j.ID, jobs.Change{To: jobs.Running, Set: jobs.Set().Started(time.Now())})
 	f.srv.WaitFor(t, 10*time.Second, "a deployment in progress", func(s *githubserver.Server) bool {
 		d := s.Deployments("acme/hello")
 		return len(d) == 1 && len(d[0].Statuses) == 1
@@ -226,8 +226,8 @@ func TestNotifierDeployEndings(t *testing.T) {
 	}
 	// Every job here starts and ends at the same instant, so the durations
 	// the statuses name do not depend on how busy the machine is.
-	at := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	started, ended := []any{"started", at}, []any{"finished", at}
+	at := time.Now()
+	started, ended := jobs.Set().Started(at), jobs.Set().Finished(at)
 	// Cancelled before it ran: nothing to record on GitHub.
 	never := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "production", Repo: "hello", SHA: f.sha, GitHub: "acme/hello", State: jobs.AwaitingApproval})
 	if _, err := f.store.Cancel(ctx, never.ID, "U02"); err != nil {
@@ -241,13 +241,13 @@ func TestNotifierDeployEndings(t *testing.T) {
 	f.srv.WaitFor(t, 10*time.Second, "queued", statuses(2))
 	f.move(t, failed.ID, jobs.Change{To: jobs.Running})
 	f.srv.WaitFor(t, 10*time.Second, "in_progress again", statuses(3))
-	f.move(t, failed.ID, jobs.Change{To: jobs.Failed, Set: append([]any{"reason", "step 1 exited with code 1"}, ended...)})
+	f.move(t, failed.ID, jobs.Change{To: jobs.Failed, Set: ended.Reason("step 1 exited with code 1")})
 	f.srv.WaitFor(t, 10*time.Second, "failure", statuses(4))
 	// Cancelled while it ran.
 	stopped := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "qa", Repo: "hello", SHA: f.sha, GitHub: "acme/hello"})
 	f.move(t, stopped.ID, jobs.Change{To: jobs.Running, Set: started})
 	f.srv.WaitFor(t, 10*time.Second, "in_progress", statuses(5))
-	f.move(t, stopped.ID, jobs.Change{To: jobs.Cancelled, Set: append([]any{"reason", "cancelled by U01"}, ended...)})
+	f.move(t, stopped.ID, jobs.Change{To: jobs.Cancelled, Set: ended.Reason("cancelled by U01")})
 	f.srv.WaitFor(t, 10*time.Second, "error", statuses(6))
 	// A deploy that ended before its start was reported shows only its end.
 	quick := f.create(t, &jobs.Job{Kind: jobs.Deploy, Env: "dev", Repo: "hello", SHA: f.sha, GitHub: "acme/hello"})
@@ -286,7 +286,7 @@ func TestNotifierDeploymentIsSharedBetweenProcesses(t *testing.T) {
 	if err := store.Create(ctx, j); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Transition(ctx, j.ID, jobs.Change{To: jobs.Running, Set: []any{"started", strconv.FormatInt(time.Now().UnixMilli(), 10)}}); err != nil {
+	if _, err := store.Transition(ctx, j.ID, jobs.Change{To: jobs.Running, Set: jobs.Set().Started(time.Now())}); err != nil {
 		t.Fatal(err)
 	}
 	// Process a sees the deploy start, process b its end.

@@ -147,7 +147,7 @@ func (r *Reporter) deploymentOf(ctx context.Context, rp *report) (int64, string,
 	if err != nil {
 		return 0, "create_deployment", err
 	}
-	if err := r.store.Update(ctx, j.ID, "", "", "deployment", strconv.FormatInt(id, 10)); err != nil {
+	if err := r.store.Update(ctx, j.ID, "", "", jobs.Set().Deployment(id)); err != nil {
 		// This process knows the id; the job's next reports come here
 		// while it lives.
 		r.log.Error("record GitHub deployment in the job", "job", j.ID, "deployment", id, "err", err)

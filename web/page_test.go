@@ -21,11 +21,10 @@ import (
 func (f *fixture) ranFor(t *testing.T, id int64, started time.Time, d time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-	if _, err := f.store.Transition(ctx, id, jobs.Change{To: jobs.Running, Set: []any{"started", ms(started)}}); err != nil {
+	if _, err := f.store.Transition(ctx, id, jobs.Change{To: jobs.Running, Set: jobs.Set().Started(started)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Transition(ctx, id, jobs.Change{To: jobs.Succeeded, Set: []any{"finished", ms(started.Add(d))}}); err != nil {
+	if _, err := f.store.Transition(ctx, id, jobs.Change{To: jobs.Succeeded, Set: jobs.Set().Finished(started.Add(d))}); err != nil {
 		t.Fatal(err)
 	}
 }
