@@ -2,28 +2,42 @@ package jobs
 
 import "strconv"
 
-// Keys builds every Redis key gantry's jobs use. All keys share one hash tag,
-// {NS}, so the multi-key scripts also run on Redis Cluster.
+// Keys builds the Redis keys of gantry's jobs. All keys share one hash tag,
+// {NS} (default {gantry}), so the multi-key scripts also run on Redis
+// Cluster. This is the layout of everything gantry keeps in Redis, with how
+// long each key lives; nothing grows for ever. RETENTION is the server
+// config's retention.jobs (default 90d), LOGS its retention.logs (30d).
 //
-//	{gantry}:seq              string  last job number (INCR)
-//	{gantry}:job:N            hash    the job record
-//	{gantry}:active           zset    job numbers not yet final
-//	{gantry}:recent           zset    every job number, scored by creation time
-//	{gantry}:user:U           list    a person's latest job numbers
-//	{gantry}:queue            stream  jobs ready for a worker (consumer group "workers")
-//	{gantry}:scheduled        zset    jobs waiting out a retry backoff, scored by due time
-//	{gantry}:dead             list    dead-lettered job numbers
-//	{gantry}:events           stream  announcements of transitions, steps and notes
-//	{gantry}:lease:N          string  the worker holding job N, with a TTL
-//	{gantry}:log:N            string  job N's whole log (capped)
-//	{gantry}:logtimes:N       list    "OFFSET MS": job N's output from byte OFFSET on was taken at MS (at most one a second)
-//	{gantry}:cancel           pubsub  job numbers to stop now
-//	{gantry}:deploys:ENV      list    the newest deploy jobs to ENV
-//	{gantry}:envlock:ENV      hash    who holds ENV, since when, why
-//	{gantry}:audit            stream  who requested, approved, rejected, locked, released what
-//	{gantry}:msg:C:TS         string  the job whose message is at channel C, ts TS
-//	{gantry}:seen:ID          string  a Slack or GitHub delivery already handled
-//	{gantry}:name:U           string  person U's display name, cached for a day
+//	key                         type    holds                                                    lives
+//	{gantry}:seq                string  last job number (INCR)                                   for ever (one number)
+//	{gantry}:job:N              hash    the job record                                           RETENTION after the job ends
+//	{gantry}:active             zset    job numbers not yet final                                until the job ends
+//	{gantry}:recent             zset    job numbers, scored by creation time                     RETENTION after creation (trimmed by each create)
+//	{gantry}:user:U             list    a person's latest job numbers                            the newest 100
+//	{gantry}:deploys:ENV        list    the newest deploy jobs to ENV                            the newest 100
+//	{gantry}:queue              stream  jobs ready for a worker (consumer group "workers")       until acknowledged (trimmed)
+//	{gantry}:scheduled          zset    jobs waiting out a retry backoff, scored by due time     until due
+//	{gantry}:dead               list    dead-lettered job numbers                                the newest 10,000
+//	{gantry}:events             stream  announcements of transitions, steps and notes            the newest 100,000
+//	{gantry}:lease:N            string  the worker holding job N                                 the lease TTL
+//	{gantry}:log:N              string  job N's whole log (capped at 64 MiB)                     LOGS after the last write
+//	{gantry}:logtimes:N         list    "OFFSET MS": output from byte OFFSET on taken at MS      LOGS after the last write
+//	{gantry}:cancel             pubsub  job numbers to stop now                                  (not kept)
+//	{gantry}:envlock:ENV        hash    who holds ENV, since when, why                           until unlocked
+//	{gantry}:audit              stream  who requested, approved, rejected, locked, released what  the newest 100,000
+//	{gantry}:msg:C:TS           string  the job whose message is at channel C, ts TS             RETENTION
+//	{gantry}:seen:ID            string  a Slack or GitHub delivery already handled               1 h (Slack), 72 h (GitHub)
+//	{gantry}:seen:thread:job:N  string  the process posting job N's message                      2 min
+//	{gantry}:seen:notice:job:N  string  the end notice of job N was posted                       24 h
+//	{gantry}:seen:approval:job:N string the approval request of job N was posted                 24 h
+//	{gantry}:seen:lease:NAME    string  the process that shows a live log (bot/slack)            its lease TTL
+//	{gantry}:seen:livelog:N     hash    where job N's live log stopped, to resume it             7 days after its last change
+//	{gantry}:name:U             string  person U's Slack display name                            24 h
+//	{gantry}:link-secret        string  the key that signs page links (without GANTRY_LINK_SECRET) for ever (one key)
+//	{gantry}:github:webhooks    stream  accepted webhooks not yet acted on (web/inbox.go)        until acted on
+//	{gantry}:github:webhooks:dead stream webhooks given up on                                    the newest ~1,000
+//	{gantry}:github:outbox:…    …       statuses and deployments to send (scm/outbox.go)         until sent; dead: the newest ~1,000
+//	{gantry}:pool:…             …       resource pool leases and lines (pool/doc.go)             the lease and place TTLs
 type Keys struct{ p string }
 
 // NewKeys returns the key builder for namespace ns ("" means "gantry").

@@ -23,7 +23,11 @@ type Store struct {
 
 	eventsMaxLen  int64
 	writeRetryFor time.Duration
+	retention     time.Duration
 }
+
+// DefaultRetention is how long a finished job's record is kept.
+const DefaultRetention = 90 * 24 * time.Hour
 
 // StoreConfig configures a Store. Zero values are the defaults.
 type StoreConfig struct {
@@ -33,12 +37,19 @@ type StoreConfig struct {
 	// WriteRetryFor is how long a record write is tried again while Redis
 	// cannot be reached; 0 is 2 minutes.
 	WriteRetryFor time.Duration
+	// Retention is how long a job's record, its place in the list of
+	// recent jobs and the index of its message are kept after it ends;
+	// 0 is DefaultRetention.
+	Retention time.Duration
 }
 
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
 	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, batch: &groupCommit{rdb: rdb},
-		eventsMaxLen: cfg.EventsMaxLen, writeRetryFor: cfg.WriteRetryFor}
+		eventsMaxLen: cfg.EventsMaxLen, writeRetryFor: cfg.WriteRetryFor, retention: cfg.Retention}
+	if s.retention <= 0 {
+		s.retention = DefaultRetention
+	}
 	if s.writeRetryFor <= 0 {
 		s.writeRetryFor = 2 * time.Minute
 	}
@@ -61,10 +72,23 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
 
+// createScript numbers a job and writes it, all at once:
+//
+//	KEYS[1] seq, KEYS[2] active, KEYS[3] recent, KEYS[4] queue, KEYS[5] events
+//	ARGV[1] the key prefix (for the job's own keys), ARGV[2] its state,
+//	ARGV[3] its creation time (Unix ms), ARGV[4] the requester ("" none),
+//	ARGV[5] the event text, ARGV[6] events kept, ARGV[7] the environment
+//	of a deploy ("" for a build), ARGV[8] the oldest creation time the
+//	recent list keeps (Unix ms), ARGV[9..] the record's fields as
+//	name/value pairs
+//
+// It returns the job's number. The deploys list of an environment and a
+// person's list of jobs keep their newest 100.
 var createScript = redis.NewScript(`
 local id = redis.call('INCR', KEYS[1])
 local jk = ARGV[1] .. 'job:' .. id
-redis.call('HSET', jk, 'id', id, 'state', ARGV[2], unpack(ARGV, 8))
+redis.call('HSET', jk, 'id', id, 'state', ARGV[2], unpack(ARGV, 9))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[8])
 if ARGV[7] ~= '' then
   local dk = ARGV[1] .. 'deploys:' .. ARGV[7]
   redis.call('LPUSH', dk, id)
@@ -109,7 +133,9 @@ func (s *Store) Create(ctx context.Context, j *Job) error {
 	if j.Kind == Deploy {
 		env = j.Env
 	}
-	args := append([]any{k.Prefix(), string(j.State), j.Created.UnixMilli(), j.Requester, "", s.eventsMaxLen, env}, f...)
+	// Jobs created before the retention are no longer listed as recent.
+	oldest := s.now().Add(-s.retention).UnixMilli()
+	args := append([]any{k.Prefix(), string(j.State), j.Created.UnixMilli(), j.Requester, "", s.eventsMaxLen, env, oldest}, f...)
 	id, err := s.batch.run(ctx, createScript, []string{k.Seq(), k.Active(), k.Recent(), k.Queue(), k.Events()}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("create job: %w", err)
@@ -153,7 +179,10 @@ func (s *Store) Get(ctx context.Context, id int64) (*Job, error) {
 //	ARGV[5] events kept, ARGV[6] event type, ARGV[7] event text,
 //	ARGV[8] "1" to dead-letter it, ARGV[9..13] audit who, action, env,
 //	        detail, at ("" who: no audit entry),
+//	ARGV[14] how long the record is kept once the job is final (ms),
 //	ARGV[first..] further fields to set, as name/value pairs.
+//
+// The dead-letter list keeps the newest 10,000 job numbers.
 const transitionLua = `
 local function transition(first)
   local cur = redis.call('HGET', KEYS[1], 'state')
@@ -174,9 +203,11 @@ local function transition(first)
   end
   if final[ARGV[3]] then
     redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[14])
   end
   if ARGV[8] == '1' then
     redis.call('LPUSH', KEYS[6], ARGV[1])
+    redis.call('LTRIM', KEYS[6], 0, 9999)
   end
   if ARGV[4] == 'now' then
     redis.call('XADD', KEYS[4], '*', 'job', ARGV[1])
@@ -189,27 +220,27 @@ end
 `
 
 // transitionScript moves a job: KEYS and ARGV as transitionLua says, the
-// fields to set from ARGV[14].
-var transitionScript = redis.NewScript(transitionLua + `return transition(14)`)
+// fields to set from ARGV[15].
+var transitionScript = redis.NewScript(transitionLua + `return transition(15)`)
 
 // finishScript is a run's last transition, and the end of the run in the
-// queue, in one step. KEYS[1..7] and ARGV[1..13] as transitionLua says;
+// queue, in one step. KEYS[1..7] and ARGV[1..14] as transitionLua says;
 // further:
 //
 //	KEYS[8] the job's lease
-//	ARGV[14] the queue's consumer group, ARGV[15] the delivery's stream id,
-//	ARGV[16] the worker (lease owner), ARGV[17..] fields to set
+//	ARGV[15] the queue's consumer group, ARGV[16] the delivery's stream id,
+//	ARGV[17] the worker (lease owner), ARGV[18..] fields to set
 //
 // When the job exists, the delivery is acknowledged (Queue.Trim removes
 // it later), whether the move was made or refused (the job moved on
 // without this run); the worker's lease goes either way. The reply is
 // transition's.
 var finishScript = redis.NewScript(transitionLua + `
-local res = transition(17)
+local res = transition(18)
 if res[2] ~= '' then
-  redis.call('XACK', KEYS[4], ARGV[14], ARGV[15])
+  redis.call('XACK', KEYS[4], ARGV[15], ARGV[16])
 end
-if redis.call('GET', KEYS[8]) == ARGV[16] then redis.call('DEL', KEYS[8]) end
+if redis.call('GET', KEYS[8]) == ARGV[17] then redis.call('DEL', KEYS[8]) end
 return res
 `)
 
@@ -278,6 +309,7 @@ func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (Stat
 	} else {
 		args = append(args, "", "", "", "", "")
 	}
+	args = append(args, s.retention.Milliseconds())
 	keys := []string{k.Job(id), k.Active(), k.Events(), k.Queue(), k.Scheduled(), k.Dead(), k.Audit()}
 	script := transitionScript
 	if end != nil {
@@ -458,7 +490,7 @@ return 1
 // SetThread records that job id's message is at channel/ts: its thread, and
 // the index by which reactions and buttons on that message find the job.
 func (s *Store) SetThread(ctx context.Context, id int64, channel, ts string) error {
-	keep := (90 * 24 * time.Hour).Milliseconds()
+	keep := s.retention.Milliseconds()
 	n, err := setThreadScript.Run(ctx, s.rdb, []string{s.keys.Job(id), s.keys.Message(channel, ts)}, ts, id, keep).Int()
 	if err != nil {
 		return fmt.Errorf("record thread of job #%d: %w", id, err)

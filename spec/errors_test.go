@@ -37,7 +37,7 @@ func TestErrorIsFoundThroughWrapping(t *testing.T) {
 	want := []Problem{
 		{File: ".gantry.yml", Line: 1, Msg: "image: must be a string, not a list"},
 		{File: ".gantry.yml", Line: 1, Msg: "no pipelines or deploy stages: add pipelines: (e.g. branch, pr) or deploy: with at least one stage"},
-		{File: ".gantry.yml", Line: 2, Msg: `timeout: "x" is not a duration (e.g. 30m, 1h)`},
+		{File: ".gantry.yml", Line: 2, Msg: `timeout: "x" is not a duration (e.g. 30m, 1h, 7d)`},
 	}
 	if diff := cmp.Diff(want, se.Problems, cmp.AllowUnexported(Error{})); diff != "" {
 		t.Errorf("Problems (-want +got):\n%s", diff)

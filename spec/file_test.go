@@ -337,8 +337,8 @@ func TestParseErrors(t *testing.T) {
 		{"env not a mapping", "env: [A=b]\n" + ok, []string{".gantry.yml:1: env: must be a mapping, not a list"}},
 
 		// Timeouts.
-		{"timeout not a duration", "timeout: abc\n" + ok, []string{`.gantry.yml:1: timeout: "abc" is not a duration (e.g. 30m, 1h)`}},
-		{"timeout without unit", "timeout: 30\n" + ok, []string{`.gantry.yml:1: timeout: "30" is not a duration (e.g. 30m, 1h)`}},
+		{"timeout not a duration", "timeout: abc\n" + ok, []string{`.gantry.yml:1: timeout: "abc" is not a duration (e.g. 30m, 1h, 7d)`}},
+		{"timeout without unit", "timeout: 30\n" + ok, []string{`.gantry.yml:1: timeout: "30" is not a duration (e.g. 30m, 1h, 7d)`}},
 		{"timeout zero", "pipelines:\n  branch: {steps: [a], timeout: 0s}\n", []string{`.gantry.yml:2: timeout in pipeline "branch": "0s" must be more than zero`}},
 		{"timeout negative", "timeout: -5m\n" + ok, []string{`.gantry.yml:1: timeout: "-5m" must be more than zero`}},
 		{"timeout too long", "timeout: 25h\n" + ok, []string{`.gantry.yml:1: timeout: "25h" is more than the limit of 24h`}},
@@ -355,7 +355,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Several problems at once, in line order.
 		{"all problems are reported", "timeout: abc\npipelines:\n  branch:\n    stpes: [a]\n  pr: {steps: [b], image: [c]}\nenv: {GANTRY_X: y}\n", []string{
-			`.gantry.yml:1: timeout: "abc" is not a duration (e.g. 30m, 1h)`,
+			`.gantry.yml:1: timeout: "abc" is not a duration (e.g. 30m, 1h, 7d)`,
 			`.gantry.yml:3: pipeline "branch" has no steps (add steps: [...])`,
 			`.gantry.yml:4: unknown key "stpes" in pipeline "branch" (did you mean "steps"?)`,
 			`.gantry.yml:5: image in pipeline "pr": must be a string, not a list`,

@@ -281,10 +281,10 @@ func (d *decoder) duration(n *yaml.Node, subject string, max time.Duration) (tim
 		d.problem(n, "%s: must be a duration such as 30m or 1h, not %s", subject, describe(n))
 		return 0, false
 	}
-	v, err := time.ParseDuration(n.Value)
+	v, err := parseDuration(n.Value)
 	switch {
 	case err != nil:
-		d.problem(n, "%s: %q is not a duration (e.g. 30m, 1h)", subject, clip(n.Value))
+		d.problem(n, "%s: %q is not a duration (e.g. 30m, 1h, 7d)", subject, clip(n.Value))
 	case v <= 0:
 		d.problem(n, "%s: %q must be more than zero", subject, clip(n.Value))
 	case v > max:
@@ -293,6 +293,28 @@ func (d *decoder) duration(n *yaml.Node, subject string, max time.Duration) (tim
 		return v, true
 	}
 	return 0, false
+}
+
+// formatDays writes d in whole days where it is some (30d), else as
+// formatDuration does.
+func formatDays(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return formatDuration(d)
+}
+
+// parseDuration reads a Go duration (90m, 1h30m), or a whole number of
+// days (30d).
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, fmt.Errorf("bad number of days %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // unknownKey records a key that is not one of known, suggesting the nearest.

@@ -21,6 +21,15 @@ type Server struct {
 	Workers      int   // jobs one process runs at once; default 4
 	Retry        Retry // how jobs that errored are tried again
 	Limits       Limits
+	Retention    Retention // how long what jobs leave behind is kept
+}
+
+// Retention says how long gantry keeps what a job leaves behind once it has
+// ended. Nothing gantry writes to Redis is kept for ever: see the key
+// layout in jobs/keys.go.
+type Retention struct {
+	Jobs time.Duration // the record, its place among recent jobs, its message index; default 90d
+	Logs time.Duration // the log and its line times; default 30d, never longer than Jobs
 }
 
 // Repo is one repository gantry builds. It has a local Path, a GitHub
@@ -110,13 +119,18 @@ const (
 	MaxAttempts        = 100
 	DefaultBackoff     = 5 * time.Second
 	MaxBackoff         = time.Hour
+
+	DefaultJobRetention = 90 * 24 * time.Hour
+	DefaultLogRetention = 30 * 24 * time.Hour
+	MaxRetention        = 10 * 365 * 24 * time.Hour
 )
 
 var (
-	serverKeys = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits"}
-	repoKeys   = []string{"path", "github", "channel", "default_branch", "builders", "secrets"}
-	runnerKeys = []string{"kind", "ecs", "local"}
-	ecsKeys    = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention"}
+	retentionKeys = []string{"jobs", "logs"}
+	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets"}
+	runnerKeys    = []string{"kind", "ecs", "local"}
+	ecsKeys       = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
 		"log_group", "log_stream_prefix", "execution_role_arn", "build_role_arn", "environments", "fetch_image", "cpu", "memory"}
 	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets"}
 	webKeys   = []string{"public", "public_channels"}
@@ -136,6 +150,7 @@ func DefaultServer() *Server {
 		Workers:      DefaultWorkers,
 		Retry:        Retry{MaxAttempts: DefaultAttempts, Backoff: DefaultBackoff},
 		Limits:       Limits{QueuedPerPerson: DefaultQueuedPerPerson},
+		Retention:    Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention},
 	}
 }
 
@@ -204,6 +219,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.retry(v, &s.Retry)
 		case "limits":
 			d.limits(v, &s.Limits)
+		case "retention":
+			d.retention(v, &s.Retention)
 		default:
 			d.unknownKey(fl.key, "", serverKeys)
 		}
@@ -537,6 +554,31 @@ func (d *decoder) retry(n *yaml.Node, r *Retry) {
 		default:
 			d.unknownKey(fl.key, " in retry", retryKeys)
 		}
+	}
+}
+
+func (d *decoder) retention(n *yaml.Node, r *Retention) {
+	fs, _ := d.mapping(n, "retention", " in retention")
+	var logs *yaml.Node
+	for _, fl := range fs {
+		switch fl.key.Value {
+		case "jobs":
+			if v, ok := d.duration(fl.val, "jobs in retention", MaxRetention); ok {
+				r.Jobs = v
+			}
+		case "logs":
+			if v, ok := d.duration(fl.val, "logs in retention", MaxRetention); ok {
+				r.Logs, logs = v, fl.val
+			}
+		default:
+			d.unknownKey(fl.key, " in retention", retentionKeys)
+		}
+	}
+	switch {
+	case logs != nil && r.Logs > r.Jobs:
+		d.problem(logs, "logs in retention: %s is longer than jobs (%s): a log is shown on its job's page, which goes with the job's record", formatDays(r.Logs), formatDays(r.Jobs))
+	case logs == nil && r.Logs > r.Jobs:
+		r.Logs = r.Jobs // a shorter job retention takes the logs with it
 	}
 }
 

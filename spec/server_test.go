@@ -47,6 +47,7 @@ func TestParseServerDesignExample(t *testing.T) {
 	}
 	want.Runner.Local.User = "nobody" // the defaults
 	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
+	want.Retention = Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
@@ -96,6 +97,7 @@ func TestParseServerExample(t *testing.T) {
 	}
 	want.Runner.Local.User = "nobody" // the defaults
 	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
+	want.Retention = Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
@@ -257,7 +259,7 @@ func TestParseServerErrors(t *testing.T) {
 		{"approval not a boolean", "environments:\n  prod: {approval: required}\n",
 			[]string{`gantry.yml:2: approval in environment "prod": must be true or false, not the string "required"`}},
 		{"approval ttl", "environments:\n  a: {approval_ttl: soon}\n  b: {approval_ttl: 0s}\n  c: {approval_ttl: 200h}\n", []string{
-			`gantry.yml:2: approval_ttl in environment "a": "soon" is not a duration (e.g. 30m, 1h)`,
+			`gantry.yml:2: approval_ttl in environment "a": "soon" is not a duration (e.g. 30m, 1h, 7d)`,
 			`gantry.yml:3: approval_ttl in environment "b": "0s" must be more than zero`,
 			`gantry.yml:4: approval_ttl in environment "c": "200h" is more than the limit of 168h`,
 		}},
@@ -327,5 +329,27 @@ func TestIsAdmin(t *testing.T) {
 	}
 	if DefaultServer().IsAdmin("U0123") {
 		t.Error("no admins: IsAdmin = true")
+	}
+}
+
+func TestRetention(t *testing.T) {
+	s, err := ParseServer("gantry.yml", []byte("retention: {jobs: 14d, logs: 36h}\n"))
+	if err != nil || s.Retention != (Retention{Jobs: 14 * 24 * time.Hour, Logs: 36 * time.Hour}) {
+		t.Errorf("retention = %+v, %v", s.Retention, err)
+	}
+	// A shorter job retention takes the default logs' with it.
+	if s, err := ParseServer("gantry.yml", []byte("retention: {jobs: 7d}\n")); err != nil || s.Retention.Logs != 7*24*time.Hour {
+		t.Errorf("retention = %+v, %v", s.Retention, err)
+	}
+	for in, want := range map[string]string{
+		"retention: {jobs: 7d, logs: 30d}\n": `gantry.yml:1: logs in retention: 30d is longer than jobs (7d): a log is shown on its job's page, which goes with the job's record`,
+		"retention: {jobs: forever}\n":       `gantry.yml:1: jobs in retention: "forever" is not a duration (e.g. 30m, 1h, 7d)`,
+		"retention: {job: 7d}\n":             `gantry.yml:1: unknown key "job" in retention (did you mean "jobs"?)`,
+		"retention: {jobs: 4000d}\n":         `gantry.yml:1: jobs in retention: "4000d" is more than the limit of 87600h`,
+	} {
+		_, err := ParseServer("gantry.yml", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
 	}
 }

@@ -238,7 +238,7 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE")})
+	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE"), Retention: cfg.Retention.Jobs})
 	var local map[spec.Secret]string
 	if cfg.Runner.Kind == "" || cfg.Runner.Kind == "local" {
 		if local, err = m.localSecrets(cfg); err != nil {
@@ -246,7 +246,7 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 		}
 	}
 	redactor := jobs.NewRedactor(append(m.secrets(), secretValues(local)...)...)
-	log := jobs.NewLog(store, jobs.LogConfig{}, redactor)
+	log := jobs.NewLog(store, jobs.LogConfig{Retention: cfg.Retention.Logs}, redactor)
 	gh, err := m.githubClient()
 	if err != nil {
 		return nil, err
