@@ -2,8 +2,6 @@ package bot
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,18 +18,6 @@ type GroupConfig struct {
 	// Reclaim is how long an event may stay read but unacknowledged (its
 	// reader died) before another consumer takes it; 0 is 5 minutes.
 	Reclaim time.Duration
-}
-
-// CreateEventGroup makes sure the consumer group exists, reading from now
-// on, so that events announced before ConsumeGroup first reads are not
-// missed. ConsumeGroup creates it too; call this first when requests may
-// create jobs before then.
-func CreateEventGroup(ctx context.Context, s *jobs.Store, group string) error {
-	err := s.Redis().XGroupCreateMkStream(ctx, s.Keys().Events(), group, "$").Err()
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("create event group %s: %w", group, err)
-	}
-	return nil
 }
 
 // ConsumeGroup shows job events until ctx ends, reading them as one

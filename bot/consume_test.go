@@ -74,7 +74,7 @@ func TestTwoProcessesShareEventsAndPostEachJobOnce(t *testing.T) {
 		}()
 	}
 	// The group must exist before the events it is to see.
-	if err := CreateEventGroup(ctx, store, "slack"); err != nil {
+	if err := store.CreateEventGroup(ctx, "slack"); err != nil {
 		t.Fatal(err)
 	}
 	const n = 20

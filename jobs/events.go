@@ -117,3 +117,14 @@ func decodeEvents(res []redis.XStream) []Event {
 	}
 	return out
 }
+
+// CreateEventGroup makes sure the consumer group of the events stream
+// exists, reading from now on (it is created if missing; an existing one
+// is left as it is).
+func (s *Store) CreateEventGroup(ctx context.Context, group string) error {
+	err := s.rdb.XGroupCreateMkStream(ctx, s.keys.Events(), group, "$").Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("create event group %s: %w", group, err)
+	}
+	return nil
+}

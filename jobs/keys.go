@@ -66,6 +66,9 @@ func (k Keys) LogTimes(id int64) string { return k.p + "logtimes:" + strconv.For
 func (k Keys) Cancel() string           { return k.p + "cancel" }
 func (k Keys) Seen(id string) string    { return k.p + "seen:" + id }
 
+// LinkSecret is the key that signs page links (one string, kept for good).
+func (k Keys) LinkSecret() string { return k.p + "link-secret" }
+
 // Name is a person's display name, cached (a string with a TTL).
 func (k Keys) Name(id string) string { return k.p + "name:" + id }
 

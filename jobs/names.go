@@ -29,3 +29,21 @@ func (s *Store) CacheName(ctx context.Context, id, name string, ttl time.Duratio
 	}
 	return nil
 }
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// LinkSecret returns the key that signs page links, shared by every gantry
+// process on this Redis: the first caller's fresh value is kept for good,
+// and later callers read it.
+func (s *Store) LinkSecret(ctx context.Context, fresh string) (string, error) {
+	key := s.keys.LinkSecret()
+	if err := s.rdb.SetNX(ctx, key, fresh, 0).Err(); err != nil {
+		return "", fmt.Errorf("store link secret: %w", err)
+	}
+	v, err := s.rdb.Get(ctx, key).Result()
+	if err != nil {
+		return "", fmt.Errorf("read link secret: %w", err)
+	}
+	return v, nil
+}

@@ -153,7 +153,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.d.Store.Redis().Ping(ctx).Err(); err != nil {
+	if err := s.d.Store.Ping(ctx); err != nil {
 		http.Error(w, "redis unreachable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

@@ -63,7 +63,7 @@ func newBusyRig(b measurer, n int) *busyRig {
 	threads := bot.NewThreads(store, log, surf, bot.ThreadsConfig{Logger: quiet, UploadFailed: true, QuietUnasked: true, Claim: store.FirstSeen, Unclaim: store.Forget})
 	w := jobs.NewWorker(store, log, local.New(local.Config{Logger: quiet}), nil, jobs.WorkerConfig{Concurrency: n, Logger: quiet})
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := bot.CreateEventGroup(ctx, store, "slack"); err != nil {
+	if err := store.CreateEventGroup(ctx, "slack"); err != nil {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup

@@ -102,7 +102,7 @@ func ackLatency(b measurer, text string, rate int, sendFor time.Duration, handle
 	front := slack.New(slack.Config{Socket: socketmode.New(api), Service: svc, Store: r.store, Surface: r.surf, BotUserID: slackserver.BotUserID, Handlers: handlers, Logger: quiet})
 	threads := bot.NewThreads(r.store, r.log, r.surf, bot.ThreadsConfig{Logger: quiet, UploadFailed: true, Claim: r.store.FirstSeen})
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := bot.CreateEventGroup(ctx, r.store, "slack"); err != nil {
+	if err := r.store.CreateEventGroup(ctx, "slack"); err != nil {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -175,7 +175,7 @@ func liveLogCalls(b measurer, lines int, over time.Duration) {
 	go func() { defer wg.Done(); _ = threads.ConsumeGroup(ctx, bot.GroupConfig{Consumer: "bench/1"}) }()
 	b.Cleanup(func() { cancel(); wg.Wait(); threads.Close() })
 	// The group must exist before the job's first event.
-	if err := bot.CreateEventGroup(ctx, r.store, "slack"); err != nil {
+	if err := r.store.CreateEventGroup(ctx, "slack"); err != nil {
 		b.Fatal(err)
 	}
 

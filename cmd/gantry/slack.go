@@ -165,7 +165,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		},
 	})
 	// Jobs asked for from now on are shown, even before the first read.
-	if err := bot.CreateEventGroup(ctx, p.store, "slack"); err != nil {
+	if err := p.store.CreateEventGroup(ctx, "slack"); err != nil {
 		return err
 	}
 	m.logger.Info("gantry is serving Slack", "team", who.Team, "bot", who.User, "workers", withWorkers)

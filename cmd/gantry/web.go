@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gantry-ci/gantry/web"
 )
@@ -30,13 +27,9 @@ func (m *Main) linkSecret(ctx context.Context, p *parts) ([]byte, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	key := p.store.Keys().Prefix() + "link-secret"
-	if err := p.rdb.SetNX(ctx, key, hex.EncodeToString(b[:]), 0).Err(); err != nil {
-		return nil, fmt.Errorf("store link secret: %w", err)
-	}
-	s, err := p.rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) || err != nil {
-		return nil, fmt.Errorf("read link secret: %w", err)
+	s, err := p.store.LinkSecret(ctx, hex.EncodeToString(b[:]))
+	if err != nil {
+		return nil, err
 	}
 	p.redactor.Add(s) // kept in Redis, so the redactor learns it only now
 	return []byte(s), nil
