@@ -230,6 +230,25 @@ func (b *Bot) handle(ctx context.Context, in input) {
 	b.answer(ctx, in, rep)
 }
 
+// indexWait bounds how long a reaction on one of the bot's messages waits
+// for the message's job to be recorded: a reaction can come as soon as the
+// message shows, before the process that posted it has written its index.
+const indexWait = 5 * time.Second
+
+// jobOfMessage finds the job whose message a reaction is on.
+func (b *Bot) jobOfMessage(ctx context.Context, in input) (int64, error) {
+	deadline := time.Now().Add(indexWait)
+	for {
+		id, err := b.cfg.Store.JobByMessage(ctx, in.channel, in.messageTS)
+		if !errors.Is(err, jobs.ErrNotFound) || !in.onBot || time.Now().After(deadline) {
+			return id, err
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+}
+
 // act runs the request through the command service. It reports false for a
 // reaction on a message that is not a job's.
 func (b *Bot) act(ctx context.Context, in input) (commands.Reply, bool) {
@@ -237,7 +256,7 @@ func (b *Bot) act(ctx context.Context, in input) (commands.Reply, bool) {
 	svc := b.cfg.Service
 	switch {
 	case in.kind == fromReaction:
-		id, err := b.cfg.Store.JobByMessage(ctx, in.channel, in.messageTS)
+		id, err := b.jobOfMessage(ctx, in)
 		if errors.Is(err, jobs.ErrNotFound) {
 			return commands.Reply{}, false // people react to all sorts of messages
 		}

@@ -38,6 +38,8 @@ type input struct {
 	// found from messageTS).
 	command     *commands.Command
 	responseURL string
+	// onBot says a reaction is on a message gantry's bot posted.
+	onBot bool
 }
 
 // reactionVerbs are the reactions that act on a job's message.
@@ -132,7 +134,7 @@ func convertEvent(data any, dedupe, botUser string) (input, bool) {
 		}
 		return input{
 			kind: fromReaction, dedupe: dedupe, user: e.User, channel: e.Item.Channel, messageTS: e.Item.Timestamp,
-			command: &commands.Command{Verb: verb},
+			command: &commands.Command{Verb: verb}, onBot: e.ItemUser != "" && e.ItemUser == botUser,
 		}, true
 	}
 	return input{}, false

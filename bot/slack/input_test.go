@@ -52,6 +52,8 @@ func TestConvert(t *testing.T) {
 			&input{kind: fromReaction, dedupe: "event:Ev1", user: "U0BOB", channel: "C1", messageTS: "7.7", command: &commands.Command{Verb: commands.VerbRetry}}},
 		{"x reaction", eventsAPI(&slackevents.ReactionAddedEvent{User: "U0BOB", Reaction: "x", Item: slackevents.Item{Type: "message", Channel: "C1", Timestamp: "7.7"}}),
 			&input{kind: fromReaction, dedupe: "event:Ev1", user: "U0BOB", channel: "C1", messageTS: "7.7", command: &commands.Command{Verb: commands.VerbCancel}}},
+		{"x reaction on the bot's message", eventsAPI(&slackevents.ReactionAddedEvent{User: "U0BOB", Reaction: "x", ItemUser: me, Item: slackevents.Item{Type: "message", Channel: "C1", Timestamp: "7.7"}}),
+			&input{kind: fromReaction, dedupe: "event:Ev1", user: "U0BOB", channel: "C1", messageTS: "7.7", command: &commands.Command{Verb: commands.VerbCancel}, onBot: true}},
 		{"other reaction", eventsAPI(&slackevents.ReactionAddedEvent{User: "U0BOB", Reaction: "tada", Item: slackevents.Item{Type: "message", Channel: "C1", Timestamp: "7.7"}}), nil},
 		{"own reaction", eventsAPI(&slackevents.ReactionAddedEvent{User: me, Reaction: "x", Item: slackevents.Item{Type: "message", Channel: "C1", Timestamp: "7.7"}}), nil},
 		{"reaction on a file", eventsAPI(&slackevents.ReactionAddedEvent{User: "U0BOB", Reaction: "x", Item: slackevents.Item{Type: "file"}}), nil},
