@@ -489,6 +489,7 @@ type jobCost struct {
 	posts    int           // the job message and the bot's replies in its thread
 	files    int           // files shared in its thread
 	lag      time.Duration // from the job's end to its final state showing
+	late     time.Duration // how long after the job's end its message was first posted (0: before)
 	live     slackserver.Message
 	notice   slackserver.Message
 	lastLine string // the job's last log line
@@ -514,6 +515,9 @@ func (s *slackSession) costs(channel string, n int) []jobCost {
 			t.Fatalf("job #%d has no message", id)
 		}
 		c.lag = -1
+		if len(c.card.Revisions) > 0 {
+			c.late = max(0, c.card.Revisions[0].At.Sub(j.Finished))
+		}
 		for _, rev := range c.card.Revisions {
 			if strings.Contains(rev.Text, ": "+string(j.State)) {
 				c.lag = rev.At.Sub(j.Finished)
@@ -577,7 +581,14 @@ func TestTenJobsInOneChannelStayWithinBudget(t *testing.T) {
 		if c.posts > 3 || c.files > 0 {
 			t.Errorf("job #%d posted %d messages and %d files, want at most 3 messages and no file", c.id, c.posts, c.files)
 		}
-		if c.lag < 0 || c.lag > 3*time.Second {
+		// A job whose message could only be posted after it ended (Slack
+		// takes one post a second in a channel, and a busy machine can run
+		// the jobs faster than their messages go out) shows its end in that
+		// first post; any other job within 3 s of its end.
+		switch {
+		case c.late > 0 && (c.lag < 0 || c.lag > c.late):
+			t.Errorf("job #%d's message was first posted %v after the job's end without its final state (shown after %v)", c.id, c.late, c.lag)
+		case c.late == 0 && (c.lag < 0 || c.lag > 3*time.Second):
 			t.Errorf("job #%d's final state showed %v after its end, want within 3s", c.id, c.lag)
 		}
 		code := c.live.VisibleText()
