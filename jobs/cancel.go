@@ -8,6 +8,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// requestCancelScript asks a running or waiting job to stop.
+//
+//	KEYS[1] the job record, KEYS[2] the cancel channel
+//	ARGV[1] the job number, ARGV[2] who asks
+//
+// It returns the job's state ("" when there is no such job). Only a
+// running or waiting job is changed: its cancel_by is set and its number
+// published, for its worker; any other state is returned as it is.
 var requestCancelScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return '' end

@@ -21,6 +21,14 @@ type Lock struct {
 	Since  time.Time
 }
 
+// lockScript takes an environment's lock, or renews its holder's reason.
+//
+//	KEYS[1] the environment's lock, KEYS[2] the audit stream
+//	ARGV[1] the holder, ARGV[2] why, ARGV[3] now (Unix ms), ARGV[4] the environment
+//
+// It returns {1, holder, why, since} when ARGV[1] holds the lock now (its
+// since kept when it held it already), or {0, holder, why, since} of
+// whoever else holds it, with nothing changed. A taken lock is audited.
 var lockScript = redis.NewScript(`
 local holder = redis.call('HGET', KEYS[1], 'holder')
 if holder and holder ~= ARGV[1] then
@@ -49,6 +57,15 @@ func (s *Store) LockEnv(ctx context.Context, env, holder string, why say.Text) (
 	return l, res[0].(int64) == 1, nil
 }
 
+// unlockScript frees an environment.
+//
+//	KEYS[1] the environment's lock, KEYS[2] the audit stream
+//	ARGV[1] who frees it, ARGV[2] "1" to free another's lock (an admin),
+//	ARGV[3] the environment, ARGV[4] now (Unix ms)
+//
+// It returns {1, holder} when the lock was freed (audited), {0, ""} when
+// there was none, and {-1, holder} when someone else holds it and ARGV[2]
+// is not "1".
 var unlockScript = redis.NewScript(`
 local holder = redis.call('HGET', KEYS[1], 'holder')
 if not holder then return {0, ''} end

@@ -162,6 +162,14 @@ func (q *Queue) Trim(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// requeueScript hands a delivery back to the queue.
+//
+//	KEYS[1] the queue stream, KEYS[2] the job's lease
+//	ARGV[1] the consumer group, ARGV[2] the delivery's stream id,
+//	ARGV[3] the job number, ARGV[4] the worker giving it back
+//
+// The delivery is acknowledged, the worker's lease (only its own) deleted
+// and a fresh delivery added; it returns the new delivery's id.
 var requeueScript = redis.NewScript(`
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
@@ -179,6 +187,12 @@ func (q *Queue) Requeue(ctx context.Context, d Delivery, owner string) error {
 	return nil
 }
 
+// promoteScript queues jobs whose retry backoff has passed.
+//
+//	KEYS[1] the scheduled set, KEYS[2] the queue stream
+//	ARGV[1] now (Unix ms)
+//
+// It moves at most 100 due jobs at a time and returns how many it moved.
 var promoteScript = redis.NewScript(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, id in ipairs(due) do
@@ -360,6 +374,13 @@ func (q *Queue) Claim(ctx context.Context, ds []Delivery, owner string, ttl time
 	return out, nil
 }
 
+// acquireLeaseScript takes or renews a job's lease.
+//
+//	KEYS[1] the job's lease
+//	ARGV[1] the worker, ARGV[2] the TTL (ms)
+//
+// It returns 1 when ARGV[1] holds the lease for the TTL now, 0 when
+// another worker holds it (nothing changed).
 var acquireLeaseScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return 0 end
@@ -377,6 +398,12 @@ func (q *Queue) Lease(ctx context.Context, id int64, owner string, ttl time.Dura
 	return n == 1, nil
 }
 
+// releaseLeaseScript gives up a job's lease.
+//
+//	KEYS[1] the job's lease
+//	ARGV[1] the worker
+//
+// Only the worker's own lease is deleted; it returns 1 when it was, else 0.
 var releaseLeaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

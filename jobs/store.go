@@ -344,6 +344,14 @@ func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (Stat
 	return State(prev), nil
 }
 
+// updateScript writes fields of a job without moving it.
+//
+//	KEYS[1] the job record, KEYS[2] the events stream
+//	ARGV[1] the job number, ARGV[2] the event type ("" announces nothing),
+//	ARGV[3] the event text, ARGV[4] events kept, ARGV[5..] fields as
+//	name/value pairs
+//
+// It returns 0 when there is no such job (nothing written), else 1.
 var updateScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
@@ -480,6 +488,13 @@ func (s *Store) getAll(ctx context.Context, ids []string) ([]*Job, error) {
 	return out, nil
 }
 
+// setThreadScript records where a job's message is.
+//
+//	KEYS[1] the job record, KEYS[2] the message index (channel and ts)
+//	ARGV[1] the message's ts, ARGV[2] the job number, ARGV[3] how long the
+//	index is kept (ms)
+//
+// It returns 0 when there is no such job (nothing written), else 1.
 var setThreadScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'thread_ts', ARGV[1])
