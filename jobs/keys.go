@@ -30,7 +30,7 @@ import "strconv"
 //	{gantry}:seen:thread:job:N  string  the process posting job N's message                      2 min
 //	{gantry}:seen:notice:job:N  string  the end notice of job N was posted                       24 h
 //	{gantry}:seen:approval:job:N string the approval request of job N was posted                 24 h
-//	{gantry}:seen:lease:NAME    string  the process that shows a live log (bot/slack)            its lease TTL
+//	{gantry}:seen:lease:NAME    string  the process that shows a live log (Claims)               its claim's TTL
 //	{gantry}:seen:livelog:N     hash    where job N's live log stopped, to resume it             7 days after its last change
 //	{gantry}:name:U             string  person U's Slack display name                            24 h
 //	{gantry}:link-secret        string  the key that signs page links (without GANTRY_LINK_SECRET) for ever (one key)
@@ -65,6 +65,12 @@ func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(i
 func (k Keys) LogTimes(id int64) string { return k.p + "logtimes:" + strconv.FormatInt(id, 10) }
 func (k Keys) Cancel() string           { return k.p + "cancel" }
 func (k Keys) Seen(id string) string    { return k.p + "seen:" + id }
+
+// Claim is a named claim of one process (see Claims).
+func (k Keys) Claim(name string) string { return k.Seen("lease:" + name) }
+
+// LiveLog is where job id's live log stands (see Claims.LiveLog).
+func (k Keys) LiveLog(id int64) string { return k.Seen("livelog:" + strconv.FormatInt(id, 10)) }
 
 // LinkSecret is the key that signs page links (one string, kept for good).
 func (k Keys) LinkSecret() string { return k.p + "link-secret" }

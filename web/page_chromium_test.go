@@ -91,7 +91,9 @@ func TestLineAnchorsInChromium(t *testing.T) {
 
 	// Clicking a line's number links to it.
 	b.Click("#L6 > a")
-	b.WaitTrue(`location.hash === '#L6' && document.querySelector(':target').id === 'L6'`, 5*time.Second)
+	// The page marks the line when the hash changes, an event that may come
+	// a moment after the hash itself.
+	b.WaitTrue(`location.hash === '#L6' && document.querySelector(':target').id === 'L6' && document.getElementById('L6').classList.contains('hl')`, 5*time.Second)
 	if v, _ := b.Eval(`document.querySelectorAll('#log .l.hl').length + ' ' + document.getElementById('L6').classList.contains('hl')`); v != `"1 true"` {
 		t.Errorf("after a click on line 6: %s lines marked, line 6 marked: want 1 true", v)
 	}

@@ -51,7 +51,7 @@ func newBusyRig(b measurer, n int) *busyRig {
 	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: quiet})
 	b.Cleanup(sched.Close)
 	surf := slack.NewSurface(api, sched, slack.SurfaceConfig{
-		Leases: slack.NewLeases(store, "bench/1", 0), Logger: quiet,
+		Leases: store.Claims("bench/1", 0), Logger: quiet,
 		Refresh: func(ctx context.Context, m bot.Message) (bot.Message, error) {
 			j, err := store.Get(ctx, m.Card.Job)
 			if err != nil {

@@ -58,7 +58,7 @@ func newRig(b measurer) *rig {
 	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(srv.APIURL()), goslack.OptionAppLevelToken(slackserver.AppToken))
 	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: quiet})
 	b.Cleanup(sched.Close)
-	surf := slack.NewSurface(api, sched, slack.SurfaceConfig{Leases: slack.NewLeases(store, "bench/1", 0), Logger: quiet})
+	surf := slack.NewSurface(api, sched, slack.SurfaceConfig{Leases: store.Claims("bench/1", 0), Logger: quiet})
 	return &rig{srv: srv, store: store, log: log, surf: surf}
 }
 

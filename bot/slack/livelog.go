@@ -63,7 +63,7 @@ type liveLog struct {
 	lastCall time.Time // owned by the loop
 }
 
-func newLiveLog(s *Surface, j *jobs.Job, lease string, st liveLogState) *liveLog {
+func newLiveLog(s *Surface, j *jobs.Job, lease string, st jobs.LiveLogState) *liveLog {
 	l := &liveLog{
 		s: s, job: j.ID, channel: j.Channel, threadTS: j.ThreadTS, lease: lease, w: &waiter{prio: Background},
 		ts: st.TS, total: st.Lines, counted: st.Shown, read: max(0, st.Shown-resumeWindow),
@@ -257,7 +257,7 @@ func (l *liveLog) flush(ctx context.Context) error {
 	l.mu.Lock()
 	l.shownEnd = l.shownEnd || sent.Ended
 	l.mu.Unlock()
-	l.save(ctx, liveLogState{TS: ts, Shown: reached, Lines: sent.Total, Ended: sent.Ended})
+	l.save(ctx, jobs.LiveLogState{TS: ts, Shown: reached, Lines: sent.Total, Ended: sent.Ended})
 	return nil
 }
 
@@ -268,11 +268,11 @@ func (l *liveLog) readNow() int64 {
 }
 
 // save records how far the message reaches, for a live log that resumes.
-func (l *liveLog) save(ctx context.Context, st liveLogState) {
+func (l *liveLog) save(ctx context.Context, st jobs.LiveLogState) {
 	if l.s.leases == nil {
 		return
 	}
-	if err := l.s.leases.saveLiveLog(context.WithoutCancel(ctx), l.job, st); err != nil {
+	if err := l.s.leases.SaveLiveLog(context.WithoutCancel(ctx), l.job, st); err != nil {
 		l.logger().Warn("record where the live log stands", "err", err)
 	}
 }
@@ -321,7 +321,7 @@ func (l *liveLog) Close(ctx context.Context, ended bool) error {
 // already).
 func (s *Surface) LiveLog(ctx context.Context, j *jobs.Job) (bot.LogSink, error) {
 	name := "livelog:" + strconv.FormatInt(j.ID, 10)
-	var st liveLogState
+	var st jobs.LiveLogState
 	if s.leases != nil {
 		ok, err := s.leases.Acquire(ctx, name)
 		if err != nil {
@@ -330,7 +330,7 @@ func (s *Surface) LiveLog(ctx context.Context, j *jobs.Job) (bot.LogSink, error)
 		if !ok {
 			return nil, bot.ErrLiveLogElsewhere
 		}
-		if st, err = s.leases.liveLog(ctx, j.ID); err == nil && st.Ended {
+		if st, err = s.leases.LiveLog(ctx, j.ID); err == nil && st.Ended {
 			err = bot.ErrLiveLogEnded
 		}
 		if err != nil {

@@ -19,7 +19,7 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 	rdb := redistest.Start(t)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
 	every := 400 * time.Millisecond
-	s := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
+	s := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: store.Claims("host-a/1", 0)})
 	ctx := context.Background()
 	parent, err := s.Post(ctx, "C0BUILDS", "", bot.Message{Text: "#7"})
 	if err != nil {
@@ -31,7 +31,7 @@ func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another process may not show the same live log while this one does.
-	other := newTestSurface(t, srv, SurfaceConfig{Leases: NewLeases(store, "host-b/2", 0)})
+	other := newTestSurface(t, srv, SurfaceConfig{Leases: store.Claims("host-b/2", 0)})
 	if _, err := other.LiveLog(ctx, j); !errors.Is(err, bot.ErrLiveLogElsewhere) {
 		t.Errorf("a second process's live log: %v, want ErrLiveLogElsewhere", err)
 	}
@@ -98,7 +98,7 @@ func TestLiveLogResumesInTheSameMessageWhereItStopped(t *testing.T) {
 	rdb := redistest.Start(t)
 	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
 	every := 300 * time.Millisecond
-	first := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-a/1", 0)})
+	first := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: store.Claims("host-a/1", 0)})
 	ctx := context.Background()
 	parent, err := first.Post(ctx, "C0BUILDS", "", bot.Message{Text: "#9"})
 	if err != nil {
@@ -126,7 +126,7 @@ func TestLiveLogResumesInTheSameMessageWhereItStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	second := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: NewLeases(store, "host-b/2", 0)})
+	second := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: store.Claims("host-b/2", 0)})
 	again, err := second.LiveLog(ctx, j)
 	if err != nil {
 		t.Fatal(err)

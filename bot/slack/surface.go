@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/jobs"
 )
 
 // metadataEvent is the event_type of the metadata gantry puts on each of
@@ -29,7 +30,7 @@ const metadataEvent = "gantry_message"
 type Surface struct {
 	api      WebAPI
 	sched    *Scheduler
-	leases   *Leases
+	leases   *jobs.Claims
 	logger   *slog.Logger
 	liveLog  time.Duration
 	cardEdit time.Duration
@@ -46,7 +47,7 @@ var _ bot.Surface = (*Surface)(nil)
 type SurfaceConfig struct {
 	// Leases lets one of several processes show each live log; nil: this
 	// process shows every live log it is asked for.
-	Leases *Leases
+	Leases *jobs.Claims
 	// LiveLogEvery is the least time between two calls for one live log;
 	// 0 is 2s, whatever the job prints.
 	LiveLogEvery time.Duration

@@ -136,7 +136,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	host, _ := os.Hostname()
 	consumer := host + "/" + strconv.Itoa(os.Getpid())
 	surface := slack.NewSurface(api, sched, slack.SurfaceConfig{
-		Leases: slack.NewLeases(p.store, consumer, 0), Logger: m.logger,
+		Leases: p.store.Claims(consumer, 0), Logger: m.logger,
 		Refresh: func(ctx context.Context, msg bot.Message) (bot.Message, error) {
 			j, err := p.store.Get(ctx, msg.Card.Job)
 			if err != nil {
