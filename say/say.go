@@ -56,57 +56,31 @@ type Piece struct {
 
 var clean = strings.NewReplacer(string(sep), "")
 
+// piece writes s as a piece of kind tag; an empty s is no piece at all.
 func piece(tag byte, s string) Text {
+	if s == "" {
+		return ""
+	}
 	return Text(string(sep) + string(tag) + clean.Replace(s) + string(sep))
 }
 
 // Quote is text from outside, shown as it is on every surface.
-func Quote(s string) Text {
-	if s == "" {
-		return ""
-	}
-	return piece('"', s)
-}
+func Quote(s string) Text { return piece('"', s) }
 
 // PersonOf is a person: a Slack user id, or a console name.
-func PersonOf(id string) Text {
-	if id == "" {
-		return ""
-	}
-	return piece('@', id)
-}
+func PersonOf(id string) Text { return piece('@', id) }
 
 // ChannelOf is a channel, by id.
-func ChannelOf(id string) Text {
-	if id == "" {
-		return ""
-	}
-	return piece('#', id)
-}
+func ChannelOf(id string) Text { return piece('#', id) }
 
 // Code is lines from outside (log lines) shown as a block of code.
-func Code(s string) Text {
-	if s == "" {
-		return ""
-	}
-	return piece('`', s)
-}
+func Code(s string) Text { return piece('`', s) }
 
 // LinkTo is a URL, shown so that people can open it.
-func LinkTo(url string) Text {
-	if url == "" {
-		return ""
-	}
-	return piece('>', url)
-}
+func LinkTo(url string) Text { return piece('>', url) }
 
 // GroupOf is a group of people, by its Slack user group id.
-func GroupOf(id string) Text {
-	if id == "" {
-		return ""
-	}
-	return piece('^', id)
-}
+func GroupOf(id string) Text { return piece('^', id) }
 
 // F formats like fmt.Sprintf, for gantry's own words in format. Arguments
 // that are Text are put in as they are; strings, errors and other values
@@ -209,25 +183,7 @@ func contains(list []string, s string) bool {
 
 // String is t as plain text with people and channels as their ids: for
 // logs and errors. People read t through a surface's rendering.
-func (t Text) String() string {
-	var b strings.Builder
-	for _, p := range t.Pieces() {
-		switch p.Kind {
-		case Person:
-			if IsSlackUser(p.S) {
-				b.WriteString("@")
-			}
-			b.WriteString(p.S)
-		case Channel:
-			b.WriteString("#" + p.S)
-		case Group:
-			b.WriteString("@" + p.S)
-		default:
-			b.WriteString(p.S)
-		}
-	}
-	return b.String()
-}
+func (t Text) String() string { return t.Console(context.Background(), nil) }
 
 // IsSlackUser reports whether id is a Slack user id (U… or W…, upper case
 // letters and digits). It is gantry's one rule for telling a Slack user from

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -49,7 +47,7 @@ func TestTypedReasonShowsCorrectlyInSlackConsoleAndPage(t *testing.T) {
 	if m == nil {
 		t.Fatalf("the card has no link to the job page:\n%s", card.VisibleText())
 	}
-	page := get(t, strings.ReplaceAll(m[1], "&amp;", "&"))
+	page := fetch(t, strings.ReplaceAll(m[1], "&amp;", "&"))
 	wantHTML := "rejected by @Bob &lt;the builder&gt;: not now @Ada &amp; co: a&lt;b &amp; *all* of it"
 	if !strings.Contains(page, wantHTML) {
 		t.Errorf("the job page does not show the reason as %q:\n%s", wantHTML, between(page, `id="reason"`, "</span>"))
@@ -68,19 +66,6 @@ func TestTypedReasonShowsCorrectlyInSlackConsoleAndPage(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v\n%s", url, resp.StatusCode, err, b)
-	}
-	return string(b)
-}
 
 // A deploy that needs approval asks its approvers in its thread, by name,
 // with the buttons to decide; the request is posted once, and an approver's
