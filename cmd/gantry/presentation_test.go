@@ -66,7 +66,6 @@ func TestTypedReasonShowsCorrectlyInSlackConsoleAndPage(t *testing.T) {
 	}
 }
 
-
 // A deploy that needs approval asks its approvers in its thread, by name,
 // with the buttons to decide; the request is posted once, and an approver's
 // click on it deploys.
