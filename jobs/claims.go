@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"strconv"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // live log's claim they keep where the live log stands.
 type Claims struct {
 	rdb   redis.UniversalClient
-	keys  Keys
+	keys  rdb.Keys
 	owner string
 	ttl   time.Duration
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -25,7 +26,7 @@ import (
 // that a follower rides out the same faults: see Follow.
 type Log struct {
 	rdb    redis.UniversalClient
-	keys   Keys
+	keys   rdb.Keys
 	cfg    LogConfig
 	redact *Redactor
 	logger *slog.Logger

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,7 +83,7 @@ func (e *logEnv) shorten(t *testing.T, id int64, n int) {
 	t.Helper()
 	all := e.all(t, id)
 	cut := strings.Index(all, fmt.Sprintf("line %d\n", n+1))
-	if err := e.rdb.Set(context.Background(), jobs.NewKeys("").Log(id), all[:cut], 0).Err(); err != nil {
+	if err := e.rdb.Set(context.Background(), rdb.NewKeys("").Log(id), all[:cut], 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -169,7 +170,7 @@ func TestFollowDoesNotSpinOnALogThatGotShorter(t *testing.T) {
 	if n := hook.n.Load(); n > 250 {
 		t.Errorf("the follower sent %d commands in a second", n)
 	}
-	e.rdb.Append(ctx, jobs.NewKeys("").Log(1), "line 6\n") // grows, still short of what was delivered
+	e.rdb.Append(ctx, rdb.NewKeys("").Log(1), "line 6\n") // grows, still short of what was delivered
 	time.Sleep(50 * time.Millisecond)
 	checkNumbered(t, f.end(t), 10, "")
 }

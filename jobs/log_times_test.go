@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"sync"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestLogDatesOutputToTheSecond(t *testing.T) {
 			t.Errorf("TimeAt(%d) = %v, want %v", off, got, at)
 		}
 	}
-	if ttl := e.rdb.PTTL(ctx, jobs.NewKeys("").LogTimes(5)).Val(); ttl <= 0 {
+	if ttl := e.rdb.PTTL(ctx, rdb.NewKeys("").LogTimes(5)).Val(); ttl <= 0 {
 		t.Errorf("the log's dates never expire (PTTL %v)", ttl)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ type Delivery struct {
 // Queue hands queued jobs to workers.
 type Queue struct {
 	rdb          redis.UniversalClient
-	keys         Keys
+	keys         rdb.Keys
 	now          func() time.Time
 	eventsMaxLen int64
 }

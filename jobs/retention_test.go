@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"testing"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 func TestFinishedJobsGoAfterTheRetention(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	rdb := srv.Client()
+	rc := srv.Client()
 	c := &clock{now: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
-	store := jobs.NewStore(rdb, jobs.StoreConfig{Now: c.Now, Retention: time.Hour})
-	keys := jobs.NewKeys("")
+	store := jobs.NewStore(rc, jobs.StoreConfig{Now: c.Now, Retention: time.Hour})
+	keys := rdb.NewKeys("")
 
 	done := &jobs.Job{Kind: jobs.Build, Repo: "hello", Requester: "U1", Channel: "C1"}
 	waiting := &jobs.Job{Kind: jobs.Build, Repo: "hello", Requester: "U1"}
@@ -33,7 +34,7 @@ func TestFinishedJobsGoAfterTheRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]time.Duration{keys.Job(done.ID): time.Hour, keys.Message("C1", "1.0"): time.Hour, keys.Job(waiting.ID): -1} {
-		ttl := rdb.PTTL(ctx, key).Val()
+		ttl := rc.PTTL(ctx, key).Val()
 		if (want < 0 && ttl >= 0) || (want > 0 && (ttl <= 0 || ttl > want)) {
 			t.Errorf("%s lives %v more, want %v", key, ttl, want)
 		}
@@ -45,14 +46,14 @@ func TestFinishedJobsGoAfterTheRetention(t *testing.T) {
 	if err := store.Create(ctx, &jobs.Job{Kind: jobs.Build, Repo: "hello"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := rdb.ZCard(ctx, keys.Recent()).Val(); n != 1 {
+	if n := rc.ZCard(ctx, keys.Recent()).Val(); n != 1 {
 		t.Errorf("the recent list keeps %d jobs, want only the new one", n)
 	}
 	if active, err := store.Active(ctx); err != nil || len(active) != 2 {
 		t.Errorf("active jobs: %d, %v; want the waiting one and the new one", len(active), err)
 	}
 	// A record gone before its entry in a list is skipped, not an error.
-	rdb.Del(ctx, keys.Job(waiting.ID))
+	rc.Del(ctx, keys.Job(waiting.ID))
 	if active, err := store.Active(ctx); err != nil || len(active) != 1 {
 		t.Errorf("active jobs after a record went: %d, %v", len(active), err)
 	}

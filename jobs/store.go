@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 // Every change that touches more than one key is a single Lua script.
 type Store struct {
 	rdb   redis.UniversalClient
-	keys  Keys
+	keys  rdb.Keys
 	now   func() time.Time
 	batch *groupCommit
 
@@ -44,8 +45,8 @@ type StoreConfig struct {
 }
 
 // NewStore returns a Store on rdb.
-func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
-	s := &Store{rdb: rdb, keys: NewKeys(cfg.Namespace), now: cfg.Now, batch: &groupCommit{rdb: rdb},
+func NewStore(r redis.UniversalClient, cfg StoreConfig) *Store {
+	s := &Store{rdb: r, keys: rdb.NewKeys(cfg.Namespace), now: cfg.Now, batch: &groupCommit{rdb: r},
 		eventsMaxLen: cfg.EventsMaxLen, writeRetryFor: cfg.WriteRetryFor, retention: cfg.Retention}
 	if s.retention <= 0 {
 		s.retention = DefaultRetention
@@ -64,7 +65,7 @@ func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
 
 // Keys returns the key builder, for packages that keep their own keys beside
 // the jobs' (pools, approvals) in the same hash slot.
-func (s *Store) Keys() Keys { return s.keys }
+func (s *Store) Keys() rdb.Keys { return s.keys }
 
 // Redis returns the client the store uses.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }

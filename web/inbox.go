@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"log/slog"
 	"os"
 	"strconv"
@@ -29,7 +30,7 @@ import (
 //	{gantry}:github:webhooks:dead   stream  webhooks given up on, with why (capped at about 1000)
 type Inbox struct {
 	rdb    redis.UniversalClient
-	keys   jobs.Keys
+	keys   rdb.Keys
 	stream string
 	dead   string
 	cfg    InboxConfig

@@ -2,8 +2,8 @@ package web
 
 import (
 	"encoding/hex"
+	"github.com/gantry-ci/gantry/internal/rdb"
 
-	"github.com/gantry-ci/gantry/jobs"
 )
 
 // seenKeys are the two records that make a webhook count once: its
@@ -22,7 +22,7 @@ type seenKeys struct {
 	body     string
 }
 
-func seenKeysFor(k jobs.Keys, delivery string, bodySum []byte) seenKeys {
+func seenKeysFor(k rdb.Keys, delivery string, bodySum []byte) seenKeys {
 	return seenKeys{
 		delivery: k.Seen("github:" + delivery),
 		id:       delivery,
