@@ -88,6 +88,16 @@ func (s *Service) knownPools(src *scm.Source, plan *spec.Plan) error {
 }
 
 func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	return s.runPipeline(ctx, r, c, "branch")
+}
+
+// run runs the pipeline the command names: "run nightly" is a build whose
+// steps are the nightly pipeline's.
+func (s *Service) run(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	return s.runPipeline(ctx, r, c, c.Pipeline)
+}
+
+func (s *Service) runPipeline(ctx context.Context, r *Request, c *Command, pipeline string) (Reply, error) {
 	repo, err := s.repoFor(r, c.Repo)
 	if err != nil {
 		return Reply{}, err
@@ -95,7 +105,7 @@ func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, err
 	if err := s.mayBuild(ctx, r, repo); err != nil {
 		return Reply{}, err
 	}
-	src, plan, err := s.resolvePlan(ctx, r, repo, c.Ref, func(f *spec.File) (*spec.Plan, error) { return f.Pipeline("branch") })
+	src, plan, err := s.resolvePlan(ctx, r, repo, c.Ref, func(f *spec.File) (*spec.Plan, error) { return f.Pipeline(pipeline) })
 	if err != nil {
 		return Reply{}, err
 	}
@@ -104,7 +114,7 @@ func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, err
 	if err := s.create(ctx, r, j); err != nil {
 		return Reply{}, err
 	}
-	return Reply{Text: say.F("Queued %s: build %s", j.Name(), describeTarget(j)), Job: j.ID}, nil
+	return Reply{Text: say.F("Queued %s: %s %s", j.Name(), j.What(), describeTarget(j)), Job: j.ID}, nil
 }
 
 func describeTarget(j *jobs.Job) string {

@@ -39,6 +39,9 @@ type Command struct {
 	// path).
 	Target string
 	Sub    string // "release" for "pool release RESOURCE"
+	// Pipeline is the pipeline of "run PIPELINE": a name checked by
+	// ValidPipelineName, which the repo's .gantry.yml must define.
+	Pipeline string
 }
 
 // Result is the outcome of Parse: exactly one of its fields is set.
@@ -96,6 +99,8 @@ func parseArgs(a args) (*Command, error) {
 		return parseBuild(a)
 	case VerbDeploy:
 		return parseDeploy(a)
+	case VerbRun:
+		return parseRun(a)
 	case VerbLogs:
 		return parseLogs(a)
 	case VerbStatus:
@@ -169,6 +174,28 @@ func parseBuild(a args) (*Command, error) {
 	if len(a.words) == 1 {
 		var err error
 		if cmd.Repo, cmd.Ref, err = parseRepoRef(a.words[0].s); err != nil {
+			return nil, err
+		}
+	}
+	return cmd, nil
+}
+
+// parseRun reads "run PIPELINE [repo][@ref]".
+func parseRun(a args) (*Command, error) {
+	if len(a.words) == 0 {
+		return nil, a.usageError("“run” needs the name of a pipeline of .gantry.yml.")
+	}
+	if err := a.atMost(2); err != nil {
+		return nil, err
+	}
+	name := a.words[0].s
+	if err := ValidPipelineName(name); err != nil {
+		return nil, err
+	}
+	cmd := &Command{Verb: VerbRun, Pipeline: name}
+	if len(a.words) == 2 {
+		var err error
+		if cmd.Repo, cmd.Ref, err = parseRepoRef(a.words[1].s); err != nil {
 			return nil, err
 		}
 	}

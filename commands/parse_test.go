@@ -203,10 +203,14 @@ var parseCases = []parseCase{
 	{"typo", "biuld api", replyResult("I don't know “biuld”. Did you mean “build”?\n" + Usage(VerbBuild))},
 	{"typo any case", "DEPLOU staging", replyResult("I don't know “DEPLOU”. Did you mean “deploy”?\n" + Usage(VerbDeploy))},
 	{"prefix", "dep staging", replyResult("I don't know “dep”. Did you mean “deploy”?\n" + Usage(VerbDeploy))},
-	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
-	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
-	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.`)},
-	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
+	{"run", "run nightly", cmdResult(Command{Verb: VerbRun, Pipeline: "nightly"})},
+	{"run repo ref", "run release api@v1.2", cmdResult(Command{Verb: VerbRun, Pipeline: "release", Repo: "api", Ref: "v1.2"})},
+	{"run without pipeline", "run", usageReply("“run” needs the name of a pipeline of .gantry.yml.", VerbRun)},
+	{"run too many", "run nightly api extra", usageReply("Too many words for “run”: “extra”.", VerbRun)},
+	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
+	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
+	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.`)},
+	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
 }
 
 func TestParse(t *testing.T) {
@@ -261,6 +265,8 @@ func renderCommand(c *Command) string {
 		words = append(words, repoRef())
 	case VerbDeploy:
 		words = append(words, repoRef(), "to", c.Env)
+	case VerbRun:
+		words = append(words, c.Pipeline, repoRef())
 	case VerbLogs:
 		words = append(words, job(), "--tail", strconv.Itoa(c.Tail))
 	case VerbStatus:

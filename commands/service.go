@@ -105,6 +105,7 @@ func NewService(d Deps) *Service {
 	s.handlers = map[Verb]Handler{
 		VerbBuild:   s.build,
 		VerbDeploy:  s.deploy,
+		VerbRun:     s.run,
 		VerbLogs:    s.logs,
 		VerbStatus:  s.status,
 		VerbQueue:   s.queue,

@@ -164,6 +164,10 @@ func ValidRef(s string) error {
 // up to 62 lowercase letters, digits, "_" or "-".
 func ValidEnvName(s string) error { return validName("environment name", s) }
 
+// ValidPipelineName checks the name of a pipeline by the rule of
+// ValidEnvName.
+func ValidPipelineName(s string) error { return validName("pipeline name", s) }
+
 // ValidPoolName checks a resource pool name by the rule of ValidEnvName.
 func ValidPoolName(s string) error { return validName("pool name", s) }
 

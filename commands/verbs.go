@@ -13,6 +13,7 @@ type Verb string
 const (
 	VerbBuild   Verb = "build"
 	VerbDeploy  Verb = "deploy"
+	VerbRun     Verb = "run"
 	VerbLogs    Verb = "logs"
 	VerbStatus  Verb = "status"
 	VerbQueue   Verb = "queue"
@@ -48,6 +49,9 @@ func Verbs() []VerbSpec {
 		{Verb: VerbDeploy, Args: "[repo][@ref] [to] ENV",
 			Summary:  "queue a deploy to ENV (the last word), waiting for approval where ENV requires it",
 			Examples: []string{"deploy staging", "deploy api@v1.2 to production", "deploy @abc1234 staging"}},
+		{Verb: VerbRun, Args: "PIPELINE [repo][@ref]",
+			Summary:  "run a named pipeline of .gantry.yml (e.g. nightly); default: this channel's repo at its default branch",
+			Examples: []string{"run nightly", "run nightly api", "run release api@v1.2"}},
 		{Verb: VerbLogs, Args: "[JOB] [--tail N]",
 			Summary:  "the last N lines of a job's log (default 30) and the whole log; JOB defaults to your latest",
 			Examples: []string{"logs", "logs #42", "logs #42 --tail 200"}},

@@ -7,7 +7,7 @@ import (
 )
 
 var allVerbs = []Verb{
-	VerbBuild, VerbDeploy, VerbLogs, VerbStatus, VerbQueue, VerbCancel, VerbRetry,
+	VerbBuild, VerbDeploy, VerbRun, VerbLogs, VerbStatus, VerbQueue, VerbCancel, VerbRetry,
 	VerbApprove, VerbReject, VerbPool, VerbLock, VerbUnlock, VerbAudit, VerbHelp,
 }
 
@@ -192,6 +192,7 @@ func ExampleHelpText() {
 	// gantry commands (“help COMMAND” shows examples; JOB is #42 or 42):
 	//   build [repo][@ref]            queue a build; default: this channel's repo at its default branch
 	//   deploy [repo][@ref] [to] ENV  queue a deploy to ENV (the last word), waiting for approval where ENV requires it
+	//   run PIPELINE [repo][@ref]     run a named pipeline of .gantry.yml (e.g. nightly); default: this channel's repo at its default branch
 	//   logs [JOB] [--tail N]         the last N lines of a job's log (default 30) and the whole log; JOB defaults to your latest
 	//   status [JOB|ENV]              one job, or an environment: its lock and last deploys
 	//   queue                         what is queued and running
@@ -226,9 +227,9 @@ func ExampleParse() {
 		}
 	}
 	// Output:
-	// {Verb:deploy Repo:api Ref:v1.2 Env:production Job:0 Tail:0 Reason: Target: Sub:}
-	// {Verb:logs Repo: Ref: Env: Job:42 Tail:100 Reason: Target: Sub:}
-	// {Verb:reject Repo: Ref: Env: Job:42 Tail:0 Reason:the migration & its rollback are not reviewed Target: Sub:}
+	// {Verb:deploy Repo:api Ref:v1.2 Env:production Job:0 Tail:0 Reason: Target: Sub: Pipeline:}
+	// {Verb:logs Repo: Ref: Env: Job:42 Tail:100 Reason: Target: Sub: Pipeline:}
+	// {Verb:reject Repo: Ref: Env: Job:42 Tail:0 Reason:the migration & its rollback are not reviewed Target: Sub: Pipeline:}
 	// I don't know “biuld”. Did you mean “build”?
 	// usage: build [repo][@ref]
 	//   e.g. build

@@ -146,10 +146,14 @@ func (j *Job) Duration(now time.Time) time.Duration {
 	return end.Sub(j.Started)
 }
 
-// What is "build" or "deploy to ENV".
+// What is "build", "run PIPELINE" (a pipeline other than branch and pr)
+// or "deploy to ENV".
 func (j *Job) What() string {
-	if j.Kind == Deploy {
+	switch {
+	case j.Kind == Deploy:
 		return "deploy to " + j.Env
+	case j.Plan.Name != "" && j.Plan.Name != "branch" && j.Plan.Name != "pr":
+		return "run " + j.Plan.Name
 	}
 	return "build"
 }
