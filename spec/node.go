@@ -21,6 +21,9 @@ type decoder struct {
 	// ecsEnvNode is where the server config's runner.ecs.environments
 	// is, for checks that span sections.
 	ecsEnvNode *yaml.Node
+	// scheduleNodes are the keys of the server config's schedules, one per
+	// Server.Schedules entry, for checkSchedules' messages.
+	scheduleNodes []*yaml.Node
 }
 
 func newDecoder(file string) *decoder {

@@ -21,7 +21,8 @@ type Server struct {
 	Workers      int   // jobs one process runs at once; default 4
 	Retry        Retry // how jobs that errored are tried again
 	Limits       Limits
-	Retention    Retention // how long what jobs leave behind is kept
+	Retention    Retention  // how long what jobs leave behind is kept
+	Schedules    []Schedule // in the order written
 }
 
 // Retention says how long gantry keeps what a job leaves behind once it has
@@ -126,7 +127,7 @@ const (
 )
 
 var (
-	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention"}
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules"}
 	retentionKeys = []string{"jobs", "logs"}
 	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets"}
 	runnerKeys    = []string{"kind", "ecs", "local"}
@@ -164,6 +165,7 @@ func ParseServer(filename string, data []byte) (*Server, error) {
 	if root != nil {
 		d.server(root, s)
 		d.checkTrust(s, d.ecsEnvNode)
+		d.checkSchedules(s)
 	}
 	if err := d.err(); err != nil {
 		return nil, err
@@ -221,6 +223,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.limits(v, &s.Limits)
 		case "retention":
 			d.retention(v, &s.Retention)
+		case "schedules":
+			d.schedules(v, s)
 		default:
 			d.unknownKey(fl.key, "", serverKeys)
 		}
