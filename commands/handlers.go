@@ -40,6 +40,9 @@ func specError(err error) error {
 
 func (s *Service) newJob(r *Request, src *scm.Source, kind jobs.Kind) *jobs.Job {
 	origin := "chat"
+	if r.Schedule != "" {
+		origin = "schedule"
+	}
 	return &jobs.Job{
 		Kind: kind, Repo: src.Repo, Ref: src.Ref, SHA: src.SHA, Message: src.Message, Source: src.Kind, Path: src.Path,
 		CloneURL: src.CloneURL, GitHub: src.GitHub, Requester: r.User, Origin: origin, Channel: r.Channel,

@@ -117,11 +117,11 @@ func parseArgs(a args) (*Command, error) {
 		return parseAudit(a)
 	case VerbHelp:
 		return parseHelp(a)
-	case VerbQueue:
+	case VerbQueue, VerbSchedules:
 		if err := a.atMost(0); err != nil {
 			return nil, err
 		}
-		return &Command{Verb: VerbQueue}, nil
+		return &Command{Verb: a.verb}, nil
 	}
 	// Every verb of the table has a case above (the tests parse an example
 	// of each), so this is a bug in gantry, not bad input.

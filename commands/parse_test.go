@@ -207,10 +207,10 @@ var parseCases = []parseCase{
 	{"run repo ref", "run release api@v1.2", cmdResult(Command{Verb: VerbRun, Pipeline: "release", Repo: "api", Ref: "v1.2"})},
 	{"run without pipeline", "run", usageReply("“run” needs the name of a pipeline of .gantry.yml.", VerbRun)},
 	{"run too many", "run nightly api extra", usageReply("Too many words for “run”: “extra”.", VerbRun)},
-	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
-	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
-	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.`)},
-	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit and help; “help COMMAND” shows how to use one.")},
+	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.`)},
+	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
 }
 
 func TestParse(t *testing.T) {
@@ -283,6 +283,7 @@ func renderCommand(c *Command) string {
 		words = append(words, c.Env)
 	case VerbHelp:
 		words = append(words, c.Target)
+	case VerbQueue, VerbSchedules:
 	}
 	return strings.Join(words, " ")
 }

@@ -19,6 +19,9 @@ type Request struct {
 	Channel  string // where it was typed; "console" in the console
 	ThreadTS string // the thread it was typed in, if any
 	Console  bool   // typed in the terminal console: local paths allowed, the person is an admin
+	// Schedule is set, to the schedule's name, when no person asks but a
+	// schedule of the server config: nobody's permissions are checked.
+	Schedule string
 	Text     string
 }
 
@@ -74,6 +77,8 @@ type Service struct {
 	logger   *slog.Logger
 	handlers map[Verb]Handler
 	pools    Pools
+	// scheduler is set by Scheduler, before the service answers anyone.
+	scheduler *Scheduler
 }
 
 // Deps are a Service's dependencies. Groups and Links may be nil.
@@ -103,21 +108,22 @@ func NewService(d Deps) *Service {
 		s.logger = slog.Default()
 	}
 	s.handlers = map[Verb]Handler{
-		VerbBuild:   s.build,
-		VerbDeploy:  s.deploy,
-		VerbRun:     s.run,
-		VerbLogs:    s.logs,
-		VerbStatus:  s.status,
-		VerbQueue:   s.queue,
-		VerbCancel:  s.cancel,
-		VerbRetry:   s.retry,
-		VerbApprove: s.approve,
-		VerbReject:  s.reject,
-		VerbPool:    s.pool,
-		VerbLock:    s.lock,
-		VerbUnlock:  s.unlock,
-		VerbAudit:   s.audit,
-		VerbHelp:    s.help,
+		VerbBuild:     s.build,
+		VerbDeploy:    s.deploy,
+		VerbRun:       s.run,
+		VerbLogs:      s.logs,
+		VerbStatus:    s.status,
+		VerbQueue:     s.queue,
+		VerbCancel:    s.cancel,
+		VerbRetry:     s.retry,
+		VerbApprove:   s.approve,
+		VerbReject:    s.reject,
+		VerbPool:      s.pool,
+		VerbLock:      s.lock,
+		VerbUnlock:    s.unlock,
+		VerbAudit:     s.audit,
+		VerbHelp:      s.help,
+		VerbSchedules: s.schedules,
 	}
 	return s
 }

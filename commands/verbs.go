@@ -11,21 +11,22 @@ type Verb string
 
 // The verbs of the chat language, in the order help lists them.
 const (
-	VerbBuild   Verb = "build"
-	VerbDeploy  Verb = "deploy"
-	VerbRun     Verb = "run"
-	VerbLogs    Verb = "logs"
-	VerbStatus  Verb = "status"
-	VerbQueue   Verb = "queue"
-	VerbCancel  Verb = "cancel"
-	VerbRetry   Verb = "retry"
-	VerbApprove Verb = "approve"
-	VerbReject  Verb = "reject"
-	VerbPool    Verb = "pool"
-	VerbLock    Verb = "lock"
-	VerbUnlock  Verb = "unlock"
-	VerbAudit   Verb = "audit"
-	VerbHelp    Verb = "help"
+	VerbBuild     Verb = "build"
+	VerbDeploy    Verb = "deploy"
+	VerbRun       Verb = "run"
+	VerbLogs      Verb = "logs"
+	VerbStatus    Verb = "status"
+	VerbQueue     Verb = "queue"
+	VerbCancel    Verb = "cancel"
+	VerbRetry     Verb = "retry"
+	VerbApprove   Verb = "approve"
+	VerbReject    Verb = "reject"
+	VerbPool      Verb = "pool"
+	VerbLock      Verb = "lock"
+	VerbUnlock    Verb = "unlock"
+	VerbAudit     Verb = "audit"
+	VerbHelp      Verb = "help"
+	VerbSchedules Verb = "schedules"
 )
 
 // VerbSpec describes one form of a command for help and usage text.
@@ -88,6 +89,9 @@ func Verbs() []VerbSpec {
 		{Verb: VerbAudit, Args: "[ENV]",
 			Summary:  "who requested, approved, rejected, locked and released what, and when",
 			Examples: []string{"audit", "audit production"}},
+		{Verb: VerbSchedules, Args: "",
+			Summary:  "each schedule of the server config, its next run and how its last went",
+			Examples: []string{"schedules"}},
 		{Verb: VerbHelp, Args: "[COMMAND]",
 			Summary:  "this list, or how to use one command",
 			Examples: []string{"help", "help deploy"}},

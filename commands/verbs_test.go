@@ -8,7 +8,7 @@ import (
 
 var allVerbs = []Verb{
 	VerbBuild, VerbDeploy, VerbRun, VerbLogs, VerbStatus, VerbQueue, VerbCancel, VerbRetry,
-	VerbApprove, VerbReject, VerbPool, VerbLock, VerbUnlock, VerbAudit, VerbHelp,
+	VerbApprove, VerbReject, VerbPool, VerbLock, VerbUnlock, VerbAudit, VerbSchedules, VerbHelp,
 }
 
 func TestEveryVerbHasASpecWithExamples(t *testing.T) {
@@ -205,6 +205,7 @@ func ExampleHelpText() {
 	//   lock ENV [why]                hold an environment so no one else deploys to it
 	//   unlock ENV                    release a hold on an environment
 	//   audit [ENV]                   who requested, approved, rejected, locked and released what, and when
+	//   schedules                     each schedule of the server config, its next run and how its last went
 	//   help [COMMAND]                this list, or how to use one command
 }
 

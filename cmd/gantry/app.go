@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"io"
 	"log/slog"
 	"net"
@@ -216,9 +217,10 @@ type parts struct {
 	slots        *pool.Pools // one single-member pool per environment: one deploy at a time
 	links        *web.Links  // signed job page links; nil without an HTTP server
 	metrics      *web.Metrics
-	groups       commands.Groups   // Slack user groups; nil outside Slack
-	channels     commands.Channels // Slack channel members and privacy; nil outside Slack
-	names        say.Names         // Slack display names, for pages; nil outside Slack
+	groups       commands.Groups     // Slack user groups; nil outside Slack
+	channels     commands.Channels   // Slack channel members and privacy; nil outside Slack
+	names        say.Names           // Slack display names, for pages; nil outside Slack
+	scheduler    *commands.Scheduler // the server config's schedules; set by service
 }
 
 // jobLink is the signed link to a job's page, or nil without a web server.
@@ -356,11 +358,17 @@ func (m *Main) service(p *parts) *commands.Service {
 	if p.pools != nil {
 		d.Pools = p.pools
 	}
-	return commands.NewService(d)
+	svc := commands.NewService(d)
+	p.scheduler = svc.Scheduler(rdb.NewSchedules(rdb.New(p.rdb), m.Getenv("GANTRY_REDIS_NAMESPACE")), commands.SchedulerConfig{})
+	return svc
 }
 
-// expireApprovals ends unanswered approval requests as their time runs out.
-func (m *Main) expireApprovals(ctx context.Context, svc *commands.Service) {
+// chores ends unanswered approval requests as their time runs out and
+// starts the jobs of the schedules as they come due, until ctx ends.
+func (m *Main) chores(ctx context.Context, p *parts, svc *commands.Service) {
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.scheduler.Run(ctx) }()
+	defer func() { <-done }()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -411,7 +419,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); _ = w.Run(ctx) }()
 	go func() { defer wg.Done(); _ = threads.Consume(ctx, from) }()
-	go func() { defer wg.Done(); m.expireApprovals(ctx, svc) }()
+	go func() { defer wg.Done(); m.chores(ctx, p, svc) }()
 	if srv != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = srv.Serve(ctx, l) }()

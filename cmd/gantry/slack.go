@@ -183,7 +183,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	}
 	run(func() error { return front.Run(ctx) })
 	run(func() error { return threads.ConsumeGroup(ctx, bot.GroupConfig{Consumer: consumer}) })
-	run(func() error { m.expireApprovals(ctx, svc); return nil })
+	run(func() error { m.chores(ctx, p, svc); return nil })
 	run(func() error { return srv.Serve(ctx, l) })
 	if w != nil {
 		run(func() error { return w.Run(ctx) })

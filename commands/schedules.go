@@ -1,0 +1,193 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/rdb"
+	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/say"
+	"github.com/gantry-ci/gantry/spec"
+)
+
+// Scheduler starts the jobs of the server config's schedules at their
+// ticks. Any number of gantry processes may run one on the same Redis: a
+// tick is taken by one of them (rdb.Schedules.Take). After downtime the
+// latest missed tick runs once; a tick whose previous run has not ended
+// starts nothing and says so in `schedules`.
+type Scheduler struct {
+	s     *Service
+	state *rdb.Schedules
+	list  []spec.Schedule
+	now   func() time.Time
+	poll  time.Duration
+	log   *slog.Logger
+}
+
+// SchedulerConfig configures a Scheduler. Zero values are the defaults.
+type SchedulerConfig struct {
+	Now  func() time.Time // the clock ticks are read from; nil is the service's
+	Poll time.Duration    // how often due ticks are looked for; 0 is 5 s
+}
+
+// Scheduler returns the scheduler of the server config's schedules, which
+// keeps how far each has run in state. Until it is made, `schedules`
+// answers that none run here.
+func (s *Service) Scheduler(state *rdb.Schedules, cfg SchedulerConfig) *Scheduler {
+	sc := &Scheduler{s: s, state: state, list: s.cfg.Schedules, now: cfg.Now, poll: cfg.Poll, log: s.logger}
+	if sc.now == nil {
+		sc.now = s.now
+	}
+	if sc.poll <= 0 {
+		sc.poll = 5 * time.Second
+	}
+	s.scheduler = sc
+	return sc
+}
+
+// Run looks for due ticks every poll interval until ctx ends.
+func (sc *Scheduler) Run(ctx context.Context) error {
+	t := time.NewTicker(sc.poll)
+	defer t.Stop()
+	for {
+		if err := sc.Tick(ctx); err != nil && ctx.Err() == nil {
+			sc.log.Warn("schedules: could not look for due ticks", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// maxCatchUp bounds the walk from a schedule's last tick to the latest
+// one due: a schedule every minute catches up on about a week of downtime;
+// beyond that it starts counting again from now.
+const maxCatchUp = 10_000
+
+// Tick starts the jobs of every schedule with a tick due now that no
+// process has taken yet. The errors of all schedules are joined.
+func (sc *Scheduler) Tick(ctx context.Context) error {
+	var errs []error
+	for _, s := range sc.list {
+		if err := sc.tick(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("schedule %s: %w", s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (sc *Scheduler) tick(ctx context.Context, s spec.Schedule) error {
+	now := sc.now()
+	st, err := sc.state.State(ctx, s.Name)
+	if err != nil {
+		return err
+	}
+	if st.Tick.IsZero() {
+		return sc.state.Begin(ctx, s.Name, now)
+	}
+	due := latestTick(s, st.Tick, now)
+	if due.IsZero() {
+		return nil
+	}
+	taken, err := sc.state.Take(ctx, s.Name, due)
+	if err != nil || !taken {
+		return err
+	}
+	log := sc.log.With("schedule", s.Name, "tick", due)
+	if st.Job != 0 {
+		if prev, err := sc.s.store.Get(ctx, st.Job); err == nil && !prev.State.Final() {
+			note := fmt.Sprintf("skipped the tick of %s: %s is still %s", clock(due), prev.Name(), prev.State)
+			log.Info("schedule tick skipped: its previous run has not ended", "job", st.Job)
+			return sc.state.Skipped(ctx, s.Name, st.Job, note, now)
+		}
+	}
+	id, err := sc.s.startScheduled(ctx, s)
+	if err != nil {
+		var ue *jobs.UserError
+		if errors.As(err, &ue) {
+			log.Warn("schedule tick started nothing", "why", ue.Msg.String())
+			return sc.state.Skipped(ctx, s.Name, 0, fmt.Sprintf("the tick of %s started nothing: %s", clock(due), ue.Msg.String()), now)
+		}
+		return err
+	}
+	log.Info("schedule started a job", "job", id)
+	return sc.state.Started(ctx, s.Name, id)
+}
+
+// latestTick is the last tick of s after last and not after now; zero when
+// none is due.
+func latestTick(s spec.Schedule, last, now time.Time) time.Time {
+	var due time.Time
+	for i, t := 0, s.Next(last); !t.After(now); i, t = i+1, s.Next(t) {
+		due = t
+		if i == maxCatchUp {
+			break
+		}
+	}
+	return due
+}
+
+// startScheduled queues what one tick of s does, as the server config's
+// request: no person asked, so nobody's permissions are checked, but a
+// deploy still waits for approval and for the environment's lock.
+func (s *Service) startScheduled(ctx context.Context, sc spec.Schedule) (int64, error) {
+	r := &Request{Schedule: sc.Name, Channel: sc.Channel}
+	c := &Command{Repo: sc.Repo, Ref: sc.Ref, Pipeline: sc.Pipeline, Env: sc.Deploy}
+	var (
+		reply Reply
+		err   error
+	)
+	if sc.Deploy != "" {
+		c.Verb = VerbDeploy
+		reply, err = s.deploy(ctx, r, c)
+	} else {
+		c.Verb = VerbRun
+		reply, err = s.run(ctx, r, c)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if reply.Job == 0 {
+		return 0, jobs.Userf("%s", reply.Text.String())
+	}
+	return reply.Job, nil
+}
+
+// schedules lists each schedule: what it does, when it runs next and how
+// its latest tick went.
+func (s *Service) schedules(ctx context.Context, r *Request, c *Command) (Reply, error) {
+	sc := s.scheduler
+	if sc == nil || len(sc.list) == 0 {
+		return Reply{Text: "No schedules: they are set under schedules: in the server config (gantry.yml).", Ephemeral: true}, nil
+	}
+	now := sc.now()
+	text := say.F("%d schedule(s):", len(sc.list))
+	for _, one := range sc.list {
+		st, err := sc.state.State(ctx, one.Name)
+		if err != nil {
+			return Reply{}, err
+		}
+		text += say.F("\n• %s: %s, cron %s in %s; next %s; last: %s", one.Name, one.What(), one.Cron, one.Location.String(), clock(one.Next(now)), s.lastResult(ctx, st))
+	}
+	return Reply{Text: text, Ephemeral: true}, nil
+}
+
+// lastResult says how a schedule's latest tick went.
+func (s *Service) lastResult(ctx context.Context, st rdb.ScheduleState) string {
+	switch {
+	case st.Note != "":
+		return st.Note
+	case st.Job == 0:
+		return "none yet"
+	}
+	j, err := s.store.Get(ctx, st.Job)
+	if err != nil {
+		return fmt.Sprintf("#%d", st.Job)
+	}
+	return fmt.Sprintf("%s %s", j.Name(), j.State)
+}
