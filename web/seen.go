@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/hex"
 	"github.com/gantry-ci/gantry/internal/rdb"
-
 )
 
 // seenKeys are the two records that make a webhook count once: its
