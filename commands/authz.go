@@ -19,7 +19,7 @@ func (s *Service) IsAdmin(r *Request) bool {
 // isOneOf reports whether the person is among people: "*" is everyone, a
 // U… id is that person, an S… id is everyone in that user group.
 func (s *Service) isOneOf(ctx context.Context, r *Request, people []string) (bool, error) {
-	if r.Schedule != "" {
+	if r.Auto != "" {
 		return true, nil // the server config's own request
 	}
 	return IsOneOf(ctx, s.groups, r.User, people)

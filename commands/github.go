@@ -143,6 +143,13 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 			log.Error("stop the builds a newer push superseded", "err", err)
 		}
 	}
+	if ev.PR == 0 && pipeline == "branch" {
+		if err := w.autoDeploys(ctx, log, ev, name, rc, j); err != nil {
+			// As above: the build is queued and a redelivery would not
+			// queue its deploys (it finds the build and stops there).
+			log.Error("push to deploy: queue the deploys", "err", err)
+		}
+	}
 	return nil
 }
 

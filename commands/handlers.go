@@ -40,8 +40,8 @@ func specError(err error) error {
 
 func (s *Service) newJob(r *Request, src *scm.Source, kind jobs.Kind) *jobs.Job {
 	origin := "chat"
-	if r.Schedule != "" {
-		origin = "schedule"
+	if r.Auto != "" {
+		origin = r.Auto
 	}
 	return &jobs.Job{
 		Kind: kind, Repo: src.Repo, Ref: src.Ref, SHA: src.SHA, Message: src.Message, Source: src.Kind, Path: src.Path,
@@ -133,8 +133,8 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	if err != nil {
 		return Reply{}, err
 	}
-	if err := s.lockedAgainst(ctx, r, c.Env); err != nil {
-		return Reply{}, err
+	if err := s.lockedAgainst(ctx, r, c.Env); err != nil && r.Auto == "" {
+		return Reply{}, err // a typed deploy is refused; an automatic one waits in line
 	}
 	repo, err := s.repoFor(r, c.Repo)
 	if err != nil {
@@ -166,6 +166,7 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	}
 	j := s.newJob(r, src, jobs.Deploy)
 	j.Env = c.Env
+	j.After = c.After
 	j.Plan = *plan
 	j.Plan.Approval = pol.needsApproval() // what retries of it ask for
 	j.Policy = pol.describe()

@@ -42,6 +42,8 @@ type Command struct {
 	// Pipeline is the pipeline of "run PIPELINE": a name checked by
 	// ValidPipelineName, which the repo's .gantry.yml must define.
 	Pipeline string
+	// After is the build a deploy follows (push to deploy); never typed.
+	After int64
 }
 
 // Result is the outcome of Parse: exactly one of its fields is set.

@@ -136,7 +136,7 @@ func latestTick(s spec.Schedule, last, now time.Time) time.Time {
 // request: no person asked, so nobody's permissions are checked, but a
 // deploy still waits for approval and for the environment's lock.
 func (s *Service) startScheduled(ctx context.Context, sc spec.Schedule) (int64, error) {
-	r := &Request{Schedule: sc.Name, Channel: sc.Channel}
+	r := &Request{Auto: "schedule", Channel: sc.Channel}
 	c := &Command{Repo: sc.Repo, Ref: sc.Ref, Pipeline: sc.Pipeline, Env: sc.Deploy}
 	var (
 		reply Reply

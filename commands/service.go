@@ -19,10 +19,11 @@ type Request struct {
 	Channel  string // where it was typed; "console" in the console
 	ThreadTS string // the thread it was typed in, if any
 	Console  bool   // typed in the terminal console: local paths allowed, the person is an admin
-	// Schedule is set, to the schedule's name, when no person asks but a
-	// schedule of the server config: nobody's permissions are checked.
-	Schedule string
-	Text     string
+	// Auto says what asked when no person did: "schedule" (a schedule of
+	// the server config) or "push" (a push to a branch that deploys). No
+	// person's permissions are checked; approval still is.
+	Auto string
+	Text string
 }
 
 // Reply is what gantry answers. Front ends decide how to show it.

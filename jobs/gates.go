@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -192,6 +193,50 @@ func (g *EnvGate) waitUnlocked(ctx context.Context, x *Execution, poll time.Dura
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// AfterGate holds a job that follows a build (Job.After: the deploy a push
+// started waits for that push's build) until the build ends. The job goes
+// on when the build succeeded and ends cancelled, saying why, when it did
+// not.
+type AfterGate struct {
+	Poll time.Duration // how often the build is looked at; 0 is 2s
+}
+
+// Enter waits for the build the job follows.
+func (g *AfterGate) Enter(ctx context.Context, x *Execution) (func(keep bool), error) {
+	id := x.Job.After
+	if id == 0 || x.Job.Handle != "" {
+		return nil, nil // nothing to follow, or re-attaching to a job that runs already
+	}
+	poll := g.Poll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	for {
+		b, err := x.store.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, &CancelError{Why: say.F("build #%d, which it follows, is gone", id)}
+		case err != nil:
+			return nil, err
+		case b.State == Succeeded:
+			x.Log.Line(fmt.Sprintf("── build #%d of %s succeeded", id, b.ShortSHA()))
+			return nil, nil
+		case b.State.Final():
+			return nil, &CancelError{Why: say.F("build %s, which it follows, %s", say.Text(b.Name()), say.Text(b.State))}
+		}
+		if err := x.wait(ctx, say.F("waiting for build %s to succeed", say.Text(b.Name()))); err != nil {
+			return nil, err
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
 		case <-t.C:
 		}
 	}

@@ -109,6 +109,10 @@ type Job struct {
 	// Deployment is the id of the GitHub deployment that records this
 	// deploy; 0 until one is made.
 	Deployment int64
+	// After is the build this job waits for (a deploy a push started):
+	// it starts once that build succeeded and ends cancelled when it did
+	// not. 0: none.
+	After int64
 
 	Created  time.Time
 	Started  time.Time
@@ -194,7 +198,7 @@ func (j *Job) fields() ([]any, error) {
 		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", string(j.Reason),
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
 		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", string(j.Decision),
-		"deployment", strconv.FormatInt(j.Deployment, 10),
+		"deployment", strconv.FormatInt(j.Deployment, 10), "after", strconv.FormatInt(j.After, 10),
 		"requesters", strings.Join(j.Requesters, ","), "approvers", strings.Join(j.Approvers, ","), "private", strconv.FormatBool(j.Private),
 		"policy", string(j.Policy), "rejection", string(j.Rejection),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
@@ -220,6 +224,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 	j.Step, _ = strconv.Atoi(m["step"])
 	j.Retried, _ = strconv.ParseInt(m["retried"], 10, 64)
 	j.Deployment, _ = strconv.ParseInt(m["deployment"], 10, 64)
+	j.After, _ = strconv.ParseInt(m["after"], 10, 64)
 	if rs := m["requesters"]; rs != "" {
 		j.Requesters = strings.Split(rs, ",")
 	}

@@ -26,12 +26,18 @@ var ErrShutdown = errors.New("worker shutting down")
 var ErrLeaseLost = errors.New("lease of the job lost")
 
 // CancelError is the cause given to a job's context when someone cancels it.
-type CancelError struct{ By string }
+type CancelError struct {
+	By  string   // who cancelled it
+	Why say.Text // or why it ended cancelled, when no one did
+}
 
 func (e *CancelError) Error() string { return e.Text().String() }
 
-// Text is the reason a cancelled job gives: who cancelled it.
+// Text is the reason a cancelled job gives: who cancelled it, or why.
 func (e *CancelError) Text() say.Text {
+	if e.Why != "" {
+		return "cancelled: " + e.Why
+	}
 	if e.By == "" {
 		return "cancelled"
 	}
@@ -462,7 +468,7 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 		return false // the job is another worker's now: its record and delivery are too
 	case errors.Is(cause, ErrShutdown):
 		return w.handBack(ctx, d, j, logger)
-	case errors.As(cause, &cancelled):
+	case errors.As(cause, &cancelled), errors.As(runErr, &cancelled):
 		c = Change{To: Cancelled, Text: cancelled.Text(), Set: Set().Reason(cancelled.Text())}
 	case runErr == nil && exitCode == 0:
 		c = Change{To: Succeeded}

@@ -59,12 +59,15 @@ type DeployStage struct {
 	Stage
 	Branch   string // deployed when no ref is named; "" means the repository's default branch
 	Approval bool   // the stage asks for approval (the server config may too)
+	// OnPush deploys each push to Branch (or the default branch) once that
+	// push's branch build succeeds. Only the default branch's file counts.
+	OnPush bool
 }
 
 var (
 	fileKeys   = []string{"image", "services", "resources", "env", "timeout", "prepare", "pipelines", "deploy", "artifacts"}
 	stageKeys  = []string{"setup", "steps", "env", "image", "services", "resources", "timeout"}
-	deployKeys = append(slices.Clone(stageKeys), "branch", "approval")
+	deployKeys = append(slices.Clone(stageKeys), "branch", "approval", "on_push")
 )
 
 // Parse reads a .gantry.yml. filename is used in messages only. Any problem
@@ -186,12 +189,14 @@ func (d *decoder) stage(p field, kind string, known []string) (DeployStage, bool
 			st.Resources = d.poolNames(v, "resources"+where)
 		case "timeout":
 			st.Timeout, _ = d.duration(v, "timeout"+where, MaxTimeout)
-		case "branch", "approval":
+		case "branch", "approval", "on_push":
 			if kind == "pipeline" {
 				d.problem(fl.key, "unknown key %q%s (%s is for deploy stages)", k, where, k)
 				continue
 			}
-			if k == "approval" {
+			if k == "on_push" {
+				st.OnPush, _ = d.boolean(v, "on_push"+where)
+			} else if k == "approval" {
 				st.Approval, _ = d.boolean(v, "approval"+where)
 			} else if b, ok := d.str(v, "branch"+where); ok {
 				if validBranch(b) {

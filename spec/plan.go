@@ -22,6 +22,7 @@ type Plan struct {
 	Artifacts []string
 	Branch    string // deploy stages: the branch deployed by default ("" = the repository's default branch)
 	Approval  bool   // deploy stages: the stage asks for approval
+	OnPush    bool   // deploy stages: a push to Branch deploys once its build succeeds
 }
 
 // Service is a sidecar container, reachable from the steps by its name.
@@ -58,6 +59,7 @@ func (f *File) Deploy(env string) (*Plan, error) {
 	p := f.plan("deploy "+env, st.Stage)
 	p.Branch = st.Branch
 	p.Approval = st.Approval
+	p.OnPush = st.OnPush
 	return p, nil
 }
 

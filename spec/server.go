@@ -93,6 +93,10 @@ type Environment struct {
 	Branch         string
 	AllowOtherRefs bool     // other refs may be deployed, always with approval
 	Secrets        []Secret // granted to deploys here, over the repo's
+	// OnPush deploys each push to Branch (or the stage's branch, or the
+	// default branch) here once that push's branch build succeeds, as a
+	// deploy stage with on_push: true does.
+	OnPush bool
 }
 
 // Web configures the job pages.
@@ -133,7 +137,7 @@ var (
 	runnerKeys    = []string{"kind", "ecs", "local"}
 	ecsKeys       = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
 		"log_group", "log_stream_prefix", "execution_role_arn", "build_role_arn", "environments", "fetch_image", "cpu", "memory"}
-	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets"}
+	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets", "on_push"}
 	webKeys   = []string{"public", "public_channels"}
 	retryKeys = []string{"max_attempts", "backoff"}
 )
@@ -513,6 +517,8 @@ func (d *decoder) environments(n *yaml.Node, s *Server) {
 				}
 			case "allow_other_refs":
 				env.AllowOtherRefs, _ = d.boolean(v, subject)
+			case "on_push":
+				env.OnPush, _ = d.boolean(v, "on_push"+where)
 			case "secrets":
 				env.Secrets = d.secrets(v, where)
 			default:

@@ -271,10 +271,10 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	return p, nil
 }
 
-// gates are what a job passes before it runs: its environment's turn, then
-// its resources.
+// gates are what a job passes before it runs: the build it follows, its
+// environment's turn, then its resources.
 func (p *parts) gates() []jobs.Gate {
-	var gs []jobs.Gate
+	gs := []jobs.Gate{&jobs.AfterGate{}}
 	if p.slots != nil {
 		gs = append(gs, &jobs.EnvGate{Slots: p.slots, Known: func(env string) bool {
 			_, ok := p.cfg.Environments[env]
