@@ -1,0 +1,32 @@
+// Package rdb is gantry's Redis layer: every key, command, Lua script and
+// pub/sub channel gantry uses lives here, and no other package (save
+// cmd/gantry, which opens the client, and the test and benchmark helpers)
+// imports go-redis. The domain packages (jobs, pool, scm, web) decide what
+// to do; the types of this package do it in Redis and return plain data.
+//
+// Every key carries one hash tag, {NS} (the namespace, default "gantry"),
+// so that the multi-key scripts also run on Redis Cluster, and each script
+// names every key it touches, as Redis Cluster requires. Keys documents the
+// keys of jobs; the layouts below are those of the resource pools
+// (PoolStore), the GitHub outbox (Outbox) and the GitHub webhook inbox
+// (Inbox).
+//
+// # Resource pools
+//
+// For a pool P and a holder H (the pools of PoolStoreConfig.Namespace NS):
+//
+//	{NS}:pool:exp:P      zset    member -> lease expiry (ms); members not in it are free
+//	{NS}:pool:owner:P    hash    member -> "SINCE HOLDER" (SINCE: lease start, ms)
+//	{NS}:pool:held:P     hash    holder -> member (the reverse of owner)
+//	{NS}:pool:line:P     zset    holder -> ticket; the line, in order of arrival
+//	{NS}:pool:place:P    zset    holder -> place-in-line expiry (ms)
+//	{NS}:pool:joined:P   hash    holder -> when it joined the line (ms)
+//	{NS}:pool:seq        string  last ticket handed out (INCR), for all pools
+//	{NS}:pool:holder:H   hash    pool -> "=MEMBER" (a lease H was told of) or
+//	                             "!MEMBER" (a lease H lost); kept a day after the
+//	                             last heartbeat, so Renew can report a loss
+//	{NS}:pool:wake:P     pubsub  a holder's name: it was handed a member;
+//	                             "": the line moved
+//
+// Only the holder's own calls write its {NS}:pool:holder:H record.
+package rdb
