@@ -78,7 +78,7 @@ func (m *Main) setupGitHub(p *parts) (*githubParts, error) {
 			m.logger.Warn("GITHUB_WEBHOOK_SECRET is set without GITHUB_TOKEN: webhooks build from the repos' local paths, which must have the pushed commits already, and nothing is reported to GitHub")
 		}
 	} else {
-		g.reporter = scm.NewReporter(p.github, p.store, scm.ReporterConfig{Logger: m.logger, CallFailed: g.callFailed})
+		g.reporter = scm.NewReporter(p.github, p.store, p.redis, scm.ReporterConfig{Namespace: p.namespace, Logger: m.logger, CallFailed: g.callFailed})
 	}
 	switch {
 	case secret != "":

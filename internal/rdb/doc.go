@@ -29,4 +29,15 @@
 //	                             "": the line moved
 //
 // Only the holder's own calls write its {NS}:pool:holder:H record.
+//
+// # GitHub outbox
+//
+// For a queue Q (a commit's statuses, or a deployment's):
+//
+//	{NS}:github:outbox:q:Q       list    the queue's reports, oldest first (JSON)
+//	{NS}:github:outbox:due       zset    queues with reports, scored by when the first may be tried
+//	                                     (while a process holds the queue: when its lease ends)
+//	{NS}:github:outbox:lease:Q   string  the process delivering the queue's first report (TTL: the lease)
+//	{NS}:github:outbox:depth     string  reports in all queues
+//	{NS}:github:outbox:dead      stream  reports given up, with why (capped at about 1000)
 package rdb
