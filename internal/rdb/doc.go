@@ -40,4 +40,14 @@
 //	{NS}:github:outbox:lease:Q   string  the process delivering the queue's first report (TTL: the lease)
 //	{NS}:github:outbox:depth     string  reports in all queues
 //	{NS}:github:outbox:dead      stream  reports given up, with why (capped at about 1000)
+//
+// # GitHub webhook inbox
+//
+//	{NS}:github:webhooks                stream  accepted webhooks not yet acted on (consumer group "webhooks")
+//	{NS}:github:webhooks:dead           stream  webhooks given up on, with why (capped at about 1000)
+//	{NS}:seen:github:DELIVERY           string  the delivery was accepted (72 h)
+//	{NS}:seen:github-body:SHA256HEX     string  the delivery that carried this body (72 h)
+//
+// A webhook's two seen records are set with its entry in the stream, in
+// one script, and both are dropped when it is dead-lettered.
 package rdb
