@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
@@ -81,7 +82,7 @@ admins: [U09]
 	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
 	store := jobs.NewStore(srv.Client(), jobs.StoreConfig{Now: c.Now})
 	lg := jobs.NewLog(store, jobs.LogConfig{}, nil)
-	pools := pool.New(srv.Client(), cfg.Pools, pool.Config{})
+	pools := pool.New(rdb.New(srv.Client()), cfg.Pools, pool.Config{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: lg, Sources: scm.NewResolver(cfg, nil), Pools: pools})
 	return &deployFixture{svc: svc, store: store, log: lg, cfg: cfg, clock: c, rdb: srv, pools: pools}
 }
@@ -102,13 +103,12 @@ func (f *deployFixture) job(t *testing.T, id int64) *jobs.Job {
 // worker runs jobs with the real local runner and gates.
 func (f *deployFixture) worker(t *testing.T) {
 	t.Helper()
-	rdb := f.rdb.Client()
 	envs := map[string][]string{}
 	for name := range f.cfg.Environments {
 		envs[name] = []string{name}
 	}
 	gates := []jobs.Gate{
-		&jobs.EnvGate{Slots: pool.New(rdb, envs, pool.Config{Namespace: "gantry-deploys"}), Known: func(string) bool { return true }, Poll: 50 * time.Millisecond},
+		&jobs.EnvGate{Slots: pool.New(rdb.New(f.rdb.Client()), envs, pool.Config{Namespace: "gantry-deploys"}), Known: func(string) bool { return true }, Poll: 50 * time.Millisecond},
 		&jobs.ResourceGate{Pools: f.pools},
 	}
 	w := jobs.NewWorker(f.store, f.log, local.New(local.Config{}), gates, jobs.WorkerConfig{})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
@@ -54,9 +55,10 @@ repos:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
+	redisSrv := redistest.Start(t)
+	store := jobs.NewStore(redisSrv.Client(), jobs.StoreConfig{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, gh), Logger: slog.New(slog.DiscardHandler)})
-	rep := scm.NewReporter(gh, store, scm.ReporterConfig{})
+	rep := scm.NewReporter(gh, store, rdb.New(redisSrv.Client()), scm.ReporterConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rep.Run(ctx) }()

@@ -23,29 +23,18 @@ type taken struct {
 	soonest time.Time
 }
 
-func (p *Pools) take(ctx context.Context, pool, holder, mode string) (taken, error) {
-	v, err := p.on(takeScript, pool, holder, mode, holder).run(ctx, p.rdb).Slice()
+func (p *Pools) take(ctx context.Context, pool, holder string, wait bool) (taken, error) {
+	t, err := p.store.Take(ctx, p.pool(pool), p.now(), holder, wait)
 	if err != nil {
 		return taken{}, fmt.Errorf("pool %q: take a member for %q: %w", pool, holder, err)
 	}
-	if len(v) == 0 {
-		return taken{}, replyError("take", v)
+	if !t.Held {
+		return taken{pos: t.Position, soonest: t.Soonest}, nil
 	}
-	code, _ := v[0].(int64)
-	switch {
-	case code > 0 && len(v) == 3:
-		m, _ := v[1].(string)
-		return taken{
-			lease: Lease{Pool: pool, Member: m, Holder: holder, Since: msTime(v[2])},
-			held:  true, before: code == 2,
-		}, nil
-	case code == 0 && len(v) == 1 && mode == "try":
-		return taken{}, nil
-	case code == 0 && len(v) == 3:
-		pos, _ := v[1].(int64)
-		return taken{pos: int(pos), soonest: msTime(v[2])}, nil
-	}
-	return taken{}, replyError("take", v)
+	return taken{
+		lease: Lease{Pool: pool, Member: t.Member, Holder: holder, Since: t.Since},
+		held:  true, before: t.Before,
+	}, nil
 }
 
 // TryAcquire takes a free member of pool for holder now if no one waits
@@ -59,7 +48,7 @@ func (p *Pools) TryAcquire(ctx context.Context, pool, holder string) (Lease, boo
 	if err := p.known(pool); err != nil {
 		return Lease{}, false, err
 	}
-	t, err := p.take(ctx, pool, holder, "try")
+	t, err := p.take(ctx, pool, holder, false)
 	return t.lease, t.held, err
 }
 
@@ -128,7 +117,7 @@ func (p *Pools) acquireOne(ctx context.Context, pool, holder string, onWait func
 	if err != nil {
 		return taken{}, false, err
 	}
-	t, err = p.take(ctx, pool, holder, "wait")
+	t, err = p.take(ctx, pool, holder, true)
 	if err != nil || t.held {
 		if w != nil {
 			p.hub.remove(w)
@@ -140,7 +129,7 @@ func (p *Pools) acquireOne(ctx context.Context, pool, holder string, onWait func
 			return taken{}, true, err
 		}
 		// A member handed over before the subscription was up shows here.
-		if t, err = p.take(ctx, pool, holder, "wait"); err != nil || t.held {
+		if t, err = p.take(ctx, pool, holder, true); err != nil || t.held {
 			p.hub.remove(w)
 			return t, true, err
 		}
@@ -173,7 +162,7 @@ func (p *Pools) acquireOne(ctx context.Context, pool, holder string, onWait func
 			}
 		}
 		w.armed.Store(true) // before the look, so no later move goes unheard
-		if t, err = p.take(ctx, pool, holder, "wait"); err != nil || t.held {
+		if t, err = p.take(ctx, pool, holder, true); err != nil || t.held {
 			return t, true, err
 		}
 	}
@@ -196,11 +185,7 @@ func (p *Pools) wait(pool string, t taken) time.Duration {
 func (p *Pools) giveBack(ctx context.Context, holder string, pools []string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	calls := make([]call, len(pools))
-	for i, name := range pools {
-		calls[i] = p.on(leaveScript, name, holder, "1", holder)
-	}
-	if _, err := p.runAll(ctx, calls); err != nil {
+	if _, err := p.store.Leave(ctx, p.now(), holder, true, p.pools(pools)...); err != nil {
 		p.log.Warn("pool: give back after a failed acquire", "holder", holder, "pools", pools, "err", err)
 	}
 }

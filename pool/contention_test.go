@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 )
 
@@ -19,11 +20,11 @@ import (
 func TestContentionNeverSharesAMember(t *testing.T) {
 	const holders, rounds = 50, 4
 	srv := redistest.Start(t)
-	rdb := srv.Client()
+	cli := srv.Client()
 	ctx := ctxT(t)
 	members := map[string][]string{"mysql": {"mysql-1", "mysql-2", "mysql-3"}}
 	// Two processes' worth of Pools on separate clients share the pool.
-	ps := []*Pools{New(rdb, members, Config{TTL: 10 * time.Second}), New(srv.Client(), members, Config{TTL: 10 * time.Second})}
+	ps := []*Pools{New(rdb.New(cli), members, Config{TTL: 10 * time.Second}), New(rdb.New(srv.Client()), members, Config{TTL: 10 * time.Second})}
 
 	var violations, acquisitions atomic.Int64
 	var wg sync.WaitGroup
@@ -42,14 +43,14 @@ func TestContentionNeverSharesAMember(t *testing.T) {
 				}
 				acquisitions.Add(1)
 				marker := "test-marker:" + ls[0].Member
-				if set, err := rdb.SetNX(ctx, marker, holder, 0).Result(); err != nil {
+				if set, err := cli.SetNX(ctx, marker, holder, 0).Result(); err != nil {
 					errs <- err
 					return
 				} else if !set {
 					violations.Add(1)
 				}
 				time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
-				if err := rdb.Del(ctx, marker).Err(); err != nil {
+				if err := cli.Del(ctx, marker).Err(); err != nil {
 					errs <- err
 					return
 				}

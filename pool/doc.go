@@ -34,23 +34,6 @@
 //
 // # Key layout
 //
-// Every key carries the one hash tag {NS} (Config.Namespace, default
-// "gantry"), so the multi-key scripts also run on Redis Cluster. For a pool P
-// and a holder H:
-//
-//	{NS}:pool:exp:P      zset    member -> lease expiry (ms); members not in it are free
-//	{NS}:pool:owner:P    hash    member -> "SINCE HOLDER" (SINCE: lease start, ms)
-//	{NS}:pool:held:P     hash    holder -> member (the reverse of owner)
-//	{NS}:pool:line:P     zset    holder -> ticket; the line, in order of arrival
-//	{NS}:pool:place:P    zset    holder -> place-in-line expiry (ms)
-//	{NS}:pool:joined:P   hash    holder -> when it joined the line (ms)
-//	{NS}:pool:seq        string  last ticket handed out (INCR), for all pools
-//	{NS}:pool:holder:H   hash    pool -> "=MEMBER" (a lease H was told of) or
-//	                             "!MEMBER" (a lease H lost); kept a day after the
-//	                             last heartbeat, so Renew can report a loss
-//	{NS}:pool:wake:P     pubsub  a holder's name: it was handed a member;
-//	                             "": the line moved
-//
-// Only the holder's own calls write its {NS}:pool:holder:H record, and each
-// script names every key it touches, as Redis Cluster requires.
+// The keys and scripts live in the Redis layer; its package comment
+// (internal/rdb/doc.go) lays out the keys of a pool.
 package pool

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 )
 
@@ -79,14 +80,14 @@ func TestDeadWaiterDoesNotBlockTheLine(t *testing.T) {
 	ttl := time.Second
 	members := map[string][]string{"mysql": {"mysql-1"}}
 	srv := redistest.Start(t)
-	p := New(srv.Client(), members, Config{TTL: ttl})
+	p := New(rdb.New(srv.Client()), members, Config{TTL: ttl})
 	if _, ok, _ := p.TryAcquire(ctx, "mysql", "holder"); !ok {
 		t.Fatal("holder got nothing")
 	}
 	// The dead waiter's process stops in line: its own client goes away,
 	// so it neither heartbeats nor leaves.
 	deadClient := srv.Client()
-	doomed := New(deadClient, members, Config{TTL: ttl})
+	doomed := New(rdb.New(deadClient), members, Config{TTL: ttl})
 	pos := make(chan int, 10)
 	deadDone := goAcquire(t, ctx, doomed, []string{"mysql"}, "dead", pos)
 	waitPos(t, pos, 1, "dead")

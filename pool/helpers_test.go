@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // patience bounds every wait in these tests: generous, because a loaded
@@ -147,4 +147,5 @@ func waiting(st Status) []string {
 	return out
 }
 
-func redisClient(t *testing.T) *redis.Client { return redistest.Client(t) }
+// redisClient is the Redis layer on a Redis of the test's own.
+func redisClient(t *testing.T) *rdb.Client { return rdb.New(redistest.Client(t)) }

@@ -6,19 +6,18 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
-// hub holds one pub/sub subscription to the wake channels of all pools while
-// at least one Acquire of this process waits, and passes each message on to
-// the local waiters of that pool.
+// hub holds one subscription to the wake-ups of all pools while at least
+// one Acquire of this process waits, and passes each message on to the
+// local waiters of that pool.
 type hub struct {
-	rdb      redis.UniversalClient
-	channels map[string]string // channel -> pool
-	list     []string
+	store *rdb.PoolStore
+	pools []string
 
 	mu      sync.Mutex
-	ps      *redis.PubSub
+	sub     *rdb.PoolWakeups
 	waiters map[string]map[*waiter]struct{} // pool -> waiters
 	count   int
 }
@@ -34,12 +33,8 @@ type waiter struct {
 	armed atomic.Bool
 }
 
-func newHub(rdb redis.UniversalClient, channels map[string]string) *hub {
-	h := &hub{rdb: rdb, channels: channels, waiters: make(map[string]map[*waiter]struct{})}
-	for c := range channels {
-		h.list = append(h.list, c)
-	}
-	return h
+func newHub(store *rdb.PoolStore, pools []string) *hub {
+	return &hub{store: store, pools: pools, waiters: make(map[string]map[*waiter]struct{})}
 }
 
 // add registers a waiter. With open false it does so only if the
@@ -49,18 +44,16 @@ func newHub(rdb redis.UniversalClient, channels map[string]string) *hub {
 func (h *hub) add(ctx context.Context, pool, holder string, open bool) (*waiter, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.ps == nil {
+	if h.sub == nil {
 		if !open {
 			return nil, nil
 		}
-		ps := h.rdb.Subscribe(ctx, h.list...)
-		// The first confirmation means the whole SUBSCRIBE has run.
-		if _, err := ps.Receive(ctx); err != nil {
-			_ = ps.Close()
+		sub, err := h.store.Subscribe(ctx, h.pools...)
+		if err != nil {
 			return nil, fmt.Errorf("pool: subscribe to wake-ups: %w", err)
 		}
-		h.ps = ps
-		go h.relay(ps)
+		h.sub = sub
+		go h.relay(sub)
 	}
 	w := &waiter{pool: pool, holder: holder, granted: make(chan struct{}, 1), moved: make(chan struct{}, 1)}
 	w.armed.Store(true)
@@ -81,21 +74,17 @@ func (h *hub) remove(w *waiter) {
 	}
 	delete(h.waiters[w.pool], w)
 	h.count--
-	if h.count == 0 && h.ps != nil {
-		_ = h.ps.Close()
-		h.ps = nil
+	if h.count == 0 && h.sub != nil {
+		_ = h.sub.Close()
+		h.sub = nil
 	}
 }
 
-func (h *hub) relay(ps *redis.PubSub) {
-	for m := range ps.Channel() {
-		pool, ok := h.channels[m.Channel]
-		if !ok {
-			continue
-		}
+func (h *hub) relay(sub *rdb.PoolWakeups) {
+	for m := range sub.C {
 		h.mu.Lock()
-		for w := range h.waiters[pool] {
-			if m.Payload == w.holder {
+		for w := range h.waiters[m.Pool] {
+			if m.Holder == w.holder {
 				signal(w.granted)
 			} else if w.armed.CompareAndSwap(true, false) {
 				signal(w.moved)

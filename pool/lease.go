@@ -3,8 +3,9 @@ package pool
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // Renew extends every lease and place in line of holder: its heartbeat. It
@@ -15,19 +16,9 @@ func (p *Pools) Renew(ctx context.Context, holder string) (bool, error) {
 	if err := checkHolder(holder); err != nil {
 		return false, err
 	}
-	calls := make([]call, len(p.names))
-	for i, name := range p.names {
-		calls[i] = p.on(renewScript, name, holder, "", holder)
-	}
-	cmds, err := p.runAll(ctx, calls)
+	ok, err := p.store.Renew(ctx, p.now(), holder, p.pools(p.names)...)
 	if err != nil {
 		return false, fmt.Errorf("pool: renew the leases of %q: %w", holder, err)
-	}
-	ok := true
-	for _, c := range cmds {
-		if n, _ := c.Int64(); n == 0 {
-			ok = false
-		}
 	}
 	return ok, nil
 }
@@ -63,11 +54,7 @@ func (p *Pools) Release(ctx context.Context, holder string) error {
 	if err := checkHolder(holder); err != nil {
 		return err
 	}
-	calls := make([]call, len(p.names))
-	for i, name := range p.names {
-		calls[i] = p.on(leaveScript, name, holder, "1", holder)
-	}
-	if _, err := p.runAll(ctx, calls); err != nil {
+	if _, err := p.store.Leave(ctx, p.now(), holder, true, p.pools(p.names)...); err != nil {
 		return fmt.Errorf("pool: release the leases of %q: %w", holder, err)
 	}
 	return nil
@@ -82,18 +69,14 @@ func (p *Pools) ForceRelease(ctx context.Context, member string) (Lease, error) 
 	if !ok {
 		return Lease{}, fmt.Errorf("%w %q: no pool has it", ErrUnknownMember, member)
 	}
-	v, err := p.on(forceScript, pool, member, "", "").run(ctx, p.rdb).Slice()
+	h, ok, err := p.store.Force(ctx, p.pool(pool), p.now(), member)
 	if err != nil {
 		return Lease{}, fmt.Errorf("pool %q: free %q: %w", pool, member, err)
 	}
-	if len(v) == 1 {
+	if !ok {
 		return Lease{}, fmt.Errorf("%q of pool %q is %w", member, pool, ErrNotLeased)
 	}
-	if len(v) != 3 {
-		return Lease{}, replyError("force", v)
-	}
-	h, _ := v[1].(string)
-	return Lease{Pool: pool, Member: member, Holder: h, Since: msTime(v[2])}, nil
+	return Lease{Pool: pool, Member: member, Holder: h.Holder, Since: h.Since}, nil
 }
 
 // MemberStatus is one member of a pool: its holder and since when, or no
@@ -126,53 +109,29 @@ func (p *Pools) Status(ctx context.Context, name string) ([]Status, error) {
 		}
 		names = []string{name}
 	}
-	calls := make([]call, len(names))
-	for i, n := range names {
-		calls[i] = p.on(viewScript, n, "", "", "")
-	}
-	cmds, err := p.runAll(ctx, calls)
+	views, err := p.store.View(ctx, p.now(), p.pools(names)...)
 	if err != nil {
 		return nil, fmt.Errorf("pool: read the pools: %w", err)
 	}
 	out := make([]Status, len(names))
 	for i, n := range names {
-		st, err := p.status(n, cmds[i].Val())
-		if err != nil {
-			return nil, err
-		}
-		out[i] = st
+		out[i] = p.status(n, views[i])
 	}
 	return out, nil
 }
 
-func (p *Pools) status(name string, reply any) (Status, error) {
-	v, ok := reply.([]any)
-	if !ok || len(v) != 3 {
-		return Status{}, replyError("view", reply)
-	}
-	owners, _ := v[0].([]any)
-	line, _ := v[1].([]any)
-	joined, _ := v[2].([]any)
-	if len(owners)%2 != 0 || len(line) != len(joined) {
-		return Status{}, replyError("view", reply)
-	}
-	held := make(map[string]string, len(owners)/2)
-	for i := 0; i < len(owners); i += 2 {
-		m, _ := owners[i].(string)
-		held[m], _ = owners[i+1].(string)
-	}
+// status is pool name's view with its members in config order.
+func (p *Pools) status(name string, v rdb.PoolView) Status {
 	st := Status{Name: name, Members: make([]MemberStatus, 0, len(p.members[name]))}
 	for _, m := range p.members[name] {
 		ms := MemberStatus{Name: m}
-		if val, ok := held[m]; ok {
-			since, holder, _ := strings.Cut(val, " ")
-			ms.Holder, ms.Since = holder, msTime(since)
+		if h, ok := v.Held[m]; ok {
+			ms.Holder, ms.Since = h.Holder, h.Since
 		}
 		st.Members = append(st.Members, ms)
 	}
-	for i := range line {
-		h, _ := line[i].(string)
-		st.Waiting = append(st.Waiting, Waiter{Holder: h, Since: msTime(joined[i])})
+	for _, w := range v.Line {
+		st.Waiting = append(st.Waiting, Waiter{Holder: w.Holder, Since: w.Since})
 	}
-	return st, nil
+	return st
 }

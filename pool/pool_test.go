@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -235,17 +236,17 @@ func TestForceRelease(t *testing.T) {
 
 func TestNamespacesAreSeparate(t *testing.T) {
 	ctx := ctxT(t)
-	rdb := redisClient(t)
+	cli := redistest.Client(t)
 	members := map[string][]string{"mysql": {"mysql-1"}}
-	a := New(rdb, members, Config{Namespace: "a"})
-	b := New(rdb, members, Config{Namespace: "b"})
+	a := New(rdb.New(cli), members, Config{Namespace: "a"})
+	b := New(rdb.New(cli), members, Config{Namespace: "b"})
 	if _, ok, _ := a.TryAcquire(ctx, "mysql", "x"); !ok {
 		t.Fatal("a: nothing free")
 	}
 	if _, ok, _ := b.TryAcquire(ctx, "mysql", "y"); !ok {
 		t.Fatal("b saw a's lease")
 	}
-	keys, err := rdb.Keys(ctx, "*").Result()
+	keys, err := cli.Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestLeasesSurviveRedisRestart(t *testing.T) {
 		t.Fatal("this test needs a real redis-server")
 	}
 	ctx := ctxT(t)
-	p := New(srv.Client(), map[string][]string{"mysql": {"mysql-1", "mysql-2"}}, Config{TTL: time.Minute})
+	p := New(rdb.New(srv.Client()), map[string][]string{"mysql": {"mysql-1", "mysql-2"}}, Config{TTL: time.Minute})
 	l, _, err := p.TryAcquire(ctx, "mysql", "job:1")
 	if err != nil {
 		t.Fatal(err)

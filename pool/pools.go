@@ -1,16 +1,14 @@
 package pool
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // Config tunes Pools. Its zero value is ready to use.
@@ -47,8 +45,7 @@ var (
 // Pools leases the members of the configured pools. It is safe for
 // concurrent use.
 type Pools struct {
-	rdb     redis.UniversalClient
-	keys    keys
+	store   *rdb.PoolStore
 	ttl     time.Duration
 	poll    time.Duration
 	now     func() time.Time
@@ -68,7 +65,7 @@ type Lease struct {
 // New returns Pools for the pools and members of the server config. The
 // members must pass Validate (the server config loader checks the same
 // rules); New panics otherwise, as the config is wrong, not the moment.
-func New(rdb redis.UniversalClient, members map[string][]string, cfg Config) *Pools {
+func New(r *rdb.Client, members map[string][]string, cfg Config) *Pools {
 	if err := Validate(members); err != nil {
 		panic("pool.New: " + err.Error())
 	}
@@ -88,7 +85,8 @@ func New(rdb redis.UniversalClient, members map[string][]string, cfg Config) *Po
 		cfg.Logger = slog.Default()
 	}
 	p := &Pools{
-		rdb: rdb, keys: newKeys(cfg.Namespace), ttl: cfg.TTL, poll: cfg.Poll,
+		store: rdb.NewPoolStore(r, rdb.PoolStoreConfig{Namespace: cfg.Namespace, TTL: cfg.TTL, RecordTTL: recordTTL}),
+		ttl:   cfg.TTL, poll: cfg.Poll,
 		now: cfg.Now, log: cfg.Logger,
 		members: make(map[string][]string, len(members)),
 		poolOf:  make(map[string]string),
@@ -101,11 +99,7 @@ func New(rdb redis.UniversalClient, members map[string][]string, cfg Config) *Po
 		}
 	}
 	sort.Strings(p.names)
-	channels := make(map[string]string, len(p.names))
-	for _, name := range p.names {
-		channels[p.keys.wake(name)] = name
-	}
-	p.hub = newHub(rdb, channels)
+	p.hub = newHub(p.store, p.names)
 	return p
 }
 
@@ -166,75 +160,16 @@ func checkHolder(holder string) error {
 	return nil
 }
 
-// call is one script run against one pool.
-type call struct {
-	script *redis.Script
-	keys   []string
-	args   []any
+// pool is name with its members, as the Redis layer takes it.
+func (p *Pools) pool(name string) rdb.Pool {
+	return rdb.Pool{Name: name, Members: p.members[name]}
 }
 
-// on builds a script call on pool for subject (a holder or a member). The
-// holder's record key is added when holder is set.
-func (p *Pools) on(s *redis.Script, pool, subject, mode, holder string) call {
-	ks := p.keys.pool(pool)
-	if holder != "" {
-		ks = append(ks, p.keys.holder(holder))
+// pools is p.pool of each of names.
+func (p *Pools) pools(names []string) []rdb.Pool {
+	out := make([]rdb.Pool, len(names))
+	for i, name := range names {
+		out[i] = p.pool(name)
 	}
-	ms := p.members[pool]
-	args := make([]any, 0, 7+len(ms))
-	args = append(args, p.now().UnixMilli(), p.ttl.Milliseconds(), p.keys.wake(pool),
-		pool, subject, mode, recordTTL.Milliseconds())
-	for _, m := range ms {
-		args = append(args, m)
-	}
-	return call{script: s, keys: ks, args: args}
-}
-
-func (c call) run(ctx context.Context, rdb redis.UniversalClient) *redis.Cmd {
-	return c.script.Run(ctx, rdb, c.keys, c.args...)
-}
-
-// runAll runs the calls in one pipeline; a call whose script Redis does not
-// have cached yet is run again on its own, which loads it.
-func (p *Pools) runAll(ctx context.Context, calls []call) ([]*redis.Cmd, error) {
-	cmds := make([]*redis.Cmd, len(calls))
-	_, _ = p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i, c := range calls {
-			cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
-		}
-		return nil
-	})
-	for i, c := range calls {
-		if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			cmds[i] = c.run(ctx, p.rdb)
-		}
-		if err := cmds[i].Err(); err != nil {
-			return nil, err
-		}
-	}
-	return cmds, nil
-}
-
-// msTime reads a reply field holding milliseconds since the epoch.
-func msTime(v any) time.Time {
-	var ms int64
-	switch x := v.(type) {
-	case int64:
-		ms = x
-	case string:
-		f, err := strconv.ParseFloat(x, 64)
-		if err != nil {
-			return time.Time{}
-		}
-		ms = int64(f)
-	}
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
-}
-
-// replyError says a script answered in a shape this code does not expect.
-func replyError(script string, v any) error {
-	return fmt.Errorf("pool: unexpected reply from the %s script: %v", script, v)
+	return out
 }

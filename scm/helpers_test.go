@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
@@ -100,11 +101,19 @@ func wantPermanent(t *testing.T, err error) {
 	}
 }
 
-// newStore is a job store on a Redis of the test's own, where Reporters
-// keep their outbox.
-func newStore(t *testing.T) *jobs.Store {
+// newStore is a job store on a Redis of the test's own, and the Redis
+// layer on the same Redis, where Reporters keep their outbox.
+func newStore(t *testing.T) (*jobs.Store, *rdb.Client) {
 	t.Helper()
-	return jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
+	srv := redistest.Start(t)
+	return jobs.NewStore(srv.Client(), jobs.StoreConfig{}), rdb.New(srv.Client())
+}
+
+// newReporter is a Reporter sending through gh, with a Redis of its own.
+func newReporter(t *testing.T, gh *scm.GitHub, cfg scm.ReporterConfig) *scm.Reporter {
+	t.Helper()
+	store, r := newStore(t)
+	return scm.NewReporter(gh, store, r, cfg)
 }
 
 // runReporter starts r.Run and stops it at the end of the test.

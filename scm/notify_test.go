@@ -32,8 +32,8 @@ func link(id int64) string {
 func setupNotifier(t *testing.T) *notifyFixture {
 	t.Helper()
 	f := setup(t, scm.GitHubConfig{})
-	store := newStore(t)
-	r := scm.NewReporter(f.gh, store, scm.ReporterConfig{})
+	store, redis := newStore(t)
+	r := scm.NewReporter(f.gh, store, redis, scm.ReporterConfig{})
 	runReporter(t, r)
 	n := scm.NewNotifier(store, r, scm.NotifierConfig{Links: link, Consumer: "test"})
 	if err := n.Drain(ctx); err != nil {
@@ -276,8 +276,8 @@ func TestNotifierDeployEndings(t *testing.T) {
 
 func TestNotifierDeploymentIsSharedBetweenProcesses(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{})
-	store := newStore(t)
-	ra, rb := scm.NewReporter(f.gh, store, scm.ReporterConfig{}), scm.NewReporter(f.gh, store, scm.ReporterConfig{})
+	store, redis := newStore(t)
+	ra, rb := scm.NewReporter(f.gh, store, redis, scm.ReporterConfig{}), scm.NewReporter(f.gh, store, redis, scm.ReporterConfig{})
 	runReporter(t, ra)
 	runReporter(t, rb)
 	a := scm.NewNotifier(store, ra, scm.NotifierConfig{Links: link, Consumer: "a"})

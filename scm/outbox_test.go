@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 )
@@ -22,9 +23,10 @@ func TestReportOfAProcessThatDiedMidSendIsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
+	redisSrv := redistest.Start(t)
+	store := jobs.NewStore(redisSrv.Client(), jobs.StoreConfig{})
 	const lease = 400 * time.Millisecond
-	r := NewReporter(gh, store, ReporterConfig{Lease: lease, Poll: 50 * time.Millisecond})
+	r := NewReporter(gh, store, rdb.New(redisSrv.Client()), ReporterConfig{Lease: lease, Poll: 50 * time.Millisecond})
 	for _, state := range []string{"pending", "success"} {
 		if err := r.Status("acme/hello", sha, CommitStatus{State: state}); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 )
 
@@ -26,7 +27,10 @@ const (
 
 // ReporterConfig configures a Reporter. Zero values are the defaults.
 type ReporterConfig struct {
-	Logger *slog.Logger // nil: the GitHub client's
+	// Namespace is the hash tag of the outbox's keys, the same as the job
+	// store's (jobs.StoreConfig.Namespace); "" is "gantry".
+	Namespace string
+	Logger    *slog.Logger // nil: the GitHub client's
 	// Rounds is how many times one report is tried, each a GitHub call
 	// with its own retries, before it is given up and dead-lettered; with
 	// the waits doubling from 4×RetryBase up to two minutes, 12 rounds
@@ -79,9 +83,9 @@ type Reporter struct {
 	deployments map[int64]int64 // job -> deployment made but not yet in the job record
 }
 
-// NewReporter returns a Reporter that keeps its outbox beside store and
-// sends through g. Start its Run.
-func NewReporter(g *GitHub, store *jobs.Store, cfg ReporterConfig) *Reporter {
+// NewReporter returns a Reporter that keeps its outbox in the Redis of r,
+// reads and updates jobs in store, and sends through g. Start its Run.
+func NewReporter(g *GitHub, store *jobs.Store, r *rdb.Client, cfg ReporterConfig) *Reporter {
 	if cfg.Logger == nil {
 		cfg.Logger = g.log
 	}
@@ -106,7 +110,7 @@ func NewReporter(g *GitHub, store *jobs.Store, cfg ReporterConfig) *Reporter {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Reporter{
-		g: g, store: store, box: newOutbox(store.Redis(), store.Keys().Prefix()), cfg: cfg, log: cfg.Logger,
+		g: g, store: store, box: outbox{rdb.NewOutbox(r, cfg.Namespace)}, cfg: cfg, log: cfg.Logger,
 		roundBase: 4 * g.retryBase, drainAfter: drainTimeout, id: hex.EncodeToString(b[:]),
 		wake: make(chan struct{}, 1), deployments: map[int64]int64{},
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
@@ -40,7 +41,7 @@ func TestReporterDeliversInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
+	r := newReporter(t, f.gh, scm.ReporterConfig{})
 	runReporter(t, r)
 
 	var want, wantOther []string
@@ -95,7 +96,7 @@ func TestReporterNeverBlocks(t *testing.T) {
 	bt := &blockingTransport{release: make(chan struct{})}
 	f := setup(t, scm.GitHubConfig{HTTPClient: &http.Client{Transport: bt}})
 	t.Cleanup(bt.open)
-	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
+	r := newReporter(t, f.gh, scm.ReporterConfig{})
 
 	// Before Run, and while GitHub does not answer, queuing returns at once.
 	const n = 300
@@ -137,7 +138,7 @@ func TestReporterRetriesAndGivesUp(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{MaxRetries: 1})
 	var mu sync.Mutex
 	failed := map[string]int{}
-	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{CallFailed: func(call string) {
+	r := newReporter(t, f.gh, scm.ReporterConfig{CallFailed: func(call string) {
 		mu.Lock()
 		defer mu.Unlock()
 		failed[call]++
@@ -208,7 +209,7 @@ func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
 	}
 	// The first gantry queues its reports and is killed before its
 	// Reporter sends any of them.
-	first := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), scm.ReporterConfig{})
+	first := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), rdb.New(srv.Client()), scm.ReporterConfig{})
 	for _, state := range []string{"pending", "success"} {
 		if err := first.Status("acme/hello", f.sha, scm.CommitStatus{State: state, Description: state}); err != nil {
 			t.Fatal(err)
@@ -222,7 +223,7 @@ func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
 	}
 	// The next gantry, with a client of its own on the same Redis, sends
 	// them, in order.
-	next := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), scm.ReporterConfig{})
+	next := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), rdb.New(srv.Client()), scm.ReporterConfig{})
 	runReporter(t, next)
 	flush(t, next)
 	if got := states(f.srv.Statuses("acme/hello", f.sha)); fmt.Sprint(got) != "[gantry/build=pending gantry/build=success]" {
@@ -235,7 +236,7 @@ func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
 
 func TestReporterDrainsWhenStopped(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{})
-	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
+	r := newReporter(t, f.gh, scm.ReporterConfig{})
 	cancel := runReporter(t, r)
 	f.srv.FailNext(githubserver.RouteCreateStatus, 1, http.StatusBadGateway)
 	for _, st := range []string{"pending", "success"} {
@@ -251,7 +252,7 @@ func TestReporterDrainsWhenStopped(t *testing.T) {
 func TestReporterKeepsReportsWhenStoppedWhileGitHubIsDown(t *testing.T) {
 	f := setup(t, scm.GitHubConfig{RetryBase: 200 * time.Millisecond})
 	f.srv.FailNext(githubserver.AnyRoute, 1000, http.StatusBadGateway)
-	r := scm.NewReporter(f.gh, newStore(t), scm.ReporterConfig{})
+	r := newReporter(t, f.gh, scm.ReporterConfig{})
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -106,7 +106,7 @@ func (h *githubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		accepted(w, "ignored: gantry acts on push and pull_request")
 		return
 	}
-	h.accept(w, r, ev, seenKeysFor(h.cfg.Inbox.keys, delivery, sum), log)
+	h.accept(w, r, ev, delivery, sum, log)
 }
 
 // precheck refuses, before any of the body is read, what cannot be a
@@ -168,10 +168,10 @@ func (h *githubWebhook) readSigned(w http.ResponseWriter, r *http.Request, v *sc
 
 // accept puts a new webhook in the inbox and answers 202; a duplicate is
 // answered 202 too, and left alone.
-func (h *githubWebhook) accept(w http.ResponseWriter, r *http.Request, ev *scm.WebhookEvent, seen seenKeys, log *slog.Logger) {
+func (h *githubWebhook) accept(w http.ResponseWriter, r *http.Request, ev *scm.WebhookEvent, delivery string, bodySum []byte, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	dup, err := h.cfg.Inbox.accept(ctx, ev, seen)
+	dup, err := h.cfg.Inbox.accept(ctx, ev, delivery, bodySum)
 	if err != nil {
 		log.Error("GitHub webhook: cannot queue it; GitHub may deliver it again", "repo", ev.Repo, "err", err)
 		w.Header().Set("Retry-After", busyRetry)

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gantry-ci/gantry/internal/githubserver"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
@@ -29,6 +30,7 @@ const hookSecret = "It's a Secret to Everybody"
 type hookFixture struct {
 	url   string
 	logs  *lockedBuffer
+	redis *redis.Client
 	store *jobs.Store
 	inbox *web.Inbox
 
@@ -41,7 +43,8 @@ type hookFixture struct {
 func newHookFixture(t *testing.T, consume bool) *hookFixture {
 	t.Helper()
 	f := &hookFixture{logs: &lockedBuffer{}}
-	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.redis = redistest.Client(t)
+	f.store = jobs.NewStore(f.redis, jobs.StoreConfig{})
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.inbox = f.newInbox("test", logger)
 	hook := web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Inbox: f.inbox, Logger: logger})
@@ -58,7 +61,7 @@ func newHookFixture(t *testing.T, consume bool) *hookFixture {
 // newInbox is an inbox of the fixture's store whose consumer records what
 // it is handed.
 func (f *hookFixture) newInbox(consumer string, logger *slog.Logger) *web.Inbox {
-	return web.NewInbox(f.store, web.InboxConfig{
+	return web.NewInbox(rdb.New(f.redis), web.InboxConfig{
 		Consumer: consumer, RetryBase: 10 * time.Millisecond, MaxAttempts: 4, ClaimIdle: 300 * time.Millisecond, Logger: logger,
 		Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
 			f.mu.Lock()
@@ -244,12 +247,12 @@ func TestWebhookOfAConsumerThatDiedIsTakenOver(t *testing.T) {
 		t.Fatalf("answered %d, want 202", code)
 	}
 	// A consumer reads it and dies before it acknowledges it.
-	rdb := f.store.Redis()
-	stream := f.store.Keys().Prefix() + "github:webhooks"
-	if err := rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
+	raw := f.redis
+	stream := rdb.NewKeys("").Prefix() + "github:webhooks"
+	if err := raw.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	read, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "died", Streams: []string{stream, ">"}, Count: 1}).Result()
+	read, err := raw.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "died", Streams: []string{stream, ">"}, Count: 1}).Result()
 	if err != nil || len(read) != 1 || len(read[0].Messages) != 1 {
 		t.Fatalf("the dying consumer read %v (%v)", read, err)
 	}
@@ -261,7 +264,7 @@ func TestWebhookOfAConsumerThatDiedIsTakenOver(t *testing.T) {
 	if took := time.Since(died); took < 300*time.Millisecond {
 		t.Errorf("taken over after %v, before it was idle for the claim time", took)
 	}
-	pending, err := rdb.XPending(ctx, stream, "webhooks").Result()
+	pending, err := raw.XPending(ctx, stream, "webhooks").Result()
 	if err != nil || pending.Count != 0 {
 		t.Errorf("pending after the takeover: %+v (%v)", pending, err)
 	}
@@ -273,7 +276,7 @@ func TestWebhookUnderWayWhenGantryStopsIsLeftForTheNext(t *testing.T) {
 	f.mu.Lock()
 	f.fail = []error{down}
 	f.mu.Unlock()
-	slow := web.NewInbox(f.store, web.InboxConfig{
+	slow := web.NewInbox(rdb.New(f.redis), web.InboxConfig{
 		Consumer: "stopping", RetryBase: time.Hour, ClaimIdle: time.Hour, Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
 		Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
 			f.mu.Lock()
@@ -293,7 +296,7 @@ func TestWebhookUnderWayWhenGantryStopsIsLeftForTheNext(t *testing.T) {
 	}
 	// Handed back idle: the next consumer takes it at once, though the
 	// stopped one's claim time was an hour.
-	runInbox(t, web.NewInbox(f.store, web.InboxConfig{Consumer: "next", ClaimIdle: time.Hour, Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
+	runInbox(t, web.NewInbox(rdb.New(f.redis), web.InboxConfig{Consumer: "next", ClaimIdle: time.Hour, Handle: func(ctx context.Context, ev *scm.WebhookEvent) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.got = append(f.got, ev)

@@ -3,18 +3,13 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/gantry-ci/gantry/internal/rdb"
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/gantry-ci/gantry/jobs"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/scm"
 )
 
@@ -24,21 +19,20 @@ import (
 // stream as one of a consumer group, acts on them with retries, and
 // dead-letters what keeps failing. A webhook whose consumer dies half way
 // stays pending in the group, and another consumer (or the same one
-// started again) takes it over once it has been idle for ClaimIdle.
-//
-//	{gantry}:github:webhooks        stream  accepted webhooks not yet acted on (consumer group "webhooks")
-//	{gantry}:github:webhooks:dead   stream  webhooks given up on, with why (capped at about 1000)
+// started again) takes it over once it has been idle for ClaimIdle. The
+// stream and its records live in the Redis layer (rdb.Inbox).
 type Inbox struct {
-	rdb    redis.UniversalClient
-	keys   rdb.Keys
-	stream string
-	dead   string
-	cfg    InboxConfig
-	log    *slog.Logger
+	box *rdb.Inbox
+	me  *rdb.InboxConsumer
+	cfg InboxConfig
+	log *slog.Logger
 }
 
 // InboxConfig configures an Inbox. Zero values are the defaults.
 type InboxConfig struct {
+	// Namespace is the hash tag of the inbox's keys, the same as the job
+	// store's (jobs.StoreConfig.Namespace); "" is "gantry".
+	Namespace string
 	// Handle acts on one webhook. An error wrapping jobs.ErrPermanent is
 	// not tried again; any other is, with backoff.
 	Handle   func(context.Context, *scm.WebhookEvent) error
@@ -67,8 +61,8 @@ type InboxConfig struct {
 	Logger *slog.Logger // nil: slog.Default()
 }
 
-// NewInbox returns the inbox beside store.
-func NewInbox(store *jobs.Store, cfg InboxConfig) *Inbox {
+// NewInbox returns the inbox in the Redis of r.
+func NewInbox(r *rdb.Client, cfg InboxConfig) *Inbox {
 	if cfg.Group == "" {
 		cfg.Group = "webhooks"
 	}
@@ -94,54 +88,36 @@ func NewInbox(store *jobs.Store, cfg InboxConfig) *Inbox {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	k := store.Keys()
-	return &Inbox{
-		rdb: store.Redis(), keys: k, stream: k.Prefix() + "github:webhooks", dead: k.Prefix() + "github:webhooks:dead",
-		cfg: cfg, log: cfg.Logger,
-	}
+	box := rdb.NewInbox(r, cfg.Namespace)
+	return &Inbox{box: box, me: box.Consumer(cfg.Group, cfg.Consumer), cfg: cfg, log: cfg.Logger}
 }
 
-// acceptScript records a webhook as seen (its delivery id and its body's
-// hash, for 72 hours) and adds it to the stream, or does neither when
-// either was seen: so a webhook is never seen but not queued, nor queued
-// twice. It answers 1 for a delivery seen before, 2 and the delivery that
-// carried the body for a body seen before, 0 and the entry id when queued.
-var acceptScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return {1, ''} end
-local prev = redis.call('GET', KEYS[2])
-if prev then return {2, prev} end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
-local id = redis.call('XADD', KEYS[3], '*', 'delivery', ARGV[2], 'event', ARGV[3], 'seen', KEYS[1], 'body_seen', KEYS[2])
-return {0, id}
-`)
-
-// accept queues ev unless it was seen. It returns "" when queued, else
-// what makes it a duplicate, for the log.
-func (in *Inbox) accept(ctx context.Context, ev *scm.WebhookEvent, seen seenKeys) (string, error) {
+// accept queues ev, the webhook of delivery whose body has the SHA-256
+// bodySum, unless either was seen in the last 72 hours (webhookDedupe). It
+// returns "" when queued, else what makes it a duplicate, for the log.
+func (in *Inbox) accept(ctx context.Context, ev *scm.WebhookEvent, delivery string, bodySum []byte) (string, error) {
 	b, err := json.Marshal(ev)
 	if err != nil {
-		return "", fmt.Errorf("encode GitHub delivery %s: %w", seen.id, err)
+		return "", fmt.Errorf("encode GitHub delivery %s: %w", delivery, err)
 	}
-	res, err := acceptScript.Run(ctx, in.rdb, []string{seen.delivery, seen.body, in.stream},
-		webhookDedupe.Milliseconds(), seen.id, b).Slice()
+	verdict, first, err := in.box.Accept(ctx, delivery, bodySum, b, webhookDedupe)
 	if err != nil {
-		return "", fmt.Errorf("queue GitHub delivery %s: %w", seen.id, err)
+		return "", fmt.Errorf("queue GitHub delivery %s: %w", delivery, err)
 	}
-	switch code, _ := res[0].(int64); code {
-	case 0:
+	switch verdict {
+	case rdb.InboxQueued:
 		return "", nil
-	case 1:
+	case rdb.InboxRedelivery:
 		return "redelivery", nil
 	default:
-		return fmt.Sprintf("the same body came before as delivery %v; replay", res[1]), nil
+		return fmt.Sprintf("the same body came before as delivery %v; replay", first), nil
 	}
 }
 
 // Backlog is how many accepted webhooks are not yet acted on, across all
 // processes.
 func (in *Inbox) Backlog(ctx context.Context) (int64, error) {
-	n, err := in.rdb.XLen(ctx, in.stream).Result()
+	n, err := in.box.Len(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read GitHub webhook backlog: %w", err)
 	}
@@ -158,19 +134,13 @@ type DeadWebhook struct {
 
 // DeadLetters returns up to n of the webhooks given up on, newest first.
 func (in *Inbox) DeadLetters(ctx context.Context, n int64) ([]DeadWebhook, error) {
-	msgs, err := in.rdb.XRevRangeN(ctx, in.dead, "+", "-", n).Result()
+	ds, err := in.box.DeadLetters(ctx, n)
 	if err != nil {
 		return nil, fmt.Errorf("read dead GitHub webhooks: %w", err)
 	}
-	out := make([]DeadWebhook, 0, len(msgs))
-	for _, m := range msgs {
-		d := DeadWebhook{}
-		d.Delivery, _ = m.Values["delivery"].(string)
-		d.Event, _ = m.Values["event"].(string)
-		d.Error, _ = m.Values["error"].(string)
-		a, _ := m.Values["attempts"].(string)
-		d.Attempts, _ = strconv.Atoi(a)
-		out = append(out, d)
+	out := make([]DeadWebhook, len(ds))
+	for i, d := range ds {
+		out[i] = DeadWebhook(d)
 	}
 	return out, nil
 }
@@ -178,8 +148,7 @@ func (in *Inbox) DeadLetters(ctx context.Context, n int64) ([]DeadWebhook, error
 // ensureGroup makes the consumer group, from the stream's start so that
 // webhooks accepted before any consumer ran are acted on.
 func (in *Inbox) ensureGroup(ctx context.Context) error {
-	err := in.rdb.XGroupCreateMkStream(ctx, in.stream, in.cfg.Group, "0").Err()
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+	if err := in.me.Join(ctx); err != nil {
 		return fmt.Errorf("create webhook consumer group %s: %w", in.cfg.Group, err)
 	}
 	return nil
@@ -204,30 +173,17 @@ func (in *Inbox) Run(ctx context.Context) error {
 // poll takes one webhook, a pending one another consumer left first, and
 // acts on it.
 func (in *Inbox) poll(ctx context.Context) error {
-	msgs, _, err := in.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: in.stream, Group: in.cfg.Group, Consumer: in.cfg.Consumer,
-		MinIdle: in.cfg.ClaimIdle, Start: "0-0", Count: 1,
-	}).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	es, err := in.me.TakeOver(ctx, in.cfg.ClaimIdle)
+	if err != nil {
 		return fmt.Errorf("take over webhooks: %w", err)
 	}
-	if len(msgs) == 0 {
-		res, err := in.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: in.cfg.Group, Consumer: in.cfg.Consumer, Streams: []string{in.stream, ">"},
-			Count: 1, Block: min(2*time.Second, in.cfg.ClaimIdle),
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil
-		}
-		if err != nil {
+	if len(es) == 0 {
+		if es, err = in.me.Read(ctx, min(2*time.Second, in.cfg.ClaimIdle)); err != nil {
 			return fmt.Errorf("read webhooks: %w", err)
 		}
-		for _, st := range res {
-			msgs = append(msgs, st.Messages...)
-		}
 	}
-	for _, m := range msgs {
-		in.process(ctx, m)
+	for _, e := range es {
+		in.process(ctx, e)
 	}
 	return nil
 }

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
 )
@@ -21,17 +19,16 @@ const maxRetryWait = time.Minute
 // process acts on one webhook taken from the stream: acknowledged and
 // removed once acted on, dead-lettered when it keeps failing, handed back
 // to the group when Run stops first.
-func (in *Inbox) process(ctx context.Context, m redis.XMessage) {
-	delivery, _ := m.Values["delivery"].(string)
-	log := in.log.With("delivery", delivery, "entry", m.ID)
+func (in *Inbox) process(ctx context.Context, m rdb.InboxEntry) {
+	log := in.log.With("delivery", m.Delivery, "entry", m.ID)
 	stop := in.keepTaken(ctx, m.ID)
 	defer stop()
-	if n, err := in.timesTaken(ctx, m.ID); err == nil && n > int64(in.cfg.MaxTakeovers)+1 {
+	if n, err := in.me.TimesTaken(ctx, m.ID); err == nil && n > int64(in.cfg.MaxTakeovers)+1 {
 		in.deadLetter(ctx, m, log, fmt.Errorf("taken over %d times from consumers that stopped before they finished it", n-1), 0)
 		return
 	}
 	ev := &scm.WebhookEvent{}
-	if raw, _ := m.Values["event"].(string); json.Unmarshal([]byte(raw), ev) != nil {
+	if json.Unmarshal([]byte(m.Event), ev) != nil {
 		in.deadLetter(ctx, m, log, errors.New("the queued event cannot be decoded"), 0)
 		return
 	}
@@ -83,9 +80,7 @@ func (in *Inbox) keepTaken(ctx context.Context, id string) func() {
 			case <-tctx.Done():
 				return
 			case <-t.C:
-				err := in.rdb.XClaimJustID(tctx, &redis.XClaimArgs{
-					Stream: in.stream, Group: in.cfg.Group, Consumer: in.cfg.Consumer, Messages: []string{id},
-				}).Err()
+				err := in.me.Touch(tctx, id)
 				if err != nil && tctx.Err() == nil {
 					in.log.Warn("GitHub webhook: cannot keep it taken; another consumer may take it over", "entry", id, "err", err)
 				}
@@ -95,25 +90,9 @@ func (in *Inbox) keepTaken(ctx context.Context, id string) func() {
 	return func() { cancel(); <-done }
 }
 
-// timesTaken is how many times entry id has been handed to a consumer.
-func (in *Inbox) timesTaken(ctx context.Context, id string) (int64, error) {
-	p, err := in.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: in.stream, Group: in.cfg.Group, Start: id, End: id, Count: 1,
-	}).Result()
-	if err != nil || len(p) == 0 {
-		return 0, err
-	}
-	return p[0].RetryCount, nil
-}
-
 // done acknowledges and removes a webhook acted on.
 func (in *Inbox) done(ctx context.Context, id string, log *slog.Logger) {
-	_, err := in.rdb.TxPipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
-		p.XAck(context.WithoutCancel(ctx), in.stream, in.cfg.Group, id)
-		p.XDel(context.WithoutCancel(ctx), in.stream, id)
-		return nil
-	})
-	if err != nil {
+	if err := in.me.Done(context.WithoutCancel(ctx), id); err != nil {
 		// Left pending: it is taken over and acted on again, which the
 		// handler's own checks make harmless.
 		log.Error("GitHub webhook acted on, but cannot be acknowledged", "err", err)
@@ -125,9 +104,7 @@ func (in *Inbox) done(ctx context.Context, id string, log *slog.Logger) {
 func (in *Inbox) handBack(ctx context.Context, id string, log *slog.Logger, why error) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	err := in.rdb.Do(hctx, "XCLAIM", in.stream, in.cfg.Group, in.cfg.Consumer, 0, id,
-		"IDLE", in.cfg.ClaimIdle.Milliseconds(), "JUSTID").Err()
-	if err != nil {
+	if err := in.me.HandBack(hctx, id, in.cfg.ClaimIdle); err != nil {
 		log.Warn("GitHub webhook left for another consumer after its idle time", "why", why, "err", err)
 		return
 	}
@@ -137,29 +114,8 @@ func (in *Inbox) handBack(ctx context.Context, id string, log *slog.Logger, why 
 // deadLetter gives a webhook up: it goes to the dead letters with why, and
 // its delivery is forgotten, so that redelivering it from GitHub's
 // settings, once the cause is mended, is acted on.
-func (in *Inbox) deadLetter(ctx context.Context, m redis.XMessage, log *slog.Logger, why error, attempts int) {
-	dctx := context.WithoutCancel(ctx)
-	delivery, _ := m.Values["delivery"].(string)
-	event, _ := m.Values["event"].(string)
-	var forget []string
-	for _, f := range []string{"seen", "body_seen"} {
-		if k, _ := m.Values[f].(string); k != "" {
-			forget = append(forget, k)
-		}
-	}
-	_, err := in.rdb.TxPipelined(dctx, func(p redis.Pipeliner) error {
-		p.XAdd(dctx, &redis.XAddArgs{Stream: in.dead, MaxLen: 1000, Approx: true, Values: []any{
-			"delivery", delivery, "event", event, "error", why.Error(), "attempts", strconv.Itoa(attempts),
-			"at", time.Now().UTC().Format(time.RFC3339),
-		}})
-		p.XAck(dctx, in.stream, in.cfg.Group, m.ID)
-		p.XDel(dctx, in.stream, m.ID)
-		if len(forget) > 0 {
-			p.Del(dctx, forget...)
-		}
-		return nil
-	})
-	if err != nil {
+func (in *Inbox) deadLetter(ctx context.Context, m rdb.InboxEntry, log *slog.Logger, why error, attempts int) {
+	if err := in.me.DeadLetter(context.WithoutCancel(ctx), m, why.Error(), attempts, time.Now()); err != nil {
 		log.Error("GitHub webhook given up, but cannot be dead-lettered; it will be tried again", "why", why, "err", err)
 		return
 	}

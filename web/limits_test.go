@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
@@ -41,11 +42,12 @@ type served struct {
 func serve(t *testing.T, lim web.Limits, webhooks int) *served {
 	t.Helper()
 	f := &fixture{now: time.Now()}
-	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.redis = redistest.Client(t)
+	f.store = jobs.NewStore(f.redis, jobs.StoreConfig{})
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })
 	quiet := slog.New(slog.DiscardHandler)
-	inbox := web.NewInbox(f.store, web.InboxConfig{Handle: func(context.Context, *scm.WebhookEvent) error { return nil }})
+	inbox := web.NewInbox(rdb.New(f.redis), web.InboxConfig{Handle: func(context.Context, *scm.WebhookEvent) error { return nil }})
 	hook := web.GitHubWebhook(web.WebhookConfig{
 		Secret: []byte(hookSecret), Inbox: inbox, MaxBodies: webhooks, SpoolDir: t.TempDir(), Logger: quiet,
 	})
@@ -362,9 +364,8 @@ func bigLog(t *testing.T, f *fixture, size int) *jobs.Job {
 	t.Helper()
 	j := f.job(t)
 	ctx := context.Background()
-	key := f.store.Keys().Log(j.ID)
-	rdb := f.store.Redis()
-	if err := rdb.Del(ctx, key).Err(); err != nil {
+	key := rdb.NewKeys("").Log(j.ID)
+	if err := f.redis.Del(ctx, key).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
@@ -375,14 +376,14 @@ func bigLog(t *testing.T, f *fixture, size int) *jobs.Job {
 			n++
 			fmt.Fprintf(&b, "line %08d %s\n", n, strings.Repeat("x", 100))
 		}
-		if err := rdb.Append(ctx, key, b.String()).Err(); err != nil {
+		if err := f.redis.Append(ctx, key, b.String()).Err(); err != nil {
 			t.Fatal(err)
 		}
 		written += b.Len()
 		b.Reset()
 	}
 	fmt.Fprintf(&b, "last line %08d\n── step 1/1 succeeded in 42s: make test\n", n)
-	if err := rdb.Append(ctx, key, b.String()).Err(); err != nil {
+	if err := f.redis.Append(ctx, key, b.String()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.Transition(ctx, j.ID, jobs.Change{To: jobs.Succeeded}); err != nil {

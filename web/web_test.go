@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
@@ -21,6 +23,7 @@ import (
 )
 
 type fixture struct {
+	redis *redis.Client // the fixture's Redis, for tests that read or write it directly
 	store *jobs.Store
 	log   *jobs.Log
 	links *web.Links
@@ -34,7 +37,8 @@ type fixture struct {
 func newFixture(t *testing.T, public bool, opts ...func(*web.Deps)) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Now()}
-	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.redis = redistest.Client(t)
+	f.store = jobs.NewStore(f.redis, jobs.StoreConfig{})
 	// Output is dated by a stopped clock, so that pages show known times.
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond, Now: func() time.Time { return logClock }}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/pool"
 	"github.com/redis/go-redis/v9"
 )
@@ -43,16 +44,16 @@ func (r result) Quantile(q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
-// measure runs the clients against rdb. Exclusion is checked by a record of
-// its own: a client claims its member in a map on acquiring and clears the
-// claim before releasing.
-func measure(ctx context.Context, rdb redis.UniversalClient, cfg config) (result, error) {
+// measure runs the clients against the Redis rc. Exclusion is checked by a
+// record of its own: a client claims its member in a map on acquiring and
+// clears the claim before releasing.
+func measure(ctx context.Context, rc redis.UniversalClient, cfg config) (result, error) {
 	members := make([]string, cfg.Members)
 	for i := range members {
 		members[i] = fmt.Sprintf("res-%d", i+1)
 	}
 	ns := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	p := pool.New(rdb, map[string][]string{"bench": members}, pool.Config{Namespace: ns, TTL: cfg.TTL})
+	p := pool.New(rdb.New(rc), map[string][]string{"bench": members}, pool.Config{Namespace: ns, TTL: cfg.TTL})
 
 	var (
 		mu        sync.Mutex

@@ -208,6 +208,10 @@ type parts struct {
 	store    *jobs.Store
 	log      *jobs.Log
 	redactor *jobs.Redactor
+	// redis is the Redis layer on rdb, and namespace the hash tag of
+	// every key ("gantry" unless GANTRY_REDIS_NAMESPACE says).
+	redis     *rdb.Client
+	namespace string
 	// localSecrets are the values of the secrets the config grants, read
 	// for the local runner.
 	localSecrets map[spec.Secret]string
@@ -258,15 +262,16 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if ns == "" {
 		ns = "gantry"
 	}
+	p.redis, p.namespace = redisLayer(rdb), ns
 	if len(cfg.Pools) > 0 {
-		p.pools = pool.New(rdb, cfg.Pools, pool.Config{Namespace: ns, Logger: m.logger})
+		p.pools = pool.New(p.redis, cfg.Pools, pool.Config{Namespace: ns, Logger: m.logger})
 	}
 	if len(cfg.Environments) > 0 {
 		envs := make(map[string][]string, len(cfg.Environments))
 		for name := range cfg.Environments {
 			envs[name] = []string{name}
 		}
-		p.slots = pool.New(rdb, envs, pool.Config{Namespace: ns + "-deploys", Logger: m.logger})
+		p.slots = pool.New(p.redis, envs, pool.Config{Namespace: ns + "-deploys", Logger: m.logger})
 	}
 	return p, nil
 }
@@ -359,7 +364,7 @@ func (m *Main) service(p *parts) *commands.Service {
 		d.Pools = p.pools
 	}
 	svc := commands.NewService(d)
-	p.scheduler = svc.Scheduler(rdb.NewSchedules(rdb.New(p.rdb), m.Getenv("GANTRY_REDIS_NAMESPACE")), commands.SchedulerConfig{})
+	p.scheduler = svc.Scheduler(rdb.NewSchedules(p.redis, p.namespace), commands.SchedulerConfig{})
 	return svc
 }
 

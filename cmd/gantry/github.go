@@ -78,12 +78,12 @@ func (m *Main) setupGitHub(p *parts) (*githubParts, error) {
 			m.logger.Warn("GITHUB_WEBHOOK_SECRET is set without GITHUB_TOKEN: webhooks build from the repos' local paths, which must have the pushed commits already, and nothing is reported to GitHub")
 		}
 	} else {
-		g.reporter = scm.NewReporter(p.github, p.store, scm.ReporterConfig{Logger: m.logger, CallFailed: g.callFailed})
+		g.reporter = scm.NewReporter(p.github, p.store, p.redis, scm.ReporterConfig{Namespace: p.namespace, Logger: m.logger, CallFailed: g.callFailed})
 	}
 	switch {
 	case secret != "":
 		svc := m.service(p)
-		g.inbox = web.NewInbox(p.store, web.InboxConfig{Handle: svc.Webhooks(g.reporter).Handle, Logger: m.logger})
+		g.inbox = web.NewInbox(p.redis, web.InboxConfig{Namespace: p.namespace, Handle: svc.Webhooks(g.reporter).Handle, Logger: m.logger})
 		g.hook = web.GitHubWebhook(web.WebhookConfig{Secret: []byte(secret), Inbox: g.inbox, Logger: m.logger})
 		m.logger.Info("GitHub webhooks are on: POST /webhooks/github")
 	case p.github != nil:

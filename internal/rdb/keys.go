@@ -34,10 +34,10 @@ import "strconv"
 //	{gantry}:seen:livelog:N     hash    where job N's live log stopped, to resume it             7 days after its last change
 //	{gantry}:name:U             string  person U's Slack display name                            24 h
 //	{gantry}:link-secret        string  the key that signs page links (without GANTRY_LINK_SECRET) for ever (one key)
-//	{gantry}:github:webhooks    stream  accepted webhooks not yet acted on (web/inbox.go)        until acted on
+//	{gantry}:github:webhooks    stream  accepted webhooks not yet acted on (doc.go)              until acted on
 //	{gantry}:github:webhooks:dead stream webhooks given up on                                    the newest ~1,000
-//	{gantry}:github:outbox:…    …       statuses and deployments to send (scm/outbox.go)         until sent; dead: the newest ~1,000
-//	{gantry}:pool:…             …       resource pool leases and lines (pool/doc.go)             the lease and place TTLs
+//	{gantry}:github:outbox:…    …       statuses and deployments to send (doc.go)                until sent; dead: the newest ~1,000
+//	{gantry}:pool:…             …       resource pool leases and lines (doc.go)                  the lease and place TTLs
 type Keys struct{ p string }
 
 // NewKeys returns the key builder for namespace ns ("" means "gantry").

@@ -1,10 +1,10 @@
-package pool
+package rdb
 
 import "github.com/redis/go-redis/v9"
 
 // Every script works on one pool and gets the same arguments:
 //
-//	KEYS  1 exp, 2 owner, 3 held, 4 line, 5 place, 6 joined, 7 seq (see keys.pool),
+//	KEYS  1 exp, 2 owner, 3 held, 4 line, 5 place, 6 joined, 7 seq (see poolKeys.pool),
 //	      8 the holder's record (only the scripts that take a holder)
 //	ARGV  1 now (ms), 2 ttl (ms), 3 wake channel, 4 pool name,
 //	      5 subject (a holder, or a member for force), 6 mode or flag,
@@ -13,7 +13,7 @@ import "github.com/redis/go-redis/v9"
 //
 // The prelude defines what they share: sweeping expired leases and places,
 // and handing free members to the head of the line.
-const prelude = `
+const poolPrelude = `
 local kExp, kOwner, kHeld, kLine, kPlace, kJoined = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -88,12 +88,12 @@ local function settle(changed)
 end
 `
 
-// takeScript gives the holder (ARGV 5) its lease on the pool if it has one,
+// poolTakeScript gives the holder (ARGV 5) its lease on the pool if it has one,
 // else a free member if no one waits, else (mode "wait") a place in line.
 // Replies {2, member, since} for a lease the holder already knew of,
 // {1, member, since} for one taken now or handed to it while it waited,
 // {0} (mode "try") or {0, position, earliest lease expiry or "0"}.
-var takeScript = redis.NewScript(prelude + `
+var poolTakeScript = redis.NewScript(poolPrelude + `
 local kSeq, kRec = KEYS[7], KEYS[8]
 local pool, holder, mode, recttl = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 settle(false)
@@ -129,9 +129,9 @@ local soonest = redis.call('ZRANGE', kExp, 0, 0, 'WITHSCORES')[2] or '0'
 return {0, redis.call('ZRANK', kLine, holder) + 1, soonest}
 `)
 
-// leaveScript takes the holder out of the pool's line and, with flag "1",
+// poolLeaveScript takes the holder out of the pool's line and, with flag "1",
 // gives back its lease too. Replies 1 if a lease was given back.
-var leaveScript = redis.NewScript(prelude + `
+var poolLeaveScript = redis.NewScript(poolPrelude + `
 local kRec = KEYS[8]
 local pool, holder, giveBack = ARGV[4], ARGV[5], ARGV[6] == '1'
 local changed = false
@@ -152,9 +152,9 @@ settle(changed)
 return freed
 `)
 
-// renewScript extends the holder's lease and place in the pool. Replies 0 if
+// poolRenewScript extends the holder's lease and place in the pool. Replies 0 if
 // the holder lost a lease it was told of (expired, or freed by force).
-var renewScript = redis.NewScript(prelude + `
+var poolRenewScript = redis.NewScript(poolPrelude + `
 local kRec = KEYS[8]
 local pool, holder, recttl = ARGV[4], ARGV[5], tonumber(ARGV[7])
 settle(false)
@@ -170,9 +170,9 @@ redis.call('HSET', kRec, pool, '!' .. string.sub(r, 2))
 return 0
 `)
 
-// forceScript frees the member ARGV 5 whoever holds it. Replies
+// poolForceScript frees the member ARGV 5 whoever holds it. Replies
 // {1, holder, since} or {0} if it was free.
-var forceScript = redis.NewScript(prelude + `
+var poolForceScript = redis.NewScript(poolPrelude + `
 local m = ARGV[5]
 settle(false)
 local v = redis.call('HGET', kOwner, m)
@@ -183,9 +183,9 @@ settle(false)
 return {1, h, since}
 `)
 
-// viewScript settles the pool and replies {owner hash as a flat list,
+// poolViewScript settles the pool and replies {owner hash as a flat list,
 // holders in line in order, when each joined}.
-var viewScript = redis.NewScript(prelude + `
+var poolViewScript = redis.NewScript(poolPrelude + `
 settle(false)
 local line = redis.call('ZRANGE', kLine, 0, -1)
 local joined = {}
