@@ -167,6 +167,9 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	j := s.newJob(r, src, jobs.Deploy)
 	j.Env = c.Env
 	j.After = c.After
+	if c.Branch != "" {
+		j.Ref = c.Branch // the SHA stays pinned; people know it by its branch
+	}
 	j.Plan = *plan
 	j.Plan.Approval = pol.needsApproval() // what retries of it ask for
 	j.Policy = pol.describe()

@@ -44,6 +44,9 @@ type Command struct {
 	Pipeline string
 	// After is the build a deploy follows (push to deploy); never typed.
 	After int64
+	// Branch is the branch a Ref that is a pushed SHA was pushed to, shown
+	// as the job's ref (push to deploy); never typed.
+	Branch string
 }
 
 // Result is the outcome of Parse: exactly one of its fields is set.

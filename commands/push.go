@@ -61,7 +61,7 @@ func (w *Webhooks) autoDeploys(ctx context.Context, log *slog.Logger, ev *scm.We
 			errs = append(errs, err)
 		}
 		r := &Request{Auto: "push", Channel: rc.Channel}
-		reply, err := w.s.deploy(ctx, r, &Command{Verb: VerbDeploy, Repo: name, Ref: ev.SHA, Env: env, After: build.ID})
+		reply, err := w.s.deploy(ctx, r, &Command{Verb: VerbDeploy, Repo: name, Ref: ev.SHA, Branch: ev.Branch, Env: env, After: build.ID})
 		var ue *jobs.UserError
 		switch {
 		case errors.As(err, &ue):

@@ -228,9 +228,9 @@ func ExampleParse() {
 		}
 	}
 	// Output:
-	// {Verb:deploy Repo:api Ref:v1.2 Env:production Job:0 Tail:0 Reason: Target: Sub: Pipeline: After:0}
-	// {Verb:logs Repo: Ref: Env: Job:42 Tail:100 Reason: Target: Sub: Pipeline: After:0}
-	// {Verb:reject Repo: Ref: Env: Job:42 Tail:0 Reason:the migration & its rollback are not reviewed Target: Sub: Pipeline: After:0}
+	// {Verb:deploy Repo:api Ref:v1.2 Env:production Job:0 Tail:0 Reason: Target: Sub: Pipeline: After:0 Branch:}
+	// {Verb:logs Repo: Ref: Env: Job:42 Tail:100 Reason: Target: Sub: Pipeline: After:0 Branch:}
+	// {Verb:reject Repo: Ref: Env: Job:42 Tail:0 Reason:the migration & its rollback are not reviewed Target: Sub: Pipeline: After:0 Branch:}
 	// I don't know “biuld”. Did you mean “build”?
 	// usage: build [repo][@ref]
 	//   e.g. build

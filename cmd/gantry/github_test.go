@@ -84,12 +84,18 @@ func newGitHubServer(t *testing.T) *githubServer {
 // ends or stop is called).
 func (g *githubServer) console(t *testing.T, redisURL string) *githubSession {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "gantry.yml")
-	if err := os.WriteFile(cfg, []byte(`repos:
+	return g.consoleWith(t, redisURL, `repos:
   hello: {github: acme/hello, channel: C0HELLO}
 environments:
   staging: {deployers: ["*"]}
-`), 0o644); err != nil {
+`)
+}
+
+// consoleWith is console with serverConfig as gantry.yml.
+func (g *githubServer) consoleWith(t *testing.T, redisURL, serverConfig string) *githubSession {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "gantry.yml")
+	if err := os.WriteFile(cfg, []byte(serverConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{
