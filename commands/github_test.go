@@ -54,7 +54,7 @@ repos:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, gh), Logger: slog.New(slog.DiscardHandler)})
 	rep := scm.NewReporter(gh, store, scm.ReporterConfig{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -104,7 +104,7 @@ func wantPermanent(t *testing.T, err error) {
 // keep their outbox.
 func newStore(t *testing.T) *jobs.Store {
 	t.Helper()
-	return jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
+	return jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 }
 
 // runReporter starts r.Run and stops it at the end of the test.

@@ -22,7 +22,7 @@ func TestReportOfAProcessThatDiedMidSendIsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := jobs.NewStore(redistest.Start(t).Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	const lease = 400 * time.Millisecond
 	r := NewReporter(gh, store, ReporterConfig{Lease: lease, Poll: 50 * time.Millisecond})
 	for _, state := range []string{"pending", "success"} {

@@ -41,7 +41,7 @@ type hookFixture struct {
 func newHookFixture(t *testing.T, consume bool) *hookFixture {
 	t.Helper()
 	f := &hookFixture{logs: &lockedBuffer{}}
-	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.store = jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.inbox = f.newInbox("test", logger)
 	hook := web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Inbox: f.inbox, Logger: logger})

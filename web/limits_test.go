@@ -41,7 +41,7 @@ type served struct {
 func serve(t *testing.T, lim web.Limits, webhooks int) *served {
 	t.Helper()
 	f := &fixture{now: time.Now()}
-	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.store = jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })
 	quiet := slog.New(slog.DiscardHandler)

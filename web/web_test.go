@@ -34,7 +34,7 @@ type fixture struct {
 func newFixture(t *testing.T, public bool, opts ...func(*web.Deps)) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Now()}
-	f.store = jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	f.store = jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	// Output is dated by a stopped clock, so that pages show known times.
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond, Now: func() time.Time { return logClock }}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })

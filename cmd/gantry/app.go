@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
 	"github.com/gantry-ci/gantry/pool"
@@ -200,6 +201,9 @@ func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) 
 	return rdb, nil
 }
 
+// layer wraps a client connectRedis opened in gantry's Redis layer.
+func layer(r redis.UniversalClient) *rdb.Client { return rdb.New(r) }
+
 // parts are the pieces every mode shares.
 type parts struct {
 	cfg      *spec.Server
@@ -238,7 +242,7 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE"), Retention: cfg.Retention.Jobs})
+	store := jobs.NewStore(layer(rdb), jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE"), Retention: cfg.Retention.Jobs})
 	var local map[spec.Secret]string
 	if cfg.Runner.Kind == "" || cfg.Runner.Kind == "local" {
 		if local, err = m.localSecrets(cfg); err != nil {

@@ -458,7 +458,7 @@ func TestWebhookProcessedAfterGantryWasKilledBetweenTheAnswerAndTheBuild(t *test
 
 	// The first gantry's HTTP side takes the push and answers 202; the
 	// process dies before its consumer acts on it (none ever runs).
-	first := web.NewInbox(jobs.NewStore(redisSrv.Client(), jobs.StoreConfig{}), web.InboxConfig{
+	first := web.NewInbox(jobs.NewStore(redisSrv.RDB(), jobs.StoreConfig{}), web.InboxConfig{
 		Handle: func(context.Context, *scm.WebhookEvent) error {
 			t.Error("the first gantry acted on the webhook")
 			return nil
