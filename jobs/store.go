@@ -171,7 +171,7 @@ type runEnd struct {
 	owner string
 }
 
-// move is Transition, and with end the end of a run too (finishScript).
+// move is Transition, and with end the end of a run too (rdb.Records.Finish).
 func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (State, error) {
 	from := make([]string, len(c.From))
 	for i, st := range c.From {

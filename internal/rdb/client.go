@@ -85,8 +85,3 @@ func pairs(args []any, kv []string) []any {
 	}
 	return args
 }
-
-// Universal is the go-redis client. Interim: only for jobs.Store.Redis,
-// which scm and web use until their Redis code moves into this package;
-// it goes with it.
-func (c *Client) Universal() redis.UniversalClient { return c.r }
