@@ -38,7 +38,7 @@ func (r *endlessByte) Read(p []byte) (int, error) {
 
 func testService(t *testing.T) *commands.Service {
 	t.Helper()
-	store := jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	store := jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	cfg := spec.DefaultServer()
 	return commands.NewService(commands.Deps{
 		Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil),

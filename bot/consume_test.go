@@ -59,7 +59,7 @@ func (nopSink) Close(context.Context, bool) error   { return nil }
 // job has one message however its events are split between them.
 func TestTwoProcessesShareEventsAndPostEachJobOnce(t *testing.T) {
 	rdb := redistest.Start(t)
-	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(rdb.RDB(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -80,7 +80,7 @@ admins: [U09]
 	}
 	srv := redistest.Start(t)
 	c := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
-	store := jobs.NewStore(srv.Client(), jobs.StoreConfig{Now: c.Now})
+	store := jobs.NewStore(srv.RDB(), jobs.StoreConfig{Now: c.Now})
 	lg := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	pools := pool.New(rdb.New(srv.Client()), cfg.Pools, pool.Config{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: lg, Sources: scm.NewResolver(cfg, nil), Pools: pools})

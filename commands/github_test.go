@@ -56,7 +56,7 @@ repos:
 		t.Fatal(err)
 	}
 	redisSrv := redistest.Start(t)
-	store := jobs.NewStore(redisSrv.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(redisSrv.RDB(), jobs.StoreConfig{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, gh), Logger: slog.New(slog.DiscardHandler)})
 	rep := scm.NewReporter(gh, store, rdb.New(redisSrv.Client()), scm.ReporterConfig{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -23,7 +23,7 @@ func TestUnknownPoolIsRefusedAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		store := jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+		store := jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 		svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil)})
 		for _, text := range []string{"build app", "deploy app staging"} {
 			rep := svc.Handle(context.Background(), &commands.Request{User: "U01", Channel: "C0APPS", Text: text})

@@ -43,9 +43,9 @@ schedules:
 	}
 	var ps []scheduledProcess
 	for range n {
-		store := jobs.NewStore(f.rdb.Client(), jobs.StoreConfig{Now: f.clock.Now})
+		store := jobs.NewStore(f.rdb.RDB(), jobs.StoreConfig{Now: f.clock.Now})
 		svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil)})
-		sched := svc.Scheduler(rdb.NewSchedules(rdb.New(f.rdb.Client()), ""), commands.SchedulerConfig{})
+		sched := svc.Scheduler(rdb.NewSchedules(f.rdb.RDB(), ""), commands.SchedulerConfig{})
 		ps = append(ps, scheduledProcess{svc: svc, sched: sched})
 	}
 	return f, ps
@@ -119,7 +119,7 @@ func TestScheduleTicksOnceAcrossProcessesAndOnceAfterDowntime(t *testing.T) {
 	if len(js) != 2 {
 		t.Fatalf("%d jobs after three missed ticks; want 2 (one for the missed ticks)", len(js))
 	}
-	st, err := rdb.NewSchedules(rdb.New(f.rdb.Client()), "").State(context.Background(), "soak")
+	st, err := rdb.NewSchedules(f.rdb.RDB(), "").State(context.Background(), "soak")
 	if err != nil {
 		t.Fatal(err)
 	}

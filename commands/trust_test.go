@@ -96,7 +96,7 @@ admins: [U09]
 		t.Fatal(err)
 	}
 	srv := redistest.Start(t)
-	store := jobs.NewStore(srv.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 	lg := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: lg, Sources: scm.NewResolver(cfg, nil), Channels: channels})
 	return &trustFixture{svc: svc, store: store, dir: dir}
@@ -216,7 +216,7 @@ limits: {queued_per_person: 3}
 		t.Fatal(err)
 	}
 	srv := redistest.Start(t)
-	store := jobs.NewStore(srv.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil)})
 	say := func(user string) commands.Reply {
 		return svc.Handle(context.Background(), &commands.Request{User: user, Channel: "C0APPS", Text: "build app"})

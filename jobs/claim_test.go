@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 )
 
@@ -170,7 +171,7 @@ func TestRenewReportsLeasesTakenByAnother(t *testing.T) {
 	if _, err := q.Claim(ctx, ds, "worker-a", 300*time.Millisecond, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.Client().Set(ctx, e.store.Keys().Lease(b.ID), "worker-b", time.Minute).Err(); err != nil {
+	if err := e.srv.Client().Set(ctx, rdb.NewKeys("").Lease(b.ID), "worker-b", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.store.Cancel(ctx, a.ID, "U9"); err != nil {
@@ -223,7 +224,7 @@ func TestWorkerStopsJobWhoseLeaseAnotherTook(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the job did not start")
 	}
-	if err := e.srv.Client().Set(ctx, e.store.Keys().Lease(j.ID), "worker-b", time.Minute).Err(); err != nil {
+	if err := e.srv.Client().Set(ctx, rdb.NewKeys("").Lease(j.ID), "worker-b", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -294,10 +295,10 @@ func TestTrimKeepsPendingAndUndeliveredEntries(t *testing.T) {
 	if n, err := q.Trim(ctx); err != nil || n != 0 {
 		t.Fatalf("trim of an empty queue: %d, %v", n, err)
 	}
-	rdb := e.srv.Client()
-	stream := e.store.Keys().Queue()
+	rc := e.srv.Client()
+	stream := rdb.NewKeys("").Queue()
 	for i := 1; i <= 300; i++ {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"job", i}}).Err(); err != nil {
+		if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"job", i}}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -313,7 +314,7 @@ func TestTrimKeepsPendingAndUndeliveredEntries(t *testing.T) {
 	if _, err := q.Trim(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n, err := rdb.XLen(ctx, stream).Result()
+	n, err := rc.XLen(ctx, stream).Result()
 	if err != nil || n < 100 || n >= 300 {
 		t.Fatalf("after the trim the stream has %d entries (%v): want the 100 not acknowledged, and fewer than 300", n, err)
 	}

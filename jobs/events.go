@@ -2,14 +2,10 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/say"
 )
 
@@ -34,12 +30,7 @@ type Event struct {
 // "$" for only new ones), waiting up to block for the first. It returns no
 // events and no error when block passes.
 func (s *Store) ReadEvents(ctx context.Context, after string, count int64, block time.Duration) ([]Event, error) {
-	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{
-		Streams: []string{s.keys.Events(), after}, Count: count, Block: block,
-	}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	res, err := s.events.Read(ctx, after, count, block)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -49,39 +40,28 @@ func (s *Store) ReadEvents(ctx context.Context, after string, count int64, block
 // LastEventID is the id of the newest event, "0-0" when there is none: a
 // reader that starts there sees only what comes next.
 func (s *Store) LastEventID(ctx context.Context) (string, error) {
-	msgs, err := s.rdb.XRevRangeN(ctx, s.keys.Events(), "+", "-", 1).Result()
+	id, err := s.events.Last(ctx)
 	if err != nil {
 		return "", fmt.Errorf("read last event: %w", err)
 	}
-	if len(msgs) == 0 {
-		return "0-0", nil
-	}
-	return msgs[0].ID, nil
+	return id, nil
 }
 
 // ReadEventsGroup reads events as consumer of group, so that several
 // processes share the work and an event a crashed consumer read but did not
 // acknowledge is handed out again after minIdle.
 func (s *Store) ReadEventsGroup(ctx context.Context, group, consumer string, count int64, block, minIdle time.Duration) ([]Event, error) {
-	k := s.keys.Events()
-	if err := s.rdb.XGroupCreateMkStream(ctx, k, group, "$").Err(); err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+	if err := s.events.CreateGroup(ctx, group); err != nil {
 		return nil, fmt.Errorf("create event group %s: %w", group, err)
 	}
-	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: k, Group: group, Consumer: consumer, MinIdle: minIdle, Start: "0-0", Count: count,
-	}).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	msgs, err := s.events.ReclaimGroup(ctx, group, consumer, count, minIdle)
+	if err != nil {
 		return nil, fmt.Errorf("reclaim events: %w", err)
 	}
 	if len(msgs) > 0 {
-		return decodeEvents([]redis.XStream{{Stream: k, Messages: msgs}}), nil
+		return decodeEvents(msgs), nil
 	}
-	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: group, Consumer: consumer, Streams: []string{k, ">"}, Count: count, Block: block,
-	}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	res, err := s.events.ReadGroup(ctx, group, consumer, count, block)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -93,27 +73,19 @@ func (s *Store) AckEvents(ctx context.Context, group string, ids ...string) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.rdb.XAck(ctx, s.keys.Events(), group, ids...).Err(); err != nil {
+	if err := s.events.Ack(ctx, group, ids...); err != nil {
 		return fmt.Errorf("ack events: %w", err)
 	}
 	return nil
 }
 
-func decodeEvents(res []redis.XStream) []Event {
-	var out []Event
-	for _, st := range res {
-		for _, m := range st.Messages {
-			e := Event{ID: m.ID}
-			if v, ok := m.Values["job"].(string); ok {
-				e.Job, _ = strconv.ParseInt(v, 10, 64)
-			}
-			e.Type, _ = m.Values["type"].(string)
-			st, _ := m.Values["state"].(string)
-			e.State = State(st)
-			text, _ := m.Values["text"].(string)
-			e.Text = say.Text(text)
-			out = append(out, e)
-		}
+func decodeEvents(res []rdb.Event) []Event {
+	if res == nil {
+		return nil
+	}
+	out := make([]Event, len(res))
+	for i, e := range res {
+		out[i] = Event{ID: e.ID, Job: e.Job, Type: e.Type, State: State(e.State), Text: say.Text(e.Text)}
 	}
 	return out
 }
@@ -122,8 +94,7 @@ func decodeEvents(res []redis.XStream) []Event {
 // exists, reading from now on (it is created if missing; an existing one
 // is left as it is).
 func (s *Store) CreateEventGroup(ctx context.Context, group string) error {
-	err := s.rdb.XGroupCreateMkStream(ctx, s.keys.Events(), group, "$").Err()
-	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+	if err := s.events.CreateGroup(ctx, group); err != nil {
 		return fmt.Errorf("create event group %s: %w", group, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
@@ -113,11 +114,11 @@ type faultRig struct {
 	said  *saidLog
 }
 
-func newFaultRig(t *testing.T, rdb redis.UniversalClient) *faultRig {
+func newFaultRig(t *testing.T, rc redis.UniversalClient) *faultRig {
 	t.Helper()
 	said := &saidLog{}
 	logger := slog.New(&saidHandler{said: said})
-	store := jobs.NewStore(rdb, jobs.StoreConfig{})
+	store := jobs.NewStore(rdb.New(rc), jobs.StoreConfig{})
 	// Close waits longer than its default 30 s for Redis to take what is
 	// buffered: on a loaded machine a failover may end after the step.
 	l := jobs.NewLog(store, jobs.LogConfig{CloseWait: 2 * time.Minute, Logger: logger}, jobs.NewRedactor())

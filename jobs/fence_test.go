@@ -77,7 +77,7 @@ echo "end $$" >> "$RUNS"`)
 
 func startWorker(t *testing.T, e *env, name string, ttl time.Duration) {
 	t.Helper()
-	s := jobs.NewStore(e.srv.Client(), jobs.StoreConfig{})
+	s := jobs.NewStore(e.srv.RDB(), jobs.StoreConfig{})
 	l := jobs.NewLog(s, jobs.LogConfig{FlushEvery: 20 * time.Millisecond}, jobs.NewRedactor())
 	ctx, cancel := context.WithCancel(context.Background())
 	w := jobs.NewWorker(s, l, local.New(local.Config{Grace: time.Second}), nil,

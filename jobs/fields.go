@@ -14,13 +14,13 @@ import (
 //
 // A Fields value is never changed by its methods: each returns a copy with
 // one more field.
-type Fields struct{ kv []any }
+type Fields struct{ kv []string }
 
 // Set starts a list of fields to write.
 func Set() Fields { return Fields{} }
 
-func (f Fields) with(name string, v any) Fields {
-	kv := make([]any, len(f.kv), len(f.kv)+2)
+func (f Fields) with(name, v string) Fields {
+	kv := make([]string, len(f.kv), len(f.kv)+2)
 	copy(kv, f.kv)
 	return Fields{kv: append(kv, name, v)}
 }
@@ -74,5 +74,5 @@ func (f Fields) has(name string) bool {
 // empty reports whether no field is written.
 func (f Fields) empty() bool { return len(f.kv) == 0 }
 
-// args are the fields as name, value, … for a script's ARGV.
-func (f Fields) args() []any { return f.kv }
+// args are the fields as name, value, ….
+func (f Fields) args() []string { return f.kv }

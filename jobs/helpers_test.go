@@ -22,7 +22,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	srv := redistest.Start(t)
-	s := jobs.NewStore(srv.Client(), jobs.StoreConfig{})
+	s := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 	return &env{srv: srv, store: s, log: jobs.NewLog(s, jobs.LogConfig{FlushEvery: 20 * time.Millisecond}, jobs.NewRedactor())}
 }
 

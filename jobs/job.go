@@ -182,7 +182,7 @@ func parseTime(s string) time.Time {
 
 // fields is the job as Redis hash fields (all but id and state, which the
 // scripts that create and move jobs own).
-func (j *Job) fields() ([]any, error) {
+func (j *Job) fields() ([]string, error) {
 	plan, err := json.Marshal(j.Plan)
 	if err != nil {
 		return nil, fmt.Errorf("encode plan of job %d: %w", j.ID, err)
@@ -191,7 +191,7 @@ func (j *Job) fields() ([]any, error) {
 	if j.HasExit {
 		exit = strconv.Itoa(j.ExitCode)
 	}
-	return []any{
+	return []string{
 		"kind", string(j.Kind), "repo", j.Repo, "ref", j.Ref, "sha", j.SHA, "message", j.Message, "env", j.Env,
 		"plan", string(plan), "source", string(j.Source), "path", j.Path, "clone_url", j.CloneURL,
 		"github", j.GitHub, "pr", strconv.Itoa(j.PR), "requester", j.Requester, "origin", j.Origin,

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // The lease of a running job is renewed every LeaseTTL/3. A renewal that
@@ -24,39 +22,6 @@ import (
 
 func (w *Worker) leaseMargin() time.Duration { return w.cfg.LeaseTTL * 2 / 3 }
 
-// renewScript renews the leases of a worker's running jobs, keeps their
-// deliveries from being reclaimed, and reads their cancels, in one step.
-//
-//	KEYS[1] the queue stream (every other key is built from ARGV[1]; all
-//	        share its hash tag)
-//	ARGV[1] the key prefix, ARGV[2] the queue's consumer group,
-//	ARGV[3] the worker (lease owner), ARGV[4] the lease's TTL in ms,
-//	ARGV[5], ARGV[6], … pairs of job number and delivery stream id
-//
-// It replies with one entry per pair, in order:
-//
-//	{0, holder}  another worker holds the lease: nothing is changed
-//	{1}          renewed (or taken again, if it had lapsed and no one took
-//	             it), and the delivery's idle time reset
-//	{1, by}      the same, and a cancel by "by" is recorded on the job
-var renewScript = redis.NewScript(`
-local out = {}
-for i = 5, #ARGV, 2 do
-  local id, msg = ARGV[i], ARGV[i + 1]
-  local lk = ARGV[1] .. 'lease:' .. id
-  local cur = redis.call('GET', lk)
-  if cur and cur ~= ARGV[3] then
-    out[#out + 1] = {0, cur}
-  else
-    redis.call('SET', lk, ARGV[3], 'PX', ARGV[4])
-    redis.call('XCLAIM', KEYS[1], ARGV[2], ARGV[3], 0, msg, 'JUSTID')
-    local by = redis.call('HGET', ARGV[1] .. 'job:' .. id, 'cancel_by')
-    if by then out[#out + 1] = {1, by} else out[#out + 1] = {1} end
-  end
-end
-return out
-`)
-
 // Renewal is what renewing one lease found.
 type Renewal struct {
 	Lost     bool         // another worker holds the lease
@@ -66,40 +31,23 @@ type Renewal struct {
 
 // Renew renews owner's leases on the jobs of ds for ttl, keeps their
 // deliveries from being reclaimed and reads their cancels, in one round
-// trip (see renewScript). A lease another owner holds is left alone and
-// reported lost.
+// trip (see rdb.Queue.Renew). A lease another owner holds is left alone
+// and reported lost.
 func (q *Queue) Renew(ctx context.Context, ds []Delivery, owner string, ttl time.Duration) ([]Renewal, error) {
 	if len(ds) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 4+2*len(ds))
-	args = append(args, q.keys.Prefix(), workerGroup, owner, ttl.Milliseconds())
-	for _, d := range ds {
-		args = append(args, d.Job, d.MsgID)
-	}
-	res, err := renewScript.Run(ctx, q.rdb, []string{q.keys.Queue()}, args...).Slice()
+	rs, err := q.q.Renew(ctx, toRDB(ds), owner, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("renew %d leases: %w", len(ds), err)
 	}
-	if len(res) != len(ds) {
-		return nil, fmt.Errorf("renew %d leases: %d replies", len(ds), len(res))
-	}
 	out := make([]Renewal, len(ds))
-	for i := range ds {
-		r, _ := res[i].([]any)
-		if len(r) == 0 {
-			return nil, fmt.Errorf("renew lease of job #%d: unexpected reply %v", ds[i].Job, res[i])
-		}
-		ok, _ := r[0].(int64)
-		var s string
-		if len(r) > 1 {
-			s, _ = r[1].(string)
-		}
+	for i, r := range rs {
 		switch {
-		case ok == 0:
-			out[i] = Renewal{Lost: true, Holder: s}
-		case len(r) > 1:
-			out[i].CancelBy = &CancelError{By: s}
+		case r.Lost:
+			out[i] = Renewal{Lost: true, Holder: r.Holder}
+		case r.Cancelled:
+			out[i].CancelBy = &CancelError{By: r.CancelBy}
 		}
 	}
 	return out, nil

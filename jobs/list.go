@@ -2,12 +2,8 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // ListFilter picks the jobs a list shows. Empty fields match every job.
@@ -65,21 +61,6 @@ const (
 	listScanMax = 2000
 )
 
-// listAfterScript returns up to ARGV[2] job numbers from the recent set,
-// newest first, starting after job ARGV[1] (or at the newest when it is
-// 0), or nil when ARGV[1] is not in the set. Looking the job up and
-// reading on from it is one step, so jobs created meanwhile do not shift
-// the page.
-var listAfterScript = redis.NewScript(`
-local start = 0
-if ARGV[1] ~= '0' then
-  local r = redis.call('ZREVRANK', KEYS[1], ARGV[1])
-  if not r then return false end
-  start = r + 1
-end
-return redis.call('ZREVRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1)
-`)
-
 // List returns up to n jobs that f matches, newest first, beginning after
 // job after (0: with the newest job). It reads records a batch at a time
 // and at most listScanMax of them. A job after that is not in the list of
@@ -114,7 +95,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, after int64, n int) (Lis
 			page.Jobs = append(page.Jobs, j)
 		}
 		page.Scanned += len(ids)
-		cursor, _ = strconv.ParseInt(ids[len(ids)-1], 10, 64)
+		cursor = ids[len(ids)-1]
 	}
 	// The scan stopped short of the oldest job: the next page goes on
 	// from the last job read, matched or not.
@@ -123,13 +104,13 @@ func (s *Store) List(ctx context.Context, f ListFilter, after int64, n int) (Lis
 }
 
 // listAfter is up to n job numbers after job after in the recent set.
-func (s *Store) listAfter(ctx context.Context, after int64, n int) ([]string, error) {
-	ids, err := listAfterScript.Run(ctx, s.rdb, []string{s.keys.Recent()}, after, n).StringSlice()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("list jobs after #%d: %w", after, ErrNotFound)
-	}
+func (s *Store) listAfter(ctx context.Context, after int64, n int) ([]int64, error) {
+	ids, ok, err := s.records.After(ctx, after, n)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs after #%d: %w", after, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("list jobs after #%d: %w", after, ErrNotFound)
 	}
 	return ids, nil
 }

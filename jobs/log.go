@@ -3,16 +3,14 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"github.com/gantry-ci/gantry/internal/rdb"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // Log keeps each job's output in Redis, one string per job, appended in
@@ -25,8 +23,7 @@ import (
 // a failover, a freeze) costs no line: see LogWriter. Reading is built so
 // that a follower rides out the same faults: see Follow.
 type Log struct {
-	rdb    redis.UniversalClient
-	keys   rdb.Keys
+	logs   *rdb.Logs
 	cfg    LogConfig
 	redact *Redactor
 	logger *slog.Logger
@@ -108,7 +105,7 @@ func NewLog(s *Store, cfg LogConfig, redact *Redactor) *Log {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Log{rdb: s.rdb, keys: s.keys, cfg: cfg, redact: redact, logger: logger}
+	return &Log{logs: rdb.NewLogs(s.c, s.keys), cfg: cfg, redact: redact, logger: logger}
 }
 
 // defaultBackoff is 50ms doubling to 2s, each wait between 75% and 125% of
@@ -130,7 +127,7 @@ func (l *Log) DroppedBytes() int64 { return l.dropped.Load() }
 
 // Size is the length in bytes of job id's log so far.
 func (l *Log) Size(ctx context.Context, id int64) (int64, error) {
-	n, err := l.rdb.StrLen(ctx, l.keys.Log(id)).Result()
+	n, err := l.logs.Size(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("size of log of job #%d: %w", id, err)
 	}
@@ -142,23 +139,20 @@ func (l *Log) ReadAt(ctx context.Context, id int64, off, max int64) ([]byte, err
 	if max <= 0 {
 		return nil, nil
 	}
-	s, err := l.rdb.GetRange(ctx, l.keys.Log(id), off, off+max-1).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	b, err := l.logs.ReadAt(ctx, id, off, max)
+	if err != nil {
 		return nil, fmt.Errorf("read log of job #%d: %w", id, err)
 	}
-	return []byte(s), nil
+	return b, nil
 }
 
 // All returns job id's whole log. Prefer WriteTo for what may be large.
 func (l *Log) All(ctx context.Context, id int64) ([]byte, error) {
-	s, err := l.rdb.Get(ctx, l.keys.Log(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	b, err := l.logs.All(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("read log of job #%d: %w", id, err)
 	}
-	return []byte(s), nil
+	return b, nil
 }
 
 // readRange is how much WriteRange reads from Redis at a time.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // outbox is a writer's redacted output on its way to Redis. Its fields are
@@ -198,16 +200,16 @@ func (s *sender) deliver(data []byte, at time.Time) bool {
 		}
 		s.recovered()
 		switch res.status {
-		case "ok":
+		case rdb.AppendOK:
 			s.stored(data, res.size)
 			return true
-		case "capped":
+		case rdb.AppendCapped:
 			s.capped()
 			return true
-		case "short":
+		case rdb.AppendShort:
 			s.repair(res.size)
 			return true
-		default: // "conflict"
+		default: // rdb.AppendConflict
 			w.logger.Warn("job log has bytes this writer did not write; appending after them",
 				"expected_offset", s.off, "size", res.size)
 			s.off, s.kept, s.keptAt = res.size, nil, res.size

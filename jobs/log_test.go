@@ -34,7 +34,7 @@ func newLogEnv(t *testing.T, cfg jobs.LogConfig, r *jobs.Redactor) *logEnv {
 	if cfg.Backoff == nil {
 		cfg.Backoff = func(int) time.Duration { return 100 * time.Millisecond }
 	}
-	s := jobs.NewStore(rdb, jobs.StoreConfig{})
+	s := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 	return &logEnv{srv: srv, rdb: rdb, log: jobs.NewLog(s, cfg, r)}
 }
 
@@ -185,7 +185,7 @@ func TestLogFlushMeansStored(t *testing.T) {
 
 func BenchmarkLogWriter(b *testing.B) {
 	srv := redistest.Start(b)
-	s := jobs.NewStore(srv.Client(), jobs.StoreConfig{})
+	s := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 	l := jobs.NewLog(s, jobs.LogConfig{MaxBytes: 1 << 40}, jobs.NewRedactor("not-in-the-output", "another-secret-value"))
 	line := []byte("line 12345 of the log: compiling package with some ordinary text in it\n")
 	w := l.Writer(context.Background(), 1)

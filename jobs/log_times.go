@@ -19,7 +19,7 @@ type LogTime struct {
 
 // Times returns the dates of job id's log, in the order of the log.
 func (l *Log) Times(ctx context.Context, id int64) ([]LogTime, error) {
-	raw, err := l.rdb.LRange(ctx, l.keys.LogTimes(id), 0, -1).Result()
+	raw, err := l.logs.Times(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("read the times of log of job #%d: %w", id, err)
 	}

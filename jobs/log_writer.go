@@ -19,7 +19,7 @@ import (
 // order, retrying with backoff until Redis takes them. (A full buffer while
 // Redis is merely slower than the step makes Write wait, at most
 // LogConfig.StallWait.) Each append states
-// the offset it expects (see appendScript), so a retried or late append is
+// the offset it expects (see rdb.Logs.Append), so a retried or late append is
 // stored once. If the buffer overflows, the oldest output not yet being sent
 // is dropped and a line in the log says how much was dropped there.
 //

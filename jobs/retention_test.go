@@ -2,10 +2,10 @@ package jobs_test
 
 import (
 	"context"
-	"github.com/gantry-ci/gantry/internal/rdb"
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 )
@@ -17,7 +17,7 @@ func TestFinishedJobsGoAfterTheRetention(t *testing.T) {
 	srv := redistest.Start(t)
 	rc := srv.Client()
 	c := &clock{now: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
-	store := jobs.NewStore(rc, jobs.StoreConfig{Now: c.Now, Retention: time.Hour})
+	store := jobs.NewStore(srv.RDB(), jobs.StoreConfig{Now: c.Now, Retention: time.Hour})
 	keys := rdb.NewKeys("")
 
 	done := &jobs.Job{Kind: jobs.Build, Repo: "hello", Requester: "U1", Channel: "C1"}

@@ -2,14 +2,9 @@ package jobs
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // Writes of job records ride out a Redis that is away for a while (a
@@ -18,30 +13,6 @@ import (
 // the error says Redis could not be reached or is not ready yet, for up to
 // StoreConfig.WriteRetryFor.
 
-// transientRedis reports whether err means Redis was away or not ready,
-// so that the same write may succeed later.
-func transientRedis(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		for _, p := range []string{"READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY "} {
-			if strings.HasPrefix(msg, p) {
-				return true
-			}
-		}
-		return false
-	}
-	if errors.Is(err, redis.ErrClosed) {
-		return false // this process closed its client: it is stopping
-	}
-	var nerr net.Error
-	return errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
 // retryWrite runs write until it succeeds, fails for good, ctx ends or
 // the store's retry time is spent. attempt counts from 1.
 func (s *Store) retryWrite(ctx context.Context, write func(attempt int) error) error {
@@ -49,7 +20,7 @@ func (s *Store) retryWrite(ctx context.Context, write func(attempt int) error) e
 	pause := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := write(attempt)
-		if err == nil || !transientRedis(err) || !time.Now().Before(deadline) {
+		if err == nil || !rdb.Transient(err) || !time.Now().Before(deadline) {
 			return err
 		}
 		t := time.NewTimer(pause)

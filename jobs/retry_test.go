@@ -16,7 +16,7 @@ func TestRecordWritesRideOutRedisRestart(t *testing.T) {
 	if !srv.Real {
 		t.Fatal("this test needs a real redis-server")
 	}
-	store := jobs.NewStore(srv.Client(), jobs.StoreConfig{WriteRetryFor: time.Minute})
+	store := jobs.NewStore(srv.RDB(), jobs.StoreConfig{WriteRetryFor: time.Minute})
 	ctx := context.Background()
 	j := &jobs.Job{Kind: jobs.Build, Repo: "app", Requester: "U01"}
 	if err := store.Create(ctx, j); err != nil {

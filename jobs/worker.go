@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -297,24 +296,7 @@ func (w *Worker) promoteLoop(ctx context.Context) {
 }
 
 func (w *Worker) listenCancels(ctx context.Context) {
-	sub := w.store.rdb.Subscribe(ctx, w.queue.CancelChannel())
-	defer sub.Close()
-	ch := sub.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-ch:
-			if !ok {
-				return
-			}
-			id, err := strconv.ParseInt(m.Payload, 10, 64)
-			if err != nil {
-				continue
-			}
-			w.cancelLocal(ctx, id)
-		}
-	}
+	w.store.cancels.Listen(ctx, func(id int64) { w.cancelLocal(ctx, id) })
 }
 
 // cancelLocal stops job id if this worker runs it and a cancel is recorded.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
 	"github.com/redis/go-redis/v9"
@@ -31,8 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 func runWorkerProcess(addr string) {
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	s := jobs.NewStore(rdb, jobs.StoreConfig{})
+	s := jobs.NewStore(rdb.New(redis.NewClient(&redis.Options{Addr: addr})), jobs.StoreConfig{})
 	l := jobs.NewLog(s, jobs.LogConfig{}, nil)
 	r := local.New(local.Config{WorkDir: os.Getenv("GANTRY_TEST_WORKER_WORKDIR")})
 	w := jobs.NewWorker(s, l, r, nil, jobs.WorkerConfig{

@@ -106,7 +106,7 @@ func wantPermanent(t *testing.T, err error) {
 func newStore(t *testing.T) (*jobs.Store, *rdb.Client) {
 	t.Helper()
 	srv := redistest.Start(t)
-	return jobs.NewStore(srv.Client(), jobs.StoreConfig{}), rdb.New(srv.Client())
+	return jobs.NewStore(srv.RDB(), jobs.StoreConfig{}), rdb.New(srv.Client())
 }
 
 // newReporter is a Reporter sending through gh, with a Redis of its own.

@@ -24,7 +24,7 @@ func TestReportOfAProcessThatDiedMidSendIsTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	redisSrv := redistest.Start(t)
-	store := jobs.NewStore(redisSrv.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(redisSrv.RDB(), jobs.StoreConfig{})
 	const lease = 400 * time.Millisecond
 	r := NewReporter(gh, store, rdb.New(redisSrv.Client()), ReporterConfig{Lease: lease, Poll: 50 * time.Millisecond})
 	for _, state := range []string{"pending", "success"} {

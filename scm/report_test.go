@@ -209,7 +209,7 @@ func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
 	}
 	// The first gantry queues its reports and is killed before its
 	// Reporter sends any of them.
-	first := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), rdb.New(srv.Client()), scm.ReporterConfig{})
+	first := scm.NewReporter(f.gh, jobs.NewStore(srv.RDB(), jobs.StoreConfig{}), rdb.New(srv.Client()), scm.ReporterConfig{})
 	for _, state := range []string{"pending", "success"} {
 		if err := first.Status("acme/hello", f.sha, scm.CommitStatus{State: state, Description: state}); err != nil {
 			t.Fatal(err)
@@ -223,7 +223,7 @@ func TestStatusPostedAfterGantryWasKilledBeforeSendingIt(t *testing.T) {
 	}
 	// The next gantry, with a client of its own on the same Redis, sends
 	// them, in order.
-	next := scm.NewReporter(f.gh, jobs.NewStore(srv.Client(), jobs.StoreConfig{}), rdb.New(srv.Client()), scm.ReporterConfig{})
+	next := scm.NewReporter(f.gh, jobs.NewStore(srv.RDB(), jobs.StoreConfig{}), rdb.New(srv.Client()), scm.ReporterConfig{})
 	runReporter(t, next)
 	flush(t, next)
 	if got := states(f.srv.Statuses("acme/hello", f.sha)); fmt.Sprint(got) != "[gantry/build=pending gantry/build=success]" {

@@ -44,7 +44,7 @@ func newHookFixture(t *testing.T, consume bool) *hookFixture {
 	t.Helper()
 	f := &hookFixture{logs: &lockedBuffer{}}
 	f.redis = redistest.Client(t)
-	f.store = jobs.NewStore(f.redis, jobs.StoreConfig{})
+	f.store = jobs.NewStore(rdb.New(f.redis), jobs.StoreConfig{})
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.inbox = f.newInbox("test", logger)
 	hook := web.GitHubWebhook(web.WebhookConfig{Secret: []byte(hookSecret), Inbox: f.inbox, Logger: logger})

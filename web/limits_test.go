@@ -43,7 +43,7 @@ func serve(t *testing.T, lim web.Limits, webhooks int) *served {
 	t.Helper()
 	f := &fixture{now: time.Now()}
 	f.redis = redistest.Client(t)
-	f.store = jobs.NewStore(f.redis, jobs.StoreConfig{})
+	f.store = jobs.NewStore(rdb.New(f.redis), jobs.StoreConfig{})
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })
 	quiet := slog.New(slog.DiscardHandler)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,7 @@ func newFixture(t *testing.T, public bool, opts ...func(*web.Deps)) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Now()}
 	f.redis = redistest.Client(t)
-	f.store = jobs.NewStore(f.redis, jobs.StoreConfig{})
+	f.store = jobs.NewStore(rdb.New(f.redis), jobs.StoreConfig{})
 	// Output is dated by a stopped clock, so that pages show known times.
 	f.log = jobs.NewLog(f.store, jobs.LogConfig{FlushEvery: 10 * time.Millisecond, Now: func() time.Time { return logClock }}, nil)
 	f.links = web.NewLinks("http://gantry.test", []byte("0123456789abcdef0123"), time.Hour, func() time.Time { return f.now })

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
 )
@@ -52,9 +53,9 @@ func childFlags(fs *flag.FlagSet) (child *bool, a *workerArgs) {
 // runWorker is the worker process: it runs until SIGTERM.
 func runWorker(a workerArgs) error {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("worker", a.name)
-	rdb := a.client()
-	defer rdb.Close()
-	store := jobs.NewStore(rdb, jobs.StoreConfig{})
+	rc := rdb.New(a.client())
+	defer rc.Close()
+	store := jobs.NewStore(rc, jobs.StoreConfig{})
 	lg := jobs.NewLog(store, jobs.LogConfig{Logger: logger}, jobs.NewRedactor())
 	runner := local.New(local.Config{WorkDir: a.workDir, Logger: logger})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
 )
@@ -103,7 +104,7 @@ func (r *run) startRedis() error {
 		}
 		r.rdb = redis.NewClient(&redis.Options{Addr: r.single.addr()})
 	}
-	r.store = jobs.NewStore(r.rdb, jobs.StoreConfig{})
+	r.store = jobs.NewStore(rdb.New(r.rdb), jobs.StoreConfig{})
 	r.log = jobs.NewLog(r.store, jobs.LogConfig{}, nil)
 	return nil
 }

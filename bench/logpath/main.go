@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
 	"github.com/gantry-ci/gantry/spec"
@@ -48,16 +49,16 @@ type result struct {
 }
 
 // run runs a job whose step prints n lines through the local runner into a
-// job log on rdb, checks that every line is in the log, and writes what it
+// job log on rc, checks that every line is in the log, and writes what it
 // saw to out.
-func run(ctx context.Context, rdb *redis.Client, n int, out io.Writer) error {
+func run(ctx context.Context, rc *redis.Client, n int, out io.Writer) error {
 	ns := fmt.Sprintf("gantry-logbench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: ns})
+	store := jobs.NewStore(rdb.New(rc), jobs.StoreConfig{Namespace: ns})
 	lg := jobs.NewLog(store, jobs.LogConfig{MaxBytes: 512 << 20}, jobs.NewRedactor("not-in-the-output"))
 	defer func() {
-		keys, _ := rdb.Keys(context.Background(), "{"+ns+"}:*").Result()
+		keys, _ := rc.Keys(context.Background(), "{"+ns+"}:*").Result()
 		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
+			rc.Del(context.Background(), keys...)
 		}
 	}()
 	src, err := os.MkdirTemp("", "gantry-logbench-src")

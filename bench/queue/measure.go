@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/spec"
 )
@@ -87,7 +88,7 @@ func newBench(rdb *redis.Client, ns string) *bench {
 // store is a fresh store on the namespace, with gantry's default settings.
 func (b *bench) store(ctx context.Context) *jobs.Store {
 	b.cleanup(ctx)
-	return jobs.NewStore(b.rdb, jobs.StoreConfig{Namespace: b.ns})
+	return jobs.NewStore(rdb.New(b.rdb), jobs.StoreConfig{Namespace: b.ns})
 }
 
 func (b *bench) job() *jobs.Job {

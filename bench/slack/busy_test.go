@@ -45,7 +45,7 @@ type busyRig struct {
 func newBusyRig(b measurer, n int) *busyRig {
 	srv := slackserver.New(b)
 	rdb := redistest.Start(b)
-	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(rdb.RDB(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(srv.APIURL()))
 	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: quiet})

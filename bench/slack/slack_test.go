@@ -53,7 +53,7 @@ type rig struct {
 func newRig(b measurer) *rig {
 	srv := slackserver.New(b)
 	rdb := redistest.Start(b)
-	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(rdb.RDB(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	api := goslack.New(slackserver.BotToken, goslack.OptionAPIURL(srv.APIURL()), goslack.OptionAppLevelToken(slackserver.AppToken))
 	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: quiet})

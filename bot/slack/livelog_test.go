@@ -17,7 +17,7 @@ import (
 func TestLiveLogEditsAtMostOnceAnIntervalAndShowsTheEnd(t *testing.T) {
 	srv := slackserver.New(t)
 	rdb := redistest.Start(t)
-	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(rdb.RDB(), jobs.StoreConfig{})
 	every := 400 * time.Millisecond
 	s := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: store.Claims("host-a/1", 0)})
 	ctx := context.Background()
@@ -96,7 +96,7 @@ func TestLiveLogOfAJobWithoutOutputPostsNothing(t *testing.T) {
 func TestLiveLogResumesInTheSameMessageWhereItStopped(t *testing.T) {
 	srv := slackserver.New(t)
 	rdb := redistest.Start(t)
-	store := jobs.NewStore(rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(rdb.RDB(), jobs.StoreConfig{})
 	every := 300 * time.Millisecond
 	first := newTestSurface(t, srv, SurfaceConfig{LiveLogEvery: every, Leases: store.Claims("host-a/1", 0)})
 	ctx := context.Background()

@@ -204,11 +204,10 @@ func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) 
 // parts are the pieces every mode shares.
 type parts struct {
 	cfg      *spec.Server
-	rdb      redis.UniversalClient
 	store    *jobs.Store
 	log      *jobs.Log
 	redactor *jobs.Redactor
-	// redis is the Redis layer on rdb, and namespace the hash tag of
+	// redis is the Redis layer on the client, and namespace the hash tag of
 	// every key ("gantry" unless GANTRY_REDIS_NAMESPACE says).
 	redis     *rdb.Client
 	namespace string
@@ -240,11 +239,12 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := m.connectRedis(ctx)
+	client, err := m.connectRedis(ctx)
 	if err != nil {
 		return nil, err
 	}
-	store := jobs.NewStore(rdb, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE"), Retention: cfg.Retention.Jobs})
+	redisLayer := rdb.New(client)
+	store := jobs.NewStore(redisLayer, jobs.StoreConfig{Namespace: m.Getenv("GANTRY_REDIS_NAMESPACE"), Retention: cfg.Retention.Jobs})
 	var local map[spec.Secret]string
 	if cfg.Runner.Kind == "" || cfg.Runner.Kind == "local" {
 		if local, err = m.localSecrets(cfg); err != nil {
@@ -257,12 +257,12 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{cfg: cfg, rdb: rdb, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh}
+	p := &parts{cfg: cfg, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh}
 	ns := m.Getenv("GANTRY_REDIS_NAMESPACE")
 	if ns == "" {
 		ns = "gantry"
 	}
-	p.redis, p.namespace = redisLayer(rdb), ns
+	p.redis, p.namespace = redisLayer, ns
 	if len(cfg.Pools) > 0 {
 		p.pools = pool.New(p.redis, cfg.Pools, pool.Config{Namespace: ns, Logger: m.logger})
 	}

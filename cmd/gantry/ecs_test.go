@@ -93,7 +93,7 @@ func TestWorkerRunsJobAsECSTask(t *testing.T) {
 		}
 	})
 
-	store := jobs.NewStore(rs.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(rs.RDB(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	j := &jobs.Job{Kind: jobs.Build, Repo: "hello", Ref: "main", SHA: sha, Source: jobs.SourceGitHub, CloneURL: url, GitHub: "acme/hello",
 		Plan: spec.Plan{Name: "branch", Image: "golang:1.26", Timeout: time.Minute, Env: map[string]string{},

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // The forms of REDIS_URL gantry understands. Options after "?" are
@@ -41,10 +39,6 @@ func openRedis(raw string) (redis.UniversalClient, error) {
 	}
 	return t.client(), nil
 }
-
-// redisLayer wraps an open client in the Redis layer, through which pool,
-// scm and web reach Redis.
-func redisLayer(c redis.UniversalClient) *rdb.Client { return rdb.New(c) }
 
 // redisTarget is what a REDIS_URL names: exactly one of its fields is set.
 type redisTarget struct {

@@ -500,7 +500,7 @@ type jobCost struct {
 func (s *slackSession) costs(channel string, n int) []jobCost {
 	t := s.t
 	t.Helper()
-	store := jobs.NewStore(s.rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(s.rdb.RDB(), jobs.StoreConfig{})
 	log := jobs.NewLog(store, jobs.LogConfig{}, nil)
 	ctx := context.Background()
 	var out []jobCost
@@ -609,7 +609,7 @@ func TestTenJobsInOneChannelStayWithinBudget(t *testing.T) {
 	}
 	// Some jobs waited for a pool member (a busy machine may coalesce the
 	// edits that showed it, so the record's events say so).
-	events, err := jobs.NewStore(s.rdb.Client(), jobs.StoreConfig{}).ReadEvents(context.Background(), "0", 100000, 0)
+	events, err := jobs.NewStore(s.rdb.RDB(), jobs.StoreConfig{}).ReadEvents(context.Background(), "0", 100000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -677,7 +677,7 @@ func liveLogAcrossRestart(t *testing.T, mode string) {
 		t.Errorf("the job's thread has %d messages from gantry, want its message, one live log and the notice:\n%s", c.posts, s.srv.Summary())
 	}
 	text := c.live.VisibleText()
-	store := jobs.NewStore(s.rdb.Client(), jobs.StoreConfig{})
+	store := jobs.NewStore(s.rdb.RDB(), jobs.StoreConfig{})
 	all, err := jobs.NewLog(store, jobs.LogConfig{}, nil).All(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)

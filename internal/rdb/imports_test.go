@@ -17,8 +17,6 @@ var mayImportGoRedis = map[string]bool{
 	"github.com/gantry-ci/gantry/bench/logpath":      true,
 	"github.com/gantry-ci/gantry/bench/pool":         true,
 	"github.com/gantry-ci/gantry/bench/queue":        true,
-	// Moving into the layer; each leaves this list when it is done.
-	"github.com/gantry-ci/gantry/jobs": true,
 }
 
 // TestOnlyTheRedisLayerImportsGoRedis lists every package of the module with

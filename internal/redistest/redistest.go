@@ -20,6 +20,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
 // Server is one Redis started for a test.
@@ -108,6 +110,10 @@ func (s *Server) Client() *redis.Client {
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// RDB returns gantry's Redis layer client for the server, closed when the
+// test ends.
+func (s *Server) RDB() *rdb.Client { return rdb.New(s.Client()) }
 
 // Client is Start followed by Server.Client, for tests that need only a client.
 func Client(t testing.TB) *redis.Client {

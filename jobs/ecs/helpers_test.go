@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gantry-ci/gantry/internal/awsserver"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/ecs"
@@ -60,7 +61,7 @@ func workerMain() {
 		panic(err)
 	}
 	c := ecs.NewClients(awsCfg, ecs.RetryOptions{MaxAttempts: 3, MaxBackoff: 20 * time.Millisecond})
-	s := jobs.NewStore(redis.NewClient(&redis.Options{Addr: os.Getenv("GANTRY_ECS_TEST_WORKER_REDIS")}), jobs.StoreConfig{})
+	s := jobs.NewStore(rdb.New(redis.NewClient(&redis.Options{Addr: os.Getenv("GANTRY_ECS_TEST_WORKER_REDIS")})), jobs.StoreConfig{})
 	r, err := ecs.New(c.ECS, c.Logs, runnerConfig(awsCfg.Region))
 	if err != nil {
 		panic(err)
@@ -103,7 +104,7 @@ type fixture struct {
 func newFixture(t *testing.T, opts ...awsserver.Option) *fixture {
 	t.Helper()
 	rs := redistest.Start(t)
-	s := jobs.NewStore(rs.Client(), jobs.StoreConfig{})
+	s := jobs.NewStore(rs.RDB(), jobs.StoreConfig{})
 	srv := awsserver.New(t, opts...)
 	redactor := jobs.NewRedactor("s3cr3t-token")
 	f := &fixture{

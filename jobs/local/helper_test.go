@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
@@ -35,8 +36,7 @@ func TestMain(m *testing.M) {
 // log unredacted, and exits with its code (99 when it errored).
 func runHelper() int {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("GANTRY_LOCAL_TEST_REDIS")})
-	s := jobs.NewStore(rdb, jobs.StoreConfig{})
+	s := jobs.NewStore(rdb.New(redis.NewClient(&redis.Options{Addr: os.Getenv("GANTRY_LOCAL_TEST_REDIS")})), jobs.StoreConfig{})
 	id, _ := strconv.ParseInt(os.Getenv("GANTRY_LOCAL_TEST_JOB"), 10, 64)
 	j, err := s.Get(ctx, id)
 	if err != nil {
@@ -67,7 +67,7 @@ type helper struct {
 // with extra variables in its environment.
 func startHelper(t *testing.T, srv *redistest.Server, j *jobs.Job, cfg local.Config, extra ...string) *helper {
 	t.Helper()
-	s := jobs.NewStore(srv.Client(), jobs.StoreConfig{})
+	s := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 	if err := s.Create(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}

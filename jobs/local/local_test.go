@@ -23,7 +23,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	s := jobs.NewStore(redistest.Client(t), jobs.StoreConfig{})
+	s := jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
 	return &fixture{store: s, log: jobs.NewLog(s, jobs.LogConfig{}, jobs.NewRedactor("s3cr3t-value"))}
 }
 

@@ -40,7 +40,7 @@ func TestStepCannotReadGantrysEnvironment(t *testing.T) {
 		if code := h.wait(t, 60*time.Second); code == 99 {
 			t.Fatal("the job errored")
 		}
-		s := jobs.NewStore(srv.Client(), jobs.StoreConfig{})
+		s := jobs.NewStore(srv.RDB(), jobs.StoreConfig{})
 		f := &fixture{store: s, log: jobs.NewLog(s, jobs.LogConfig{}, nil)}
 		return f.logOf(t, j.ID)
 	}

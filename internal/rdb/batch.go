@@ -1,4 +1,4 @@
-package jobs
+package rdb
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 )
 
 // A worker running many jobs makes many small calls to Redis at once:
-// each job's transitions, its finish. Sent one by one, each is a round
+// each job's creation, transitions and updates, its finish (Records). Sent one by one, each is a round
 // trip, and Redis spends more on reading and answering them than on the
 // work. So scripts that many goroutines run go through a group commit:
 // calls that arrive while earlier ones are on their way wait, and go
@@ -35,7 +35,7 @@ type scriptCall struct {
 // groupCommit sends script runs in pipelines; see above. It starts no
 // goroutine that outlives its calls.
 type groupCommit struct {
-	rdb redis.UniversalClient
+	r redis.UniversalClient
 
 	mu       sync.Mutex
 	waiting  []*scriptCall
@@ -102,18 +102,18 @@ func (g *groupCommit) exec(batch []*scriptCall) {
 	ctx := context.Background() // the calls' own: a caller that gives up does not fail the others
 	if len(batch) == 1 {
 		c := batch[0]
-		c.cmd = c.script.Run(ctx, g.rdb, c.keys, c.args...)
+		c.cmd = c.script.Run(ctx, g.r, c.keys, c.args...)
 		close(c.done)
 		return
 	}
-	pipe := g.rdb.Pipeline()
+	pipe := g.r.Pipeline()
 	for _, c := range batch {
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
 	_, _ = pipe.Exec(ctx) // each call's error is in its cmd
 	for _, c := range batch {
-		if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			c.cmd = c.script.Run(ctx, g.rdb, c.keys, c.args...)
+		if noScript(c.cmd.Err()) {
+			c.cmd = c.script.Run(ctx, g.r, c.keys, c.args...)
 		}
 		close(c.done)
 	}
