@@ -241,3 +241,43 @@ func (g *AfterGate) Enter(ctx context.Context, x *Execution) (func(keep bool), e
 		}
 	}
 }
+
+// RepoGate lets at most a repo's concurrency: of its builds run at once;
+// the others wait in line, in order of arrival, and say their place.
+// Deploys pass: each environment takes one at a time already.
+type RepoGate struct {
+	Slots Leaser                // one pool per limited repo (RepoPool), with Limit members
+	Limit func(repo string) int // the repo's concurrency; 0: no limit
+}
+
+// RepoPool names the pool of a limited repo's running builds.
+func RepoPool(repo string) string { return "repo-" + repo }
+
+// Enter waits for one of the repo's places.
+func (g *RepoGate) Enter(ctx context.Context, x *Execution) (func(keep bool), error) {
+	j := x.Job
+	if j.Kind != Build || g.Slots == nil || g.Limit == nil {
+		return nil, nil
+	}
+	limit := g.Limit(j.Repo)
+	if limit <= 0 {
+		return nil, nil
+	}
+	holder := Holder(j.ID)
+	var werr error
+	_, err := g.Slots.Acquire(ctx, []string{RepoPool(j.Repo)}, holder, func(_ string, pos int) {
+		reason := say.F("waiting: %s runs at most %d build(s) at once (%s in line)", j.Repo, limit, Ordinal(pos))
+		if e := x.wait(ctx, reason); e != nil && werr == nil {
+			werr = e
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	leave := hold(ctx, g.Slots, holder)
+	if werr != nil {
+		leave(false)
+		return nil, werr
+	}
+	return leave, nil
+}

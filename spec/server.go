@@ -43,7 +43,11 @@ type Repo struct {
 	// Builders may build and run its pipelines; empty is anyone in a
 	// channel the bot is in.
 	Builders []string
-	Secrets  []Secret // granted to every job of the repo
+	// Concurrency is how many of its builds run at once; the rest wait in
+	// line and say their place. 0: no limit. Deploys are not counted:
+	// each environment takes one at a time anyway.
+	Concurrency int
+	Secrets     []Secret // granted to every job of the repo
 }
 
 // RunnerConfig says where jobs run.
@@ -133,7 +137,7 @@ const (
 var (
 	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules"}
 	retentionKeys = []string{"jobs", "logs"}
-	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets"}
+	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets", "concurrency"}
 	runnerKeys    = []string{"kind", "ecs", "local"}
 	ecsKeys       = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
 		"log_group", "log_stream_prefix", "execution_role_arn", "build_role_arn", "environments", "fetch_image", "cpu", "memory"}
@@ -281,6 +285,8 @@ func (d *decoder) repos(n *yaml.Node, s *Server) {
 				}
 			case "builders":
 				r.Builders = d.persons(v, "builders"+where)
+			case "concurrency":
+				r.Concurrency, _ = d.integer(v, "concurrency"+where, 1, MaxWorkers)
 			case "secrets":
 				r.Secrets = d.secrets(v, where)
 			case "default_branch":

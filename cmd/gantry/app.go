@@ -218,6 +218,7 @@ type parts struct {
 	github       *scm.GitHub // nil without GITHUB_TOKEN
 	pools        *pool.Pools // resource pools; nil when none are configured
 	slots        *pool.Pools // one single-member pool per environment: one deploy at a time
+	running      *pool.Pools // per repo with a concurrency:, that many members; nil when none has
 	links        *web.Links  // signed job page links; nil without an HTTP server
 	metrics      *web.Metrics
 	groups       commands.Groups     // Slack user groups; nil outside Slack
@@ -263,6 +264,9 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 		ns = "gantry"
 	}
 	p.redis, p.namespace = redisLayer, ns
+	if running := repoSlots(cfg); len(running) > 0 {
+		p.running = pool.New(p.redis, running, pool.Config{Namespace: ns + "-running", Logger: m.logger})
+	}
 	if len(cfg.Pools) > 0 {
 		p.pools = pool.New(p.redis, cfg.Pools, pool.Config{Namespace: ns, Logger: m.logger})
 	}
@@ -276,8 +280,21 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	return p, nil
 }
 
+// repoSlots are the pools of the repos with a concurrency limit: one per
+// repo, with as many members as builds may run at once.
+func repoSlots(cfg *spec.Server) map[string][]string {
+	out := map[string][]string{}
+	for name, r := range cfg.Repos {
+		for i := range r.Concurrency {
+			out[jobs.RepoPool(name)] = append(out[jobs.RepoPool(name)], fmt.Sprintf("%s-%d", name, i+1))
+		}
+	}
+	return out
+}
+
 // gates are what a job passes before it runs: the build it follows, its
-// environment's turn, then its resources.
+// environment's turn, a place among its repo's running builds, then its
+// resources.
 func (p *parts) gates() []jobs.Gate {
 	gs := []jobs.Gate{&jobs.AfterGate{}}
 	if p.slots != nil {
@@ -285,6 +302,9 @@ func (p *parts) gates() []jobs.Gate {
 			_, ok := p.cfg.Environments[env]
 			return ok
 		}})
+	}
+	if p.running != nil {
+		gs = append(gs, &jobs.RepoGate{Slots: p.running, Limit: func(repo string) int { return p.cfg.Repos[repo].Concurrency }})
 	}
 	rg := &jobs.ResourceGate{Known: func(name string) bool { _, ok := p.cfg.Pools[name]; return ok }}
 	if p.pools != nil {
