@@ -38,6 +38,9 @@ import "strconv"
 //	{gantry}:github:webhooks:dead stream webhooks given up on                                    the newest ~1,000
 //	{gantry}:github:outbox:…    …       statuses and deployments to send (doc.go)                until sent; dead: the newest ~1,000
 //	{gantry}:pool:…             …       resource pool leases and lines (doc.go)                  the lease and place TTLs
+//	{gantry-deploys}:pool:…     …       one deploy at a time per environment (a pool each)       the lease and place TTLs
+//	{gantry-running}:pool:…     …       a repo's running builds, for its concurrency: (a pool)   the lease and place TTLs
+//	{gantry}:schedule:NAME      hash    the latest tick a schedule took, its job (schedules.go)  for good (one per schedule)
 type Keys struct{ p string }
 
 // NewKeys returns the key builder for namespace ns ("" means "gantry").
