@@ -62,9 +62,15 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 	}
 	log = log.With("repo_name", name)
 	if ev.Kind == "push" {
-		if ev.Deleted {
+		switch {
+		case ev.Deleted && ev.Tag != "":
+			log.Info("GitHub push ignored: the tag was deleted", "tag", ev.Tag)
+			return nil
+		case ev.Deleted:
 			log.Info("GitHub push ignored: the branch was deleted", "branch", ev.Branch)
 			return nil
+		case ev.Tag != "":
+			return w.start(ctx, log, ev, name, rc, "tag")
 		}
 		return w.start(ctx, log, ev, name, rc, "branch")
 	}
@@ -99,7 +105,7 @@ func (w *Webhooks) repoFor(full string) (string, spec.Repo, bool) {
 
 // start queues a build of pipeline at the event's commit.
 func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookEvent, name string, rc spec.Repo, pipeline string) error {
-	log = log.With("branch", ev.Branch, "sha", ev.SHA, "pipeline", pipeline)
+	log = log.With("branch", ev.Branch, "tag", ev.Tag, "sha", ev.SHA, "pipeline", pipeline)
 	if busy, err := w.building(ctx, name, ev); err != nil || busy {
 		if busy {
 			log.Info("GitHub webhook ignored: this commit is being built for it already")
@@ -128,7 +134,7 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 		return err
 	}
 	j := &jobs.Job{
-		Kind: jobs.Build, Repo: name, Ref: ev.Branch, SHA: src.SHA, Message: src.Message, Plan: *plan, Source: src.Kind, Path: src.Path,
+		Kind: jobs.Build, Repo: name, Ref: cmp.Or(ev.Branch, ev.Tag), SHA: src.SHA, Message: src.Message, Plan: *plan, Source: src.Kind, Path: src.Path,
 		CloneURL: cmp.Or(src.CloneURL, ev.CloneURL), GitHub: src.GitHub, PR: ev.PR, Origin: "github", Channel: rc.Channel,
 	}
 	if err := w.s.store.Create(ctx, j); err != nil {
@@ -168,7 +174,7 @@ func (w *Webhooks) building(ctx context.Context, repo string, ev *scm.WebhookEve
 		if j.Kind != jobs.Build || j.Repo != repo || j.PR != ev.PR || j.SHA != ev.SHA {
 			continue
 		}
-		if ev.PR == 0 && (j.Origin != "github" || j.Ref != ev.Branch) {
+		if ev.PR == 0 && (j.Origin != "github" || j.Ref != cmp.Or(ev.Branch, ev.Tag)) {
 			continue
 		}
 		stopping, err := w.s.store.CancelRequest(ctx, j.ID)

@@ -136,13 +136,15 @@ func TestWebhooksThatQueueNothing(t *testing.T) {
 	deleted.Deleted = true
 	unknown := push("main", f.main)
 	unknown.Repo = "acme/elsewhere"
+	tag := &scm.WebhookEvent{Kind: "push", Delivery: "d-tag", Repo: "acme/hello", Tag: "v1.0.0", SHA: f.main}
 	for name, ev := range map[string]*scm.WebhookEvent{
-		"deleted branch":    deleted,
-		"unknown repo":      unknown,
-		"tag or other":      {Kind: "", Delivery: "d-tag", Repo: "acme/hello"},
-		"ping":              {Kind: "ping", Delivery: "d-ping", Repo: "acme/hello"},
-		"pr labeled":        pullRequest("labeled", 3, "feature", f.main),
-		"closed, no builds": pullRequest("closed", 3, "feature", f.main),
+		"deleted branch":       deleted,
+		"unknown repo":         unknown,
+		"tag, no tag pipeline": tag,
+		"other ref":            {Kind: "", Delivery: "d-other", Repo: "acme/hello"},
+		"ping":                 {Kind: "ping", Delivery: "d-ping", Repo: "acme/hello"},
+		"pr labeled":           pullRequest("labeled", 3, "feature", f.main),
+		"closed, no builds":    pullRequest("closed", 3, "feature", f.main),
 	} {
 		if err := f.hooks.Handle(context.Background(), ev); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -154,6 +156,25 @@ func TestWebhooksThatQueueNothing(t *testing.T) {
 	}
 	if a := f.active(t); len(a) != 0 {
 		t.Errorf("%d jobs queued, want none", len(a))
+	}
+}
+
+// TestWebhookTagPushRunsTheTagPipeline: a pushed tag runs the tag
+// pipeline at the tag's commit, with the tag as its ref; a deleted tag
+// runs nothing.
+func TestWebhookTagPushRunsTheTagPipeline(t *testing.T) {
+	f := newHookFixture(t, scm.GitHubConfig{})
+	sha := f.srv.AddCommit("acme/hello", "main", map[string]string{".gantry.yml": hookSpec + "  tag: {steps: [make release]}\n"})
+	gone := &scm.WebhookEvent{Kind: "push", Delivery: "d-gone", Repo: "acme/hello", Tag: "v0.9", SHA: githubserver.ZeroSHA, Deleted: true}
+	f.handle(t, gone)
+	f.handle(t, &scm.WebhookEvent{Kind: "push", Delivery: "d-tag", Repo: "acme/hello", Tag: "v1.0.0", SHA: sha})
+	active := f.active(t)
+	if len(active) != 1 {
+		t.Fatalf("%d jobs queued, want 1", len(active))
+	}
+	j := active[0]
+	if j.Ref != "v1.0.0" || j.SHA != sha || j.Plan.Name != "tag" || j.Plan.Steps[0].Run != "make release" || j.What() != "run tag" {
+		t.Errorf("job = ref %q sha %q plan %q (%s); want the tag pipeline at v1.0.0", j.Ref, j.SHA, j.Plan.Name, j.What())
 	}
 }
 

@@ -76,6 +76,7 @@ type WebhookEvent struct {
 	Repo     string // owner/name
 	CloneURL string // the repository's; for a pull request from a fork, the base repository's, which serves the head commit too
 	Branch   string // push: the branch (refs/heads/ stripped); pull_request: the head branch
+	Tag      string // push of a tag: the tag (refs/tags/ stripped); Branch is then ""
 	SHA      string // push: after; pull_request: the head commit
 	Deleted  bool   // push: the branch was deleted (callers ignore it)
 	PR       int
@@ -87,8 +88,8 @@ type WebhookEvent struct {
 
 // ParseWebhook parses the body of a webhook whose X-GitHub-Event is
 // eventType. Events other than push, pull_request and ping, and pushes of
-// tags or other refs, come back with Kind "" (the repository and sender
-// filled in where the body names them). A push or pull_request without a
+// refs other than branches and tags, come back with Kind "" (the
+// repository and sender filled in where the body names them). A push or pull_request without a
 // usable repository, branch or SHA is an error.
 func ParseWebhook(eventType, delivery string, body []byte) (*WebhookEvent, error) {
 	if eventType == "" {
@@ -141,16 +142,22 @@ func fromPush(ev *WebhookEvent, e *github.PushEvent) error {
 		return fmt.Errorf("repository.full_name %q is not owner/name", ev.Repo)
 	}
 	branch, ok := strings.CutPrefix(e.GetRef(), "refs/heads/")
-	if !ok {
-		if e.GetRef() == "" {
-			return errors.New("it has no ref")
+	tag, isTag := strings.CutPrefix(e.GetRef(), "refs/tags/")
+	switch {
+	case isTag:
+		if !validRef(tag) {
+			return fmt.Errorf("ref %q is not a valid tag name", e.GetRef())
 		}
-		return nil // a tag or another ref: Kind "" (ignored)
-	}
-	if !validRef(branch) {
+		ev.Kind, ev.Tag = "push", tag
+	case !ok && e.GetRef() == "":
+		return errors.New("it has no ref")
+	case !ok:
+		return nil // another kind of ref: Kind "" (ignored)
+	case !validRef(branch):
 		return fmt.Errorf("ref %q is not a valid branch name", e.GetRef())
+	default:
+		ev.Kind, ev.Branch = "push", branch
 	}
-	ev.Kind, ev.Branch = "push", branch
 	ev.SHA = strings.ToLower(e.GetAfter())
 	if !isSHA(ev.SHA) {
 		return fmt.Errorf("after %q is not a commit SHA", e.GetAfter())

@@ -79,9 +79,9 @@ func TestParseWebhookPush(t *testing.T) {
 		push: githubserver.Push{Repo: "acme/hello", Branch: "feature/x", After: feature, Pusher: "alice"},
 		want: scm.WebhookEvent{Kind: "push", Delivery: "d-1", Repo: "acme/hello", CloneURL: "https://github.com/acme/hello.git", Branch: "feature/x", SHA: feature, Sender: "alice"},
 	}, {
-		name: "tag: ignored",
+		name: "tag",
 		push: githubserver.Push{Repo: "acme/hello", Tag: "v1.0.0", After: first},
-		want: scm.WebhookEvent{Kind: "", Delivery: "d-1", Repo: "acme/hello", CloneURL: "https://github.com/acme/hello.git", Sender: "octocat"},
+		want: scm.WebhookEvent{Kind: "push", Delivery: "d-1", Repo: "acme/hello", CloneURL: "https://github.com/acme/hello.git", Tag: "v1.0.0", SHA: first, Sender: "octocat"},
 	}, {
 		name: "deleted branch",
 		push: githubserver.Push{Repo: "acme/hello", Branch: "old", Deleted: true, Before: first, Sender: "bob"},
