@@ -1,9 +1,11 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-ci/gantry/internal/rdb"
 	"maps"
 	"slices"
 	"strings"
@@ -264,6 +266,22 @@ func (s *Service) status(ctx context.Context, r *Request, c *Command) (Reply, er
 // Mention is a person in what gantry says; each surface shows them its way.
 func Mention(user string) say.Text { return say.PersonOf(user) }
 
+// maxInLine is how many queued jobs queue lists.
+const maxInLine = 20
+
+// classLabel names a class of work for people.
+func classLabel(class string) string {
+	switch class {
+	case "deploy":
+		return "a deploy"
+	case "webhook":
+		return "a webhook build"
+	case "schedule":
+		return "scheduled"
+	}
+	return "typed"
+}
+
 func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	active, err := s.store.Active(ctx)
 	if err != nil {
@@ -280,9 +298,30 @@ func (s *Service) queue(ctx context.Context, r *Request, c *Command) (Reply, err
 		}
 		return Reply{Text: text, Ephemeral: true}, nil
 	}
-	lines := make([]say.Text, 0, len(active)+1)
+	lines := make([]say.Text, 0, len(active)+3)
+	var inLine []*jobs.Job
 	for _, j := range active {
+		if j.State == jobs.Queued {
+			inLine = append(inLine, j)
+			continue
+		}
 		lines = append(lines, "• "+Line(j, s.now()))
+	}
+	if len(inLine) > 0 {
+		// The order workers take them in when every class waits: deploys
+		// first, then by class; within a class, first come first served.
+		slices.SortStableFunc(inLine, func(a, b *jobs.Job) int {
+			return cmp.Or(cmp.Compare(slices.Index(rdb.Classes, a.Class()), slices.Index(rdb.Classes, b.Class())), cmp.Compare(a.ID, b.ID))
+		})
+		lines = append(lines, say.F("In line: deploys first, then typed jobs, webhook builds and scheduled ones, weighted %d:%d:%d:%d so none waits for ever:",
+			rdb.Weights[0], rdb.Weights[1], rdb.Weights[2], rdb.Weights[3]))
+		for i, j := range inLine {
+			if i == maxInLine {
+				lines = append(lines, say.F("… and %d more in line", len(inLine)-i))
+				break
+			}
+			lines = append(lines, say.F("%d. ", i+1)+Line(j, s.now())+say.F(" (%s)", say.Text(classLabel(j.Class()))))
+		}
 	}
 	if hidden > 0 {
 		lines = append(lines, say.F("• and %d more in conversations you are not in", hidden))

@@ -150,6 +150,23 @@ func (j *Job) Duration(now time.Time) time.Duration {
 	return end.Sub(j.Started)
 }
 
+// Class is the job's class of work, which orders the queue: "deploy"
+// (deploys and rollbacks, whoever asked), "typed" (asked for in chat or
+// the console), "webhook" (started by GitHub), "schedule" (started by a
+// schedule). Deploys come first, then the others in that order, by
+// weight, so that none starves (see rdb.Weights).
+func (j *Job) Class() string {
+	switch {
+	case j.Kind == Deploy:
+		return "deploy"
+	case j.Origin == "github":
+		return "webhook"
+	case j.Origin == "schedule":
+		return "schedule"
+	}
+	return "typed"
+}
+
 // What is "build", "run PIPELINE" (a pipeline other than branch and pr)
 // or "deploy to ENV".
 func (j *Job) What() string {
@@ -198,7 +215,7 @@ func (j *Job) fields() ([]string, error) {
 		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", string(j.Reason),
 		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
 		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", string(j.Decision),
-		"deployment", strconv.FormatInt(j.Deployment, 10), "after", strconv.FormatInt(j.After, 10),
+		"deployment", strconv.FormatInt(j.Deployment, 10), "after", strconv.FormatInt(j.After, 10), "class", j.Class(),
 		"requesters", strings.Join(j.Requesters, ","), "approvers", strings.Join(j.Approvers, ","), "private", strconv.FormatBool(j.Private),
 		"policy", string(j.Policy), "rejection", string(j.Rejection),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),

@@ -8,14 +8,16 @@ import (
 	"github.com/gantry-ci/gantry/internal/rdb"
 )
 
-// The queue is a Redis stream read through one consumer group, with a
-// lease per job that makes sure two workers never run the same job at
-// once (see internal/rdb/queue.go).
+// The queue is a Redis stream per class of work (deploys, typed jobs,
+// webhook builds, scheduled jobs), read through one consumer group each
+// by priority and weight, with a lease per job that makes sure two
+// workers never run the same job at once (see internal/rdb/queue.go).
 
-// Delivery is one job handed to one worker.
+// Delivery is one job handed to one worker, from its class's stream.
 type Delivery struct {
-	Job   int64
-	MsgID string
+	Job    int64
+	MsgID  string
+	Stream string
 }
 
 // Queue hands queued jobs to workers.
@@ -77,8 +79,8 @@ func toRDB(ds []Delivery) []rdb.Delivery {
 
 // Touch resets the idle time of the worker's deliveries, so that they are
 // not reclaimed while it lives.
-func (q *Queue) Touch(ctx context.Context, consumer string, msgIDs ...string) error {
-	if err := q.q.Touch(ctx, consumer, msgIDs...); err != nil {
+func (q *Queue) Touch(ctx context.Context, consumer string, ds ...Delivery) error {
+	if err := q.q.Touch(ctx, consumer, toRDB(ds)...); err != nil {
 		return fmt.Errorf("touch deliveries: %w", err)
 	}
 	return nil
@@ -86,7 +88,7 @@ func (q *Queue) Touch(ctx context.Context, consumer string, msgIDs ...string) er
 
 // Done acknowledges a delivery; Trim removes it from the stream later.
 func (q *Queue) Done(ctx context.Context, d Delivery) error {
-	if err := q.q.Done(ctx, d.MsgID); err != nil {
+	if err := q.q.Done(ctx, rdb.Delivery(d)); err != nil {
 		return fmt.Errorf("ack delivery of job #%d: %w", d.Job, err)
 	}
 	return nil

@@ -106,6 +106,7 @@ func (s *Store) Create(ctx context.Context, j *Job) error {
 		State: string(j.State), Created: j.Created, Requester: j.Requester, Env: env,
 		// Jobs created before the retention are no longer listed as recent.
 		Since:  s.now().Add(-s.retention),
+		Class:  j.Class(),
 		Fields: nonEmpty(f),
 	})
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 // the jobs it may start to running. The worker reads the records of the
 // jobs it now holds in the same round trip (see Claim).
 //
-//	KEYS[1] the queue stream (every other key is built from ARGV[1]; all
-//	        share its hash tag)
+//	KEYS[1] the typed class's queue stream (every other key is built from
+//	        ARGV[1] or named in ARGV; all share its hash tag)
 //	ARGV[1] the key prefix, ARGV[2] the queue's consumer group,
 //	ARGV[3] the worker (lease owner), ARGV[4] the lease's TTL in ms,
 //	ARGV[5] "" to start nothing, or the time (Unix ms) at which jobs that
@@ -25,9 +25,10 @@ import (
 //	        state are set and the move is announced on the events stream
 //	        as Records.Transition announces it,
 //	ARGV[6] events kept (the stream's approximate MAXLEN),
-//	ARGV[7], ARGV[8], … pairs of job number and delivery stream id
+//	ARGV[7], ARGV[8], ARGV[9], … triples of job number, delivery id and
+//	        the stream the delivery is on
 //
-// It replies with one entry per pair, in order:
+// It replies with one entry per triple, in order:
 //
 //	{0, holder}  another worker holds the job's lease: nothing is
 //	             changed, the delivery stays pending
@@ -39,8 +40,8 @@ import (
 var claimScript = redis.NewScript(`
 local out = {}
 local events = ARGV[1] .. 'events'
-for i = 7, #ARGV, 2 do
-  local id, msg = ARGV[i], ARGV[i + 1]
+for i = 7, #ARGV, 3 do
+  local id, msg, stream = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local lk = ARGV[1] .. 'lease:' .. id
   local cur = redis.call('GET', lk)
   if cur and cur ~= ARGV[3] then
@@ -49,7 +50,7 @@ for i = 7, #ARGV, 2 do
     local jk = ARGV[1] .. 'job:' .. id
     local st = redis.call('HGET', jk, 'state')
     if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' or st == 'errored' or st == 'awaiting_approval' then
-      redis.call('XACK', KEYS[1], ARGV[2], msg)
+      redis.call('XACK', stream, ARGV[2], msg)
       if cur then redis.call('DEL', lk) end
       if st then out[#out + 1] = {3, st} else out[#out + 1] = {2} end
     else
@@ -103,10 +104,10 @@ func (q *Queue) Claim(ctx context.Context, ds []Delivery, owner string, ttl time
 	if !start.IsZero() {
 		startAt = strconv.FormatInt(start.UnixMilli(), 10)
 	}
-	args := make([]any, 0, 6+2*len(ds))
+	args := make([]any, 0, 6+3*len(ds))
 	args = append(args, q.k.Prefix(), workerGroup, owner, ttl.Milliseconds(), startAt, q.eventsKept)
 	for _, d := range ds {
-		args = append(args, d.Job, d.MsgID)
+		args = append(args, d.Job, d.MsgID, q.stream(d))
 	}
 	keys := []string{q.k.Queue()}
 	var claimed *redis.Cmd
@@ -203,13 +204,14 @@ func (q *Queue) LeaseHolder(ctx context.Context, id int64) (string, error) {
 // renewScript renews the leases of a worker's running jobs, keeps their
 // deliveries from being reclaimed, and reads their cancels, in one step.
 //
-//	KEYS[1] the queue stream (every other key is built from ARGV[1]; all
-//	        share its hash tag)
+//	KEYS[1] the typed class's queue stream (every other key is built from
+//	        ARGV[1] or named in ARGV; all share its hash tag)
 //	ARGV[1] the key prefix, ARGV[2] the queue's consumer group,
 //	ARGV[3] the worker (lease owner), ARGV[4] the lease's TTL in ms,
-//	ARGV[5], ARGV[6], … pairs of job number and delivery stream id
+//	ARGV[5], ARGV[6], ARGV[7], … triples of job number, delivery id and
+//	        the stream the delivery is on
 //
-// It replies with one entry per pair, in order:
+// It replies with one entry per triple, in order:
 //
 //	{0, holder}  another worker holds the lease: nothing is changed
 //	{1}          renewed (or taken again, if it had lapsed and no one took
@@ -217,15 +219,15 @@ func (q *Queue) LeaseHolder(ctx context.Context, id int64) (string, error) {
 //	{1, by}      the same, and a cancel by "by" is recorded on the job
 var renewScript = redis.NewScript(`
 local out = {}
-for i = 5, #ARGV, 2 do
-  local id, msg = ARGV[i], ARGV[i + 1]
+for i = 5, #ARGV, 3 do
+  local id, msg, stream = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local lk = ARGV[1] .. 'lease:' .. id
   local cur = redis.call('GET', lk)
   if cur and cur ~= ARGV[3] then
     out[#out + 1] = {0, cur}
   else
     redis.call('SET', lk, ARGV[3], 'PX', ARGV[4])
-    redis.call('XCLAIM', KEYS[1], ARGV[2], ARGV[3], 0, msg, 'JUSTID')
+    redis.call('XCLAIM', stream, ARGV[2], ARGV[3], 0, msg, 'JUSTID')
     local by = redis.call('HGET', ARGV[1] .. 'job:' .. id, 'cancel_by')
     if by then out[#out + 1] = {1, by} else out[#out + 1] = {1} end
   end
@@ -249,10 +251,10 @@ func (q *Queue) Renew(ctx context.Context, ds []Delivery, owner string, ttl time
 	if len(ds) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 4+2*len(ds))
+	args := make([]any, 0, 4+3*len(ds))
 	args = append(args, q.k.Prefix(), workerGroup, owner, ttl.Milliseconds())
 	for _, d := range ds {
-		args = append(args, d.Job, d.MsgID)
+		args = append(args, d.Job, d.MsgID, q.stream(d))
 	}
 	res, err := renewScript.Run(ctx, q.r, []string{q.k.Queue()}, args...).Slice()
 	if err != nil {

@@ -39,7 +39,7 @@ func TestTrim(t *testing.T) {
 		t.Fatalf("take: %d, %v", len(ds), err)
 	}
 	for _, d := range ds[:200] {
-		if err := q.Done(ctx, d.MsgID); err != nil {
+		if err := q.Done(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}

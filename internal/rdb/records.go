@@ -76,6 +76,7 @@ type NewJob struct {
 	// Since is the oldest creation time the recent list keeps: older
 	// jobs leave it.
 	Since  time.Time
+	Class  string   // its class (Classes): which stream it is queued on
 	Fields []string // the record, as name/value pairs
 }
 
@@ -86,7 +87,7 @@ func (r *Records) Create(ctx context.Context, j NewJob) (int64, error) {
 	args := make([]any, 0, 8+len(j.Fields))
 	args = append(args, k.Prefix(), j.State, j.Created.UnixMilli(), j.Requester, "", r.eventsKept, j.Env, j.Since.UnixMilli())
 	args = pairs(args, j.Fields)
-	return r.batch.run(ctx, createScript, []string{k.Seq(), k.Active(), k.Recent(), k.Queue(), k.Events()}, args...).Int64()
+	return r.batch.run(ctx, createScript, []string{k.Seq(), k.Active(), k.Recent(), k.QueueOf(j.Class), k.Events()}, args...).Int64()
 }
 
 // Get reads job id's record; empty when there is no such job.
@@ -116,7 +117,9 @@ func (r *Records) GetAll(ctx context.Context, ids []int64) ([]map[string]string,
 // {1, previous state}, or {0, state} when the job is in a state it may not
 // move from, or {0, ""} (an empty string) when there is no such job.
 //
-//	KEYS[1] job hash, KEYS[2] active, KEYS[3] events, KEYS[4] queue,
+//	KEYS[1] job hash, KEYS[2] active, KEYS[3] events, KEYS[4] the typed
+//	class's queue stream (a job is queued on its class's stream,
+//	queueOf(KEYS[4], its class field), in the same hash slot),
 //	KEYS[5] scheduled, KEYS[6] dead, KEYS[7] audit
 //	ARGV[1] job number, ARGV[2] states it may move from, comma-separated
 //	        ("" is any state that is not final), ARGV[3] the new state,
@@ -128,7 +131,7 @@ func (r *Records) GetAll(ctx context.Context, ids []int64) ([]map[string]string,
 //	ARGV[first..] further fields to set, as name/value pairs.
 //
 // The dead-letter list keeps the newest 10,000 job numbers.
-const transitionLua = `
+const transitionLua = queueOfLua + `
 local function transition(first)
   local cur = redis.call('HGET', KEYS[1], 'state')
   if not cur then return {0, ''} end
@@ -155,7 +158,7 @@ local function transition(first)
     redis.call('LTRIM', KEYS[6], 0, 9999)
   end
   if ARGV[4] == 'now' then
-    redis.call('XADD', KEYS[4], '*', 'job', ARGV[1])
+    redis.call('XADD', queueOf(KEYS[4], redis.call('HGET', KEYS[1], 'class')), '*', 'job', ARGV[1])
   elseif ARGV[4] ~= '' then
     redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
   end
@@ -176,14 +179,14 @@ var transitionScript = redis.NewScript(transitionLua + `return transition(15)`)
 //	ARGV[15] the queue's consumer group, ARGV[16] the delivery's stream id,
 //	ARGV[17] the worker (lease owner), ARGV[18..] fields to set
 //
-// When the job exists, the delivery is acknowledged (Queue.Trim removes
-// it later), whether the move was made or refused (the job moved on
+// When the job exists, the delivery is acknowledged on its class's stream
+// (Queue.Trim removes it later), whether the move was made or refused (the job moved on
 // without this run); the worker's lease goes either way. The reply is
 // transition's.
 var finishScript = redis.NewScript(transitionLua + `
 local res = transition(18)
 if res[2] ~= '' then
-  redis.call('XACK', KEYS[4], ARGV[15], ARGV[16])
+  redis.call('XACK', queueOf(KEYS[4], redis.call('HGET', KEYS[1], 'class')), ARGV[15], ARGV[16])
 end
 if redis.call('GET', KEYS[8]) == ARGV[17] then redis.call('DEL', KEYS[8]) end
 return res
