@@ -319,8 +319,8 @@ func TestWebhookOddRequests(t *testing.T) {
 		{"no event", githubserver.SignedRequest(f.url, hookSecret, "", "d-5", pushPayload()), http.StatusBadRequest},
 		{"not JSON", githubserver.SignedRequest(f.url, hookSecret, "push", "d-6", []byte("{")), http.StatusBadRequest},
 		{"an event gantry ignores", githubserver.SignedRequest(f.url, hookSecret, "issues", "d-7", map[string]any{"action": "opened"}), http.StatusAccepted},
-		{"a tag", githubserver.SignedRequest(f.url, hookSecret, "push", "d-8",
-			githubserver.PushPayload(githubserver.Push{Repo: "acme/hello", Tag: "v1"})), http.StatusAccepted},
+		{"a ref neither a branch nor a tag", githubserver.SignedRequest(f.url, hookSecret, "push", "d-8",
+			githubserver.PushPayload(githubserver.Push{Repo: "acme/hello", Ref: "refs/notes/commits", After: strings.Repeat("a", 40)})), http.StatusAccepted},
 	} {
 		if code, body := send(t, tc.req); code != tc.code {
 			t.Errorf("%s: answer %d %q, want %d", tc.name, code, body, tc.code)

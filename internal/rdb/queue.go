@@ -146,9 +146,9 @@ func (q *Queue) Reclaim(ctx context.Context, consumer string, minIdle time.Durat
 // NOGROUP error.
 var takeScript = redis.NewScript(`
 local function older(a, b)
-  local ams, aseq = string.match(a, '(%d+)-(%d+)')
-  local bms, bseq = string.match(b, '(%d+)-(%d+)')
-  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
+  local ams, aseq = string.match(a, '^(%d+)-?(%d*)$')
+  local bms, bseq = string.match(b, '^(%d+)-?(%d*)$')
+  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq) or 0, tonumber(bms), tonumber(bseq) or 0
   return ams < bms or (ams == bms and aseq < bseq)
 end
 local n = tonumber(ARGV[3])
