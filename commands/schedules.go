@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gantry-ci/gantry/internal/rdb"
@@ -19,25 +22,36 @@ import (
 // latest missed tick runs once; a tick whose previous run has not ended
 // starts nothing and says so in `schedules`.
 type Scheduler struct {
-	s     *Service
-	state *rdb.Schedules
-	list  []spec.Schedule
-	now   func() time.Time
-	poll  time.Duration
-	log   *slog.Logger
+	s       *Service
+	state   *rdb.Schedules
+	list    []spec.Schedule // the server config's
+	now     func() time.Time
+	poll    time.Duration
+	refresh time.Duration
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	fromFiles []spec.Schedule // those of the repos' default branches' .gantry.yml
+	readAt    time.Time       // when they were read; zero: never
 }
 
 // SchedulerConfig configures a Scheduler. Zero values are the defaults.
 type SchedulerConfig struct {
 	Now  func() time.Time // the clock ticks are read from; nil is the service's
 	Poll time.Duration    // how often due ticks are looked for; 0 is 5 s
+	// Refresh is how often the schedules of the repos' .gantry.yml (on
+	// their default branches) are read again; 0 is 5 minutes.
+	Refresh time.Duration
 }
 
 // Scheduler returns the scheduler of the server config's schedules, which
 // keeps how far each has run in state. Until it is made, `schedules`
 // answers that none run here.
 func (s *Service) Scheduler(state *rdb.Schedules, cfg SchedulerConfig) *Scheduler {
-	sc := &Scheduler{s: s, state: state, list: s.cfg.Schedules, now: cfg.Now, poll: cfg.Poll, log: s.logger}
+	sc := &Scheduler{s: s, state: state, list: s.cfg.Schedules, now: cfg.Now, poll: cfg.Poll, refresh: cfg.Refresh, log: s.logger}
+	if sc.refresh <= 0 {
+		sc.refresh = 5 * time.Minute
+	}
 	if sc.now == nil {
 		sc.now = s.now
 	}
@@ -72,8 +86,9 @@ const maxCatchUp = 10_000
 // Tick starts the jobs of every schedule with a tick due now that no
 // process has taken yet. The errors of all schedules are joined.
 func (sc *Scheduler) Tick(ctx context.Context) error {
+	sc.readFiles(ctx)
 	var errs []error
-	for _, s := range sc.list {
+	for _, s := range sc.all() {
 		if err := sc.tick(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("schedule %s: %w", s.Name, err))
 		}
@@ -119,6 +134,68 @@ func (sc *Scheduler) tick(ctx context.Context, s spec.Schedule) error {
 	return sc.state.Started(ctx, s.Name, id)
 }
 
+// all are the server config's schedules and those of the repos' files.
+func (sc *Scheduler) all() []spec.Schedule {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return append(slices.Clone(sc.list), sc.fromFiles...)
+}
+
+// readFiles reads the schedules of every configured repo's .gantry.yml on
+// its default branch, when they are older than the refresh interval. A
+// repo whose file cannot be read keeps the schedules read before.
+func (sc *Scheduler) readFiles(ctx context.Context) {
+	now := sc.now()
+	sc.mu.Lock()
+	due := sc.readAt.IsZero() || now.Sub(sc.readAt) >= sc.refresh
+	prev := sc.fromFiles
+	sc.mu.Unlock()
+	if !due {
+		return
+	}
+	var out []spec.Schedule
+	for _, repo := range slices.Sorted(maps.Keys(sc.s.cfg.Repos)) {
+		got, err := sc.readFile(ctx, repo)
+		if err != nil {
+			sc.log.Warn("schedules: cannot read the repo's .gantry.yml; keeping its schedules as they were", "repo", repo, "err", err)
+			for _, p := range prev {
+				if p.Repo == repo {
+					out = append(out, p)
+				}
+			}
+			continue
+		}
+		out = append(out, got...)
+	}
+	sc.mu.Lock()
+	sc.fromFiles, sc.readAt = out, now
+	sc.mu.Unlock()
+}
+
+// readFile reads the schedules of repo's .gantry.yml on its default
+// branch, named REPO/NAME and shown in the repo's channel.
+func (sc *Scheduler) readFile(ctx context.Context, repo string) ([]spec.Schedule, error) {
+	src, err := sc.s.sources.Resolve(ctx, repo, "", false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := src.Parse()
+	if err != nil {
+		return nil, err
+	}
+	channel := sc.s.cfg.Repos[repo].Channel
+	var out []spec.Schedule
+	for _, s := range f.Schedules {
+		if channel == "" {
+			sc.log.Warn("schedules: a .gantry.yml schedule of a repo with no channel does not run", "repo", repo, "schedule", s.Name)
+			continue
+		}
+		s.Name, s.Repo, s.Channel = repo+"/"+s.Name, repo, channel
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // latestTick is the last tick of s after last and not after now; zero when
 // none is due.
 func latestTick(s spec.Schedule, last, now time.Time) time.Time {
@@ -162,12 +239,16 @@ func (s *Service) startScheduled(ctx context.Context, sc spec.Schedule) (int64, 
 // its latest tick went.
 func (s *Service) schedules(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	sc := s.scheduler
-	if sc == nil || len(sc.list) == 0 {
-		return Reply{Text: "No schedules: they are set under schedules: in the server config (gantry.yml).", Ephemeral: true}, nil
+	var list []spec.Schedule
+	if sc != nil {
+		list = sc.all()
+	}
+	if len(list) == 0 {
+		return Reply{Text: "No schedules: they are set under schedules: in the server config (gantry.yml) or in a repo's .gantry.yml on its default branch.", Ephemeral: true}, nil
 	}
 	now := sc.now()
-	text := say.F("%d schedule(s):", len(sc.list))
-	for _, one := range sc.list {
+	text := say.F("%d schedule(s):", len(list))
+	for _, one := range list {
 		st, err := sc.state.State(ctx, one.Name)
 		if err != nil {
 			return Reply{}, err

@@ -133,3 +133,29 @@ func TestScheduleTicksOnceAcrossProcessesAndOnceAfterDowntime(t *testing.T) {
 		t.Errorf("schedules still says skipped after a run: %q", r.Text.String())
 	}
 }
+
+// TestScheduleOfTheRepoFileRuns: a schedule in the default branch's
+// .gantry.yml runs its pipeline in the repo's channel, and is listed.
+func TestScheduleOfTheRepoFileRuns(t *testing.T) {
+	f := newDeployFixture(t)
+	spec := nightlySpec + "schedules:\n  soak: {cron: \"*/2 * * * *\", pipeline: nightly}\n"
+	if err := os.WriteFile(filepath.Join(f.cfg.Repos["app"].Path, ".gantry.yml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svc := commands.NewService(commands.Deps{Config: f.cfg, Store: f.store, Log: f.log, Sources: scm.NewResolver(f.cfg, nil)})
+	sched := svc.Scheduler(rdb.NewSchedules(f.rdb.RDB(), ""), commands.SchedulerConfig{})
+	ctx := context.Background()
+	if err := sched.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(2 * time.Minute)
+	if err := sched.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js := recentJobs(t, f)
+	if len(js) != 1 || js[0].Plan.Name != "nightly" || js[0].Channel != "C0APPS" || js[0].Origin != "schedule" {
+		t.Fatalf("jobs after a tick of the file's schedule: %+v", js)
+	}
+	r := svc.Handle(ctx, &commands.Request{User: "U05", Channel: "C0APPS", Text: "schedules"})
+	expectReply(t, r, "app/soak: run nightly app")
+}

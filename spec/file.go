@@ -38,6 +38,10 @@ type File struct {
 	Pipelines    map[string]Stage       // "branch", "pr", or any other name
 	DeployStages map[string]DeployStage // key "deploy": environment -> stage
 	Artifacts    []string               // patterns of files to keep, relative to the repository root
+	// Schedules run the file's pipelines or deploy stages on the repo at
+	// times; only the default branch's file counts. Their Repo and
+	// Channel are empty (the repo's own).
+	Schedules []Schedule
 
 	name string // the file name given to Parse, for lookup errors
 }
@@ -65,7 +69,7 @@ type DeployStage struct {
 }
 
 var (
-	fileKeys   = []string{"image", "services", "resources", "env", "timeout", "prepare", "pipelines", "deploy", "artifacts"}
+	fileKeys   = []string{"image", "services", "resources", "env", "timeout", "prepare", "pipelines", "deploy", "artifacts", "schedules"}
 	stageKeys  = []string{"setup", "steps", "env", "image", "services", "resources", "timeout"}
 	deployKeys = append(slices.Clone(stageKeys), "branch", "approval", "on_push")
 )
@@ -96,6 +100,7 @@ func (d *decoder) gantryFile(root *yaml.Node) *File {
 		return f
 	}
 	stages := 0
+	var scheduleNodes []*yaml.Node
 	for _, fl := range d.fields(root, "") {
 		k, v := fl.key.Value, fl.val
 		switch k {
@@ -127,6 +132,8 @@ func (d *decoder) gantryFile(root *yaml.Node) *File {
 			})
 		case "artifacts":
 			f.Artifacts = d.artifacts(v)
+		case "schedules":
+			f.Schedules, scheduleNodes = d.scheduleList(v, false)
 		case "steps", "setup":
 			d.problem(fl.key, "unknown key %q (%s belong in a stage: pipelines: {branch: {%s: [...]}})", k, k, k)
 		default:
@@ -136,6 +143,7 @@ func (d *decoder) gantryFile(root *yaml.Node) *File {
 	if stages == 0 {
 		d.problem(root, "no pipelines or deploy stages: add pipelines: (e.g. branch, pr) or deploy: with at least one stage")
 	}
+	d.checkFileSchedules(f, scheduleNodes)
 	return f
 }
 

@@ -47,18 +47,35 @@ func (s Schedule) What() string {
 // (@yearly, @monthly, @weekly, @daily, @hourly, @every 10m).
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-var scheduleKeys = []string{"cron", "time_zone", "repo", "pipeline", "deploy", "ref", "channel"}
+var (
+	scheduleKeys     = []string{"cron", "time_zone", "repo", "pipeline", "deploy", "ref", "channel"}
+	fileScheduleKeys = []string{"cron", "time_zone", "pipeline", "deploy", "ref"}
+)
 
 // MaxSchedules is how many schedules a server config may have.
 const MaxSchedules = 100
 
-// schedules reads the schedules: mapping. What the schedules name (repos,
-// environments) is checked once the whole file is read, by checkSchedules.
+// schedules reads the server config's schedules: mapping. What the
+// schedules name (repos, environments) is checked once the whole file is
+// read, by checkSchedules.
 func (d *decoder) schedules(n *yaml.Node, s *Server) {
+	s.Schedules, d.scheduleNodes = d.scheduleList(n, true)
+}
+
+// scheduleList reads a schedules: mapping; inServer allows repo: and
+// channel:, which a .gantry.yml's schedules take from the repo itself. It
+// returns the schedules with the nodes of their names.
+func (d *decoder) scheduleList(n *yaml.Node, inServer bool) ([]Schedule, []*yaml.Node) {
+	var out []Schedule
+	var nodes []*yaml.Node
+	known := scheduleKeys
+	if !inServer {
+		known = fileScheduleKeys
+	}
 	fs, _ := d.mapping(n, "schedules", " in schedules")
 	if len(fs) > MaxSchedules {
 		d.problem(n, "schedules: %d schedules; the limit is %d", len(fs), MaxSchedules)
-		return
+		return nil, nil
 	}
 	for _, fl := range fs {
 		name := fl.key.Value
@@ -91,6 +108,10 @@ func (d *decoder) schedules(n *yaml.Node, s *Server) {
 				}
 				sc.Location = loc
 			case "repo":
+				if !inServer {
+					d.problem(k.key, "unknown key \"repo\"%s (a .gantry.yml's schedules run its own repo)", where)
+					continue
+				}
 				sc.Repo, _ = d.str(v, "repo"+where)
 			case "pipeline":
 				sc.Pipeline, _ = d.str(v, "pipeline"+where)
@@ -99,6 +120,10 @@ func (d *decoder) schedules(n *yaml.Node, s *Server) {
 			case "ref":
 				sc.Ref, _ = d.str(v, "ref"+where)
 			case "channel":
+				if !inServer {
+					d.problem(k.key, "unknown key \"channel\"%s (a .gantry.yml's schedules show their jobs in the repo's channel)", where)
+					continue
+				}
 				c, ok := d.str(v, "channel"+where)
 				if ok && !channelRE.MatchString(c) {
 					d.problem(resolve(v), "channel%s: %q is not a Slack channel ID (C…, G…)", where, clip(c))
@@ -106,7 +131,7 @@ func (d *decoder) schedules(n *yaml.Node, s *Server) {
 				}
 				sc.Channel = c
 			default:
-				d.unknownKey(k.key, where, scheduleKeys)
+				d.unknownKey(k.key, where, known)
 			}
 		}
 		switch {
@@ -126,9 +151,29 @@ func (d *decoder) schedules(n *yaml.Node, s *Server) {
 			continue
 		}
 		sc.when = when
-		s.Schedules = append(s.Schedules, sc)
-		d.scheduleNodes = append(d.scheduleNodes, fl.key)
+		out = append(out, sc)
+		nodes = append(nodes, fl.key)
 	}
+	return out, nodes
+}
+
+// checkFileSchedules checks that what a .gantry.yml's schedules run is in
+// the file.
+func (d *decoder) checkFileSchedules(f *File, nodes []*yaml.Node) {
+	kept := f.Schedules[:0]
+	for i, sc := range f.Schedules {
+		switch {
+		case (sc.Pipeline == "") == (sc.Deploy == ""):
+			d.problem(nodes[i], "schedule %q: needs exactly one of pipeline: and deploy: (an environment of deploy:)", sc.Name)
+		case sc.Pipeline != "" && f.Pipelines[sc.Pipeline].Steps == nil:
+			d.problem(nodes[i], "schedule %q: pipeline %q is not one of pipelines: (%s)", sc.Name, clip(sc.Pipeline), strings.Join(f.PipelineNames(), ", "))
+		case sc.Deploy != "" && f.DeployStages[sc.Deploy].Steps == nil:
+			d.problem(nodes[i], "schedule %q: deploy %q is not one of deploy: (%s)", sc.Name, clip(sc.Deploy), strings.Join(f.Environments(), ", "))
+		default:
+			kept = append(kept, sc)
+		}
+	}
+	f.Schedules = kept
 }
 
 // checkSchedules checks what each schedule names against the rest of the

@@ -65,3 +65,32 @@ func TestScheduleMistakesSayWhereAndWhat(t *testing.T) {
 		})
 	}
 }
+
+func TestGantryFileSchedulesRunItsOwnPipelines(t *testing.T) {
+	f, err := Parse(".gantry.yml", []byte(`pipelines:
+  branch: {steps: [make]}
+  nightly: {steps: [make soak]}
+deploy:
+  staging: {steps: [./deploy]}
+schedules:
+  soak: {cron: "0 2 * * *", time_zone: UTC, pipeline: nightly}
+  refresh: {cron: "@weekly", deploy: staging, ref: main}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Schedules) != 2 || f.Schedules[0].Name != "soak" || f.Schedules[1].Deploy != "staging" || f.Schedules[0].Repo != "" {
+		t.Errorf("schedules = %+v", f.Schedules)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{`  a: {cron: "@daily", pipeline: nightyl}`, `.gantry.yml:7: schedule "a": pipeline "nightyl" is not one of pipelines: (branch, nightly)`},
+		{`  a: {cron: "@daily", deploy: prod}`, `schedule "a": deploy "prod" is not one of deploy: (staging)`},
+		{`  a: {cron: "@daily", pipeline: nightly, repo: other}`, `unknown key "repo" in schedule "a" (a .gantry.yml's schedules run its own repo)`},
+		{`  a: {cron: "@daily", pipeline: nightly, channel: C0X}`, `unknown key "channel" in schedule "a"`},
+	} {
+		_, err := Parse(".gantry.yml", []byte("pipelines:\n  branch: {steps: [make]}\n  nightly: {steps: [make soak]}\ndeploy:\n  staging: {steps: [./deploy]}\nschedules:\n"+tc.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v; want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
