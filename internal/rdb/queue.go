@@ -399,9 +399,21 @@ func (q *Queue) Promote(ctx context.Context, now time.Time) (int, error) {
 	return promoteScript.Run(ctx, q.r, []string{q.k.Scheduled(), q.k.Queue()}, now.UnixMilli(), q.k.Prefix()).Int()
 }
 
-// Depth is how many deliveries wait for a worker, and how many are held.
+// Depth is how many deliveries wait for a worker, and how many are held,
+// over every class's stream.
 func (q *Queue) Depth(ctx context.Context) (waiting, held int64, err error) {
-	groups, err := q.r.XInfoGroups(ctx, q.k.Queue()).Result()
+	for _, st := range q.streams() {
+		w, h, err := q.depth(ctx, st)
+		if err != nil {
+			return 0, 0, err
+		}
+		waiting, held = waiting+w, held+h
+	}
+	return waiting, held, nil
+}
+
+func (q *Queue) depth(ctx context.Context, stream string) (waiting, held int64, err error) {
+	groups, err := q.r.XInfoGroups(ctx, stream).Result()
 	if err != nil {
 		if strings.Contains(err.Error(), "no such key") {
 			return 0, 0, nil
@@ -413,6 +425,6 @@ func (q *Queue) Depth(ctx context.Context) (waiting, held int64, err error) {
 			return g.Lag, g.Pending, nil
 		}
 	}
-	n, err := q.r.XLen(ctx, q.k.Queue()).Result()
+	n, err := q.r.XLen(ctx, stream).Result()
 	return n, 0, err
 }

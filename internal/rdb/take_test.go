@@ -92,3 +92,19 @@ func TestTakeWaitsForWork(t *testing.T) {
 		t.Fatalf("take after the group was made: %v, %v; want job 8", ds, err)
 	}
 }
+
+// Depth counts what waits and what is held on every class's stream.
+func TestDepthCountsEveryClass(t *testing.T) {
+	f := newFixture(t)
+	q := newQueue(t, f)
+	for i, class := range rdb.Classes {
+		f.raw.XAdd(ctx, redisXAdd(f.k.QueueOf(class), int64(i+1)))
+	}
+	if _, err := q.Take(ctx, "w1", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	waiting, held, err := q.Depth(ctx)
+	if err != nil || waiting != 3 || held != 1 {
+		t.Fatalf("depth = %d waiting, %d held, %v; want 3 and 1", waiting, held, err)
+	}
+}
