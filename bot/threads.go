@@ -81,12 +81,12 @@ type Threads struct {
 
 // ThreadsConfig configures Threads. Zero values are the defaults.
 type ThreadsConfig struct {
-	Links   func(id int64) string // signed job page links; nil: none
+	Links func(id int64) string // signed job page links; nil: none
 	// ArtifactLinks are signed links to a job's artifacts; nil: the
 	// notice names them and points to the page.
 	ArtifactLinks func(id int64, path string) string
-	Logger  *slog.Logger
-	PollLog time.Duration // how often a running job's log is read; 0 is 250ms
+	Logger        *slog.Logger
+	PollLog       time.Duration // how often a running job's log is read; 0 is 250ms
 	// UploadFailed attaches the whole log to a failed job's thread. Other
 	// jobs' logs are attached only when someone asks (logs).
 	UploadFailed bool

@@ -90,8 +90,13 @@ func (b Bucket) put(ctx context.Context, root *os.Root, job int64, f *artifacts.
 
 // Presign returns a link to artifact name of job that works for ttl.
 func (b Bucket) Presign(ctx context.Context, job int64, name string, ttl time.Duration) (string, error) {
+	return b.PresignKey(ctx, b.Key(job, name), ttl)
+}
+
+// PresignKey returns a link to the object key that works for ttl.
+func (b Bucket) PresignKey(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	req, err := awss3.NewPresignClient(b.Client).PresignGetObject(ctx, &awss3.GetObjectInput{
-		Bucket: aws.String(b.Name), Key: aws.String(b.Key(job, name)),
+		Bucket: aws.String(b.Name), Key: aws.String(key),
 	}, awss3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", err
