@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 
 // artifactStores sets where jobs' artifacts go: the server config's
 // bucket (through the SDK's own configuration chain), else a local
-// directory: artifacts.dir, or gantry/artifacts in the user's cache dir.
+// directory: artifacts.dir, or gantry/artifacts in the cache dir of the
+// user gantry runs as.
 func (m *Main) artifactStores(ctx context.Context, p *parts) error {
 	a := p.cfg.Artifacts
 	if a.Bucket != "" {
@@ -30,14 +32,14 @@ func (m *Main) artifactStores(ctx context.Context, p *parts) error {
 		return nil
 	}
 	dir := a.Dir
-	switch {
-	case dir != "":
-	case m.Getenv("XDG_CACHE_HOME") != "":
-		dir = filepath.Join(m.Getenv("XDG_CACHE_HOME"), "gantry", "artifacts")
-	case m.Getenv("HOME") != "":
-		dir = filepath.Join(m.Getenv("HOME"), ".cache", "gantry", "artifacts")
-	default:
-		return &settingError{"artifacts.dir", "is not set, and there is no HOME to keep artifacts under"}
+	if dir == "" {
+		// The cache dir of the user gantry runs as (not of the steps).
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+			m.logger.Warn("no user cache dir: artifacts are kept under the temp dir (set artifacts.dir)", "err", err)
+		}
+		dir = filepath.Join(cache, "gantry", "artifacts")
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
