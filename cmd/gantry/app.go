@@ -491,8 +491,9 @@ func (m *Main) runWorker(ctx context.Context) error {
 // extraSubcommands are the subcommands that other files add.
 func (m *Main) extraSubcommands() map[string]func(context.Context, []string) error {
 	return map[string]func(context.Context, []string) error{
-		"serve": m.runServe, // Slack bot, workers and HTTP server
-		"bot":   m.runBot,   // Slack bot and HTTP server
-		"fetch": m.runFetch, // inside an ECS task: check the source out for the job container
+		"serve":   m.runServe,   // Slack bot, workers and HTTP server
+		"bot":     m.runBot,     // Slack bot and HTTP server
+		"fetch":   m.runFetch,   // inside an ECS task: check the source out for the job container
+		"collect": m.runCollect, // inside an ECS task: after the steps, report and upload results
 	}
 }
