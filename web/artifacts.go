@@ -132,4 +132,3 @@ func artifactHeaders(w http.ResponseWriter, name string) {
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 }
-
