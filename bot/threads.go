@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,7 @@ type Threads struct {
 	log      *jobs.Log
 	surface  Surface
 	links    func(id int64) string
+	artLinks func(id int64, path string) string
 	logger   *slog.Logger
 	poll     time.Duration
 	upload   bool
@@ -79,9 +81,12 @@ type Threads struct {
 
 // ThreadsConfig configures Threads. Zero values are the defaults.
 type ThreadsConfig struct {
-	Links   func(id int64) string // signed job page links; nil: none
-	Logger  *slog.Logger
-	PollLog time.Duration // how often a running job's log is read; 0 is 250ms
+	Links func(id int64) string // signed job page links; nil: none
+	// ArtifactLinks are signed links to a job's artifacts; nil: the
+	// notice names them and points to the page.
+	ArtifactLinks func(id int64, path string) string
+	Logger        *slog.Logger
+	PollLog       time.Duration // how often a running job's log is read; 0 is 250ms
 	// UploadFailed attaches the whole log to a failed job's thread. Other
 	// jobs' logs are attached only when someone asks (logs).
 	UploadFailed bool
@@ -129,7 +134,7 @@ func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) 
 		cfg.HandOver = 45 * time.Second
 	}
 	return &Threads{
-		store: s, log: l, surface: surface, links: cfg.Links, logger: cfg.Logger, poll: cfg.PollLog,
+		store: s, log: l, surface: surface, links: cfg.Links, artLinks: cfg.ArtifactLinks, logger: cfg.Logger, poll: cfg.PollLog,
 		upload: cfg.UploadFailed, quiet: cfg.QuietUnasked, resume: cfg.ResumeEvery, handOver: cfg.HandOver, claim: cfg.Claim, unclaim: cfg.Unclaim,
 		followers: map[int64]*follower{}, ending: map[int64]bool{}, ended: map[int64]bool{},
 	}
@@ -443,6 +448,7 @@ func (t *Threads) notify(ctx context.Context, j *jobs.Job) error {
 		}
 	}
 	m := Message{Text: commands.Summary(j, t.store.Now()), Mention: j.Requester, Weight: WeightNotice}
+	m.Text += t.artifacts(j)
 	if link := t.link(j.ID); link != "" {
 		m.Text += say.F("\nWhole log: %s", say.LinkTo(link))
 	}
@@ -465,6 +471,39 @@ func (t *Threads) notify(ctx context.Context, j *jobs.Job) error {
 		return t.uploadLog(ctx, j)
 	}
 	return nil
+}
+
+// linkedArtifacts is how many artifacts a job's notice links one by one.
+const linkedArtifacts = 5
+
+// artifacts is what job j's notice says of its artifacts: a link to
+// each of the first few, how many more the page has, and what was left
+// out and why.
+func (t *Threads) artifacts(j *jobs.Job) say.Text {
+	r := j.Results
+	if r == nil {
+		return ""
+	}
+	var b say.Builder
+	if len(r.Files) > 0 {
+		b.F("\nArtifacts (%d):", len(r.Files))
+		for _, f := range r.Files[:min(len(r.Files), linkedArtifacts)] {
+			if t.artLinks != nil {
+				b.F(" %s", say.LinkTo(t.artLinks(j.ID, f.Path)))
+			} else {
+				b.F(" %s", say.Quote(f.Path))
+			}
+		}
+		if more := len(r.Files) - linkedArtifacts; more > 0 {
+			b.F(" and %d more on the job page", more)
+		}
+	}
+	for _, n := range r.Notes {
+		if strings.HasPrefix(n, "artifact limit ") || strings.HasPrefix(n, "artifacts ") {
+			b.F("\n%s", say.Quote(n))
+		}
+	}
+	return b.Text()
 }
 
 // uploadLog attaches job j's whole log to its thread.

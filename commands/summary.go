@@ -47,6 +47,38 @@ func summary(j *jobs.Job, now time.Time, what bool) say.Text {
 	if j.State == jobs.Failed && j.Step > 0 && j.Step <= len(j.Plan.Steps) {
 		b.F(": step %d (%s) failed", j.Step, j.Plan.Steps[j.Step-1].Name)
 	}
+	if t := Tests(j); t != "" {
+		b.F("; %s", t)
+	}
+	return b.Text()
+}
+
+// namedFailures is how many failing tests a summary line names.
+const namedFailures = 5
+
+// Tests is what a job's test reports said, in one line: "412 passed, 3
+// failed, 2 skipped (failing: api.TestA, api.TestB)"; "" when it has none.
+func Tests(j *jobs.Job) say.Text {
+	if !j.State.Final() || j.Results == nil || j.Results.Tests == nil {
+		return ""
+	}
+	t := j.Results.Tests
+	if t.Files == 0 {
+		return ""
+	}
+	var b say.Builder
+	b.F("tests: %s", t.Counts())
+	if len(t.Failures) > 0 {
+		names := make([]say.Text, 0, namedFailures)
+		for _, f := range t.Failures[:min(len(t.Failures), namedFailures)] {
+			names = append(names, say.Quote(f.Name))
+		}
+		b.Add(" (failing: " + say.Join(names, ", "))
+		if more := t.Failed - len(names); more > 0 {
+			b.F(" and %d more", more)
+		}
+		b.Add(")")
+	}
 	return b.Text()
 }
 

@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
+	"github.com/gantry-ci/gantry/artifacts"
 	"github.com/gantry-ci/gantry/say"
 )
 
@@ -60,6 +62,12 @@ func (f Fields) CancelBy(who string) Fields { return f.with("cancel_by", who) }
 // Finished is when the job ended; a move to a final state writes the
 // time it happens unless this says otherwise.
 func (f Fields) Finished(t time.Time) Fields { return f.with("finished", fmtTime(t)) }
+
+// Results are what the job left behind (see Job.Results).
+func (f Fields) Results(r artifacts.Results) Fields {
+	b, _ := json.Marshal(r) // plain data: it always encodes
+	return f.with("results", string(b))
+}
 
 // has reports whether the field called name is written.
 func (f Fields) has(name string) bool {

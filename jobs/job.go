@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-ci/gantry/artifacts"
 	"github.com/gantry-ci/gantry/say"
 	"github.com/gantry-ci/gantry/spec"
 )
@@ -113,6 +114,11 @@ type Job struct {
 	// it starts once that build succeeded and ends cancelled when it did
 	// not. 0: none.
 	After int64
+	// Results are what the job left behind: test counts and failing
+	// tests from its reports, its artifacts and where they are kept.
+	// Written once the steps have ended; nil before, or when the plan
+	// asks for none.
+	Results *artifacts.Results
 
 	Created  time.Time
 	Started  time.Time
@@ -254,6 +260,12 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 	if s := m["exit"]; s != "" {
 		j.ExitCode, _ = strconv.Atoi(s)
 		j.HasExit = true
+	}
+	if r := m["results"]; r != "" {
+		j.Results = &artifacts.Results{}
+		if err := json.Unmarshal([]byte(r), j.Results); err != nil {
+			return nil, fmt.Errorf("decode results of job #%d: %w", id, err)
+		}
 	}
 	if p := m["plan"]; p != "" {
 		if err := json.Unmarshal([]byte(p), &j.Plan); err != nil {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gantry-ci/gantry/artifacts"
 	"github.com/gantry-ci/gantry/say"
 )
 
@@ -122,6 +123,13 @@ func (x *Execution) Attach(ctx context.Context, handle string) error {
 func (x *Execution) Checkpoint(ctx context.Context, cursor string) error {
 	x.Job.Cursor = cursor
 	return x.store.Update(ctx, x.Job.ID, "", "", Set().Cursor(cursor))
+}
+
+// Results records what the job left behind (test counts, artifacts),
+// once its steps have ended.
+func (x *Execution) Results(ctx context.Context, r artifacts.Results) error {
+	x.Job.Results = &r
+	return x.store.Update(ctx, x.Job.ID, "", "", Set().Results(r))
 }
 
 // Note announces a sentence in the job's thread without changing it.

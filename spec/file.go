@@ -38,6 +38,7 @@ type File struct {
 	Pipelines    map[string]Stage       // "branch", "pr", or any other name
 	DeployStages map[string]DeployStage // key "deploy": environment -> stage
 	Artifacts    []string               // patterns of files to keep, relative to the repository root
+	Reports      Reports                // test reports read after the steps
 	// Schedules run the file's pipelines or deploy stages on the repo at
 	// times; only the default branch's file counts. Their Repo and
 	// Channel are empty (the repo's own).
@@ -56,6 +57,13 @@ type Stage struct {
 	Services  map[string]string
 	Resources []string
 	Timeout   time.Duration
+	Reports   Reports // added to the file's
+}
+
+// Reports are the test reports a stage leaves: patterns of files, relative
+// to the repository root, read after the steps (also when they failed).
+type Reports struct {
+	JUnit []string // JUnit XML files
 }
 
 // DeployStage is the stage that deploys to one environment.
@@ -69,8 +77,9 @@ type DeployStage struct {
 }
 
 var (
-	fileKeys   = []string{"image", "services", "resources", "env", "timeout", "prepare", "pipelines", "deploy", "artifacts", "schedules"}
-	stageKeys  = []string{"setup", "steps", "env", "image", "services", "resources", "timeout"}
+	fileKeys   = []string{"image", "services", "resources", "env", "timeout", "prepare", "pipelines", "deploy", "artifacts", "reports", "schedules"}
+	stageKeys  = []string{"setup", "steps", "env", "image", "services", "resources", "timeout", "reports"}
+	reportKeys = []string{"junit"}
 	deployKeys = append(slices.Clone(stageKeys), "branch", "approval", "on_push")
 )
 
@@ -131,7 +140,9 @@ func (d *decoder) gantryFile(root *yaml.Node) *File {
 				f.DeployStages[name] = st
 			})
 		case "artifacts":
-			f.Artifacts = d.artifacts(v)
+			f.Artifacts = d.patterns(v, "artifacts", "")
+		case "reports":
+			f.Reports = d.reports(v, "")
 		case "schedules":
 			f.Schedules, scheduleNodes = d.scheduleList(v, false)
 		case "steps", "setup":
@@ -197,6 +208,8 @@ func (d *decoder) stage(p field, kind string, known []string) (DeployStage, bool
 			st.Resources = d.poolNames(v, "resources"+where)
 		case "timeout":
 			st.Timeout, _ = d.duration(v, "timeout"+where, MaxTimeout)
+		case "reports":
+			st.Reports = d.reports(v, where)
 		case "branch", "approval", "on_push":
 			if kind == "pipeline" {
 				d.problem(fl.key, "unknown key %q%s (%s is for deploy stages)", k, where, k)
@@ -334,21 +347,39 @@ func (d *decoder) poolNames(n *yaml.Node, subject string) []string {
 	return out
 }
 
-func (d *decoder) artifacts(n *yaml.Node) []string {
-	items, _ := d.list(n, "artifacts")
+// patterns reads a list of file patterns relative to the repository root
+// (artifacts, reports): none may reach outside the workspace.
+func (d *decoder) patterns(n *yaml.Node, key, where string) []string {
+	items, _ := d.list(n, key+where)
 	var out []string
 	for i, it := range items {
-		s, ok := d.str(it, fmt.Sprintf("artifacts: item %d", i+1))
+		s, ok := d.str(it, fmt.Sprintf("%s%s: item %d", key, where, i+1))
 		if !ok {
 			continue
 		}
 		if msg := checkArtifact(s); msg != "" {
-			d.problem(it, "artifacts: %q %s", clip(s), msg)
+			d.problem(it, "%s%s: %q %s", key, where, clip(s), msg)
 			continue
 		}
-		out = append(out, s)
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
 	return out
+}
+
+func (d *decoder) reports(n *yaml.Node, where string) Reports {
+	var r Reports
+	fs, _ := d.mapping(n, "reports"+where, " in reports"+where)
+	for _, fl := range fs {
+		switch fl.key.Value {
+		case "junit":
+			r.JUnit = d.patterns(fl.val, "junit in reports", where)
+		default:
+			d.unknownKey(fl.key, " in reports"+where, reportKeys)
+		}
+	}
+	return r
 }
 
 // stringList returns n as a list of strings, or nil when it is anything else.

@@ -246,7 +246,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key with suggestion", "pipelines:\n  branch:\n    steps: [make]\n    stpes: [make]\n",
 			[]string{`.gantry.yml:4: unknown key "stpes" in pipeline "branch" (did you mean "steps"?)`}},
 		{"unknown key without suggestion", ok + "colour: blue\n",
-			[]string{`.gantry.yml:2: unknown key "colour" (known keys: image, services, resources, env, timeout, prepare, pipelines, deploy, artifacts, schedules)`}},
+			[]string{`.gantry.yml:2: unknown key "colour" (known keys: image, services, resources, env, timeout, prepare, pipelines, deploy, artifacts, reports, schedules)`}},
 		{"misspelt top-level key", "pipeline:\n  branch: {steps: [make]}\n", []string{
 			`.gantry.yml:1: unknown key "pipeline" (did you mean "pipelines"?)`,
 			".gantry.yml:1: no pipelines or deploy stages: add pipelines: (e.g. branch, pr) or deploy: with at least one stage",

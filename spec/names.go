@@ -92,6 +92,14 @@ func checkArtifact(p string) string {
 		if part == ".." {
 			return "must stay inside the repository (no \"..\")"
 		}
+		if strings.Contains(part, "**") && part != "**" {
+			return "uses ** inside a name: ** stands for whole directories only (build/**/*.xml)"
+		}
+	}
+	for _, r := range p {
+		if r < ' ' || r == 0x7f {
+			return "holds a control character"
+		}
 	}
 	return ""
 }

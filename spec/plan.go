@@ -19,10 +19,11 @@ type Plan struct {
 	Env       map[string]string // the file's env with the stage's over it; never nil
 	Timeout   time.Duration     // the stage's, else the file's, else DefaultTimeout
 	Steps     []Step            // setup steps (Setup true) first, then steps
-	Artifacts []string
-	Branch    string // deploy stages: the branch deployed by default ("" = the repository's default branch)
-	Approval  bool   // deploy stages: the stage asks for approval
-	OnPush    bool   // deploy stages: a push to Branch deploys once its build succeeds
+	Artifacts []string          // patterns of files kept after the steps
+	Reports   Reports           // the file's and the stage's
+	Branch    string            // deploy stages: the branch deployed by default ("" = the repository's default branch)
+	Approval  bool              // deploy stages: the stage asks for approval
+	OnPush    bool              // deploy stages: a push to Branch deploys once its build succeeds
 }
 
 // Service is a sidecar container, reachable from the steps by its name.
@@ -83,6 +84,11 @@ func (f *File) plan(name string, st Stage) *Plan {
 		Env:       map[string]string{},
 		Timeout:   cmp.Or(st.Timeout, f.Timeout, DefaultTimeout),
 		Artifacts: slices.Clone(f.Artifacts),
+	}
+	for _, pat := range slices.Concat(f.Reports.JUnit, st.Reports.JUnit) {
+		if !slices.Contains(p.Reports.JUnit, pat) {
+			p.Reports.JUnit = append(p.Reports.JUnit, pat)
+		}
 	}
 	maps.Copy(p.Env, f.Env)
 	maps.Copy(p.Env, st.Env)
@@ -165,6 +171,9 @@ func (p *Plan) Describe() string {
 	}
 	if len(p.Artifacts) > 0 {
 		row("artifacts", strings.Join(p.Artifacts, ", "))
+	}
+	if len(p.Reports.JUnit) > 0 {
+		row("junit", strings.Join(p.Reports.JUnit, ", "))
 	}
 	section := ""
 	for i, st := range p.Steps {

@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -23,6 +26,25 @@ type Server struct {
 	Limits       Limits
 	Retention    Retention  // how long what jobs leave behind is kept
 	Schedules    []Schedule // in the order written
+	Artifacts    Artifacts  // where jobs' artifacts go
+}
+
+// Artifacts says where the files a job keeps (.gantry.yml artifacts:) are
+// stored, and how many may be.
+type Artifacts struct {
+	// Bucket is the S3 bucket they go to, under Prefix/JOB/. "" keeps
+	// them in Dir (local runner only: an ECS task has no way to gantry's
+	// disk).
+	Bucket string
+	Prefix string // key prefix in Bucket, without slashes at the ends; "" is none
+	// Endpoint is an S3-compatible endpoint (MinIO, a test server),
+	// addressed path-style; "" is AWS's own.
+	Endpoint string
+	// Dir is where the local runner keeps them with no bucket; "" is a
+	// directory in the user's cache dir.
+	Dir      string
+	MaxFiles int   // per job; default 100
+	MaxBytes int64 // per job, all files together; default 100 MiB
 }
 
 // Retention says how long gantry keeps what a job leaves behind once it has
@@ -129,13 +151,19 @@ const (
 	DefaultBackoff     = 5 * time.Second
 	MaxBackoff         = time.Hour
 
+	DefaultArtifactFiles = 100
+	DefaultArtifactBytes = 100 << 20
+	MaxArtifactFiles     = 100_000
+	MaxArtifactBytes     = 1 << 40
+
 	DefaultJobRetention = 90 * 24 * time.Hour
 	DefaultLogRetention = 30 * 24 * time.Hour
 	MaxRetention        = 10 * 365 * 24 * time.Hour
 )
 
 var (
-	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules"}
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts"}
+	artifactKeys  = []string{"bucket", "prefix", "endpoint", "dir", "max_files", "max_bytes"}
 	retentionKeys = []string{"jobs", "logs"}
 	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets", "concurrency"}
 	runnerKeys    = []string{"kind", "ecs", "local"}
@@ -160,6 +188,7 @@ func DefaultServer() *Server {
 		Retry:        Retry{MaxAttempts: DefaultAttempts, Backoff: DefaultBackoff},
 		Limits:       Limits{QueuedPerPerson: DefaultQueuedPerPerson},
 		Retention:    Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention},
+		Artifacts:    Artifacts{MaxFiles: DefaultArtifactFiles, MaxBytes: DefaultArtifactBytes},
 	}
 }
 
@@ -233,6 +262,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.retention(v, &s.Retention)
 		case "schedules":
 			d.schedules(v, s)
+		case "artifacts":
+			d.artifactStore(v, &s.Artifacts)
 		default:
 			d.unknownKey(fl.key, "", serverKeys)
 		}
@@ -616,4 +647,84 @@ func (d *decoder) web(n *yaml.Node, w *Web) {
 			d.unknownKey(f.key, " in web", webKeys)
 		}
 	}
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+func (d *decoder) artifactStore(n *yaml.Node, a *Artifacts) {
+	const where = " in artifacts"
+	fs, _ := d.mapping(n, "artifacts", where)
+	for _, fl := range fs {
+		k, v := fl.key.Value, fl.val
+		subject := k + where
+		switch k {
+		case "bucket":
+			if b, ok := d.str(v, subject); ok {
+				if bucketRE.MatchString(b) && !strings.Contains(b, "..") {
+					a.Bucket = b
+				} else {
+					d.problem(resolve(v), "%s: %q is not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)", subject, clip(b))
+				}
+			}
+		case "prefix":
+			if p, ok := d.str(v, subject); ok {
+				p = strings.Trim(p, "/")
+				if msg := checkArtifact(p); p != "" && (msg != "" || strings.ContainsAny(p, "*?[\\")) {
+					d.problem(resolve(v), "%s: %q is not a key prefix (a relative path such as gantry/artifacts)", subject, clip(p))
+				} else {
+					a.Prefix = p
+				}
+			}
+		case "endpoint":
+			if e, ok := d.str(v, subject); ok {
+				if strings.HasPrefix(e, "https://") || strings.HasPrefix(e, "http://") {
+					a.Endpoint = strings.TrimRight(e, "/")
+				} else {
+					d.problem(resolve(v), "%s: %q is not an http:// or https:// URL", subject, clip(e))
+				}
+			}
+		case "dir":
+			if p, ok := d.str(v, subject); ok {
+				if p == "" {
+					d.problem(resolve(v), "%s: is empty", subject)
+				} else {
+					a.Dir = p
+				}
+			}
+		case "max_files":
+			if v, ok := d.integer(v, subject, 1, MaxArtifactFiles); ok {
+				a.MaxFiles = v
+			}
+		case "max_bytes":
+			if v, ok := d.size(v, subject, MaxArtifactBytes); ok {
+				a.MaxBytes = v
+			}
+		default:
+			d.unknownKey(fl.key, where, artifactKeys)
+		}
+	}
+}
+
+// size reads a number of bytes: a whole number, or one with a unit (KiB,
+// MiB, GiB, or KB, MB, GB as their binary kin), from 1 to max.
+func (d *decoder) size(n *yaml.Node, subject string, max int64) (int64, bool) {
+	n = resolve(n)
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		s := strings.TrimSpace(n.Value)
+		mult := int64(1)
+		for _, u := range []struct {
+			suffix string
+			m      int64
+		}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}} {
+			if num, ok := strings.CutSuffix(s, u.suffix); ok {
+				s, mult = strings.TrimSpace(num), u.m
+				break
+			}
+		}
+		if v, err := strconv.ParseInt(s, 10, 64); err == nil && v >= 1 && v <= max/mult {
+			return v * mult, true
+		}
+	}
+	d.problem(n, "%s: must be a size such as 100MiB or a number of bytes from 1 to %d, not %s", subject, max, describe(n))
+	return 0, false
 }

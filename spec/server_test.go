@@ -48,6 +48,7 @@ func TestParseServerDesignExample(t *testing.T) {
 	want.Runner.Local.User = "nobody" // the defaults
 	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
 	want.Retention = Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention}
+	want.Artifacts = DefaultServer().Artifacts
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
@@ -98,6 +99,7 @@ func TestParseServerExample(t *testing.T) {
 	want.Runner.Local.User = "nobody" // the defaults
 	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
 	want.Retention = Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention}
+	want.Artifacts = DefaultServer().Artifacts
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}

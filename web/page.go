@@ -40,6 +40,7 @@ type pageData struct {
 	Commit   string // the commit's page on GitHub, where the job's repository is known
 	Pull     string // the pull request's page, for pr builds
 	ListURL  string // the list of jobs, where it is open to all
+	Results  *resultsView
 }
 
 func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
@@ -112,6 +113,7 @@ func (s *Server) pageData(r *http.Request, j *jobs.Job) (*pageData, error) {
 	if s.d.Public {
 		d.ListURL = "/jobs"
 	}
+	d.Results = s.results(j, q)
 	return d, nil
 }
 

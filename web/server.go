@@ -44,8 +44,9 @@ type Deps struct {
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// Poll is how often a live page looks for new output; 0 is 250ms.
-	Poll   time.Duration
-	Limits Limits
+	Poll      time.Duration
+	Limits    Limits
+	Artifacts Artifacts // where jobs' artifacts are; zero: none served
 }
 
 // Limits bound how long and how much one client can hold the server.
@@ -117,6 +118,7 @@ func New(d Deps) *Server {
 	s.mux.HandleFunc("GET /jobs/{id}/log", s.rawLog)
 	s.mux.HandleFunc("GET /jobs/{id}/lines", s.earlierLines)
 	s.mux.HandleFunc("GET /jobs/{id}/events", s.events)
+	s.mux.HandleFunc("GET /jobs/{id}/artifacts/{path...}", s.artifact)
 	if d.Webhook != nil {
 		s.mux.Handle("POST /webhooks/github", d.Webhook)
 	}

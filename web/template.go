@@ -92,6 +92,18 @@ const jobTmpl = `{{define "job"}}<!doctype html>
 <tr><th>#</th><th>step</th><th>result</th><th>took</th></tr>
 {{range .Steps}}<tr><td>{{.N}}</td><td><code>{{.Name}}</code></td><td>{{.Result}}</td><td>{{.Duration}}</td></tr>
 {{end}}</table>
+{{with .Results}}<section id="results">
+{{with .Tests}}<h2>Tests</h2>
+<p id="test-counts">{{.Counts}}</p>
+{{if .Failures}}<ul id="failing-tests">
+{{range .Failures}}<li><details><summary><code class="test-name">{{.Name}}</code>{{if .Message}} — {{.Message}}{{end}}</summary>{{if .Output}}<pre>{{.Output}}</pre>{{end}}</details></li>
+{{end}}</ul>{{end}}{{if .Unlisted}}<p>and {{.Unlisted}} more failing tests (the log has them all)</p>{{end}}{{end}}
+{{if .Files}}<h2>Artifacts</h2>
+<ul id="artifacts">
+{{range .Files}}<li><a href="{{.URL}}">{{.Path}}</a> ({{.Size}})</li>
+{{end}}</ul>{{end}}
+{{range .Notes}}<p class="note">{{.}}</p>
+{{end}}</section>{{end}}
 <div class="tools"><input id="search" type="search" placeholder="filter the log" autocomplete="off" aria-label="filter the log"><span id="matches"></span><label id="times-toggle"><input id="times" type="checkbox"> times (UTC)</label></div>
 {{if .From}}<p id="earlier-bar"><a id="earlier" href="{{.RawURL}}" data-before="{{.From}}">earlier lines</a> · the page shows the end of the log; the <a href="{{.RawURL}}">raw log</a> has all of it</p>{{end}}
 <div id="log" data-job="{{.Job.ID}}" data-query="{{.Query}}" data-offset="{{.Offset}}" data-next="{{.Next}}" data-runs="{{.Runs}}"{{if .Live}} data-live="1"{{end}}>

@@ -18,6 +18,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gantry-ci/gantry/artifacts"
+	"github.com/gantry-ci/gantry/artifacts/s3"
 	"github.com/gantry-ci/gantry/bot"
 	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
@@ -225,6 +227,8 @@ type parts struct {
 	channels     commands.Channels   // Slack channel members and privacy; nil outside Slack
 	names        say.Names           // Slack display names, for pages; nil outside Slack
 	scheduler    *commands.Scheduler // the server config's schedules; set by service
+	bucket       *s3.Bucket          // where artifacts go with artifacts.bucket; else nil
+	artifactDir  *artifacts.Dir      // where artifacts go without a bucket; else nil
 }
 
 // jobLink is the signed link to a job's page, or nil without a web server.
@@ -276,6 +280,9 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 			envs[name] = []string{name}
 		}
 		p.slots = pool.New(p.redis, envs, pool.Config{Namespace: ns + "-deploys", Logger: m.logger})
+	}
+	if err := m.artifactStores(ctx, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -334,7 +341,8 @@ func (m *Main) secrets() []string {
 func (m *Main) runner(ctx context.Context, p *parts) (jobs.Runner, error) {
 	switch p.cfg.Runner.Kind {
 	case "", "local":
-		r := local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), User: p.cfg.Runner.Local.User, Logger: m.logger})
+		r := local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), User: p.cfg.Runner.Local.User, Logger: m.logger,
+			Artifacts: p.saver(), Limits: p.artifactLimits()})
 		if err := r.Check(); err != nil {
 			return nil, &settingError{"runner.local.user", err.Error()}
 		}
@@ -432,7 +440,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 	}
 	console := bot.NewConsole(m.Stdout, user)
 	console.ShowNames(bot.KeptNames{Store: p.store})
-	threads := bot.NewThreads(p.store, p.log, console, bot.ThreadsConfig{Logger: m.logger, Links: p.jobLink()})
+	threads := bot.NewThreads(p.store, p.log, console, bot.ThreadsConfig{Logger: m.logger, Links: p.jobLink(), ArtifactLinks: p.artifactLink()})
 	from, err := p.store.LastEventID(ctx)
 	if err != nil {
 		return err
@@ -483,8 +491,9 @@ func (m *Main) runWorker(ctx context.Context) error {
 // extraSubcommands are the subcommands that other files add.
 func (m *Main) extraSubcommands() map[string]func(context.Context, []string) error {
 	return map[string]func(context.Context, []string) error{
-		"serve": m.runServe, // Slack bot, workers and HTTP server
-		"bot":   m.runBot,   // Slack bot and HTTP server
-		"fetch": m.runFetch, // inside an ECS task: check the source out for the job container
+		"serve":   m.runServe,   // Slack bot, workers and HTTP server
+		"bot":     m.runBot,     // Slack bot and HTTP server
+		"fetch":   m.runFetch,   // inside an ECS task: check the source out for the job container
+		"collect": m.runCollect, // inside an ECS task: after the steps, report and upload results
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 
@@ -55,7 +57,9 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		Secrets: jobSecrets(p.cfg), Redaction: m.secretReader(c, p),
 		FetchImage: e.FetchImage, CPU: e.CPU, Memory: e.Memory,
 		FetchTokenARN: m.Getenv("GANTRY_FETCH_TOKEN_ARN"),
-		Logger:        m.logger,
+		Artifacts: ecsrun.ArtifactsConfig{Bucket: p.cfg.Artifacts.Bucket, Prefix: p.cfg.Artifacts.Prefix,
+			Endpoint: p.cfg.Artifacts.Endpoint, Limits: p.artifactLimits()},
+		Logger: m.logger,
 	}
 	if cfg.FetchTokenARN == "" {
 		// gantry's own GITHUB_TOKEN can write statuses and deployments: it
@@ -176,5 +180,25 @@ func (m *Main) runFetch(ctx context.Context, args []string) error {
 			return &settingError{s.name, "is not set (or pass -url, -sha, -dir): gantry fetch runs in the fetch container of an ECS task"}
 		}
 	}
-	return ecsrun.Fetch(ctx, ecsrun.FetchConfig{URL: *url, SHA: *sha, Dir: *dir, Token: m.Getenv("GANTRY_FETCH_TOKEN"), Out: m.Stdout})
+	return ecsrun.Fetch(ctx, ecsrun.FetchConfig{URL: *url, SHA: *sha, Dir: *dir, Token: m.Getenv("GANTRY_FETCH_TOKEN"), Out: m.Stdout,
+		Tool: m.Getenv("GANTRY_FETCH_TOOL")})
+}
+
+// runCollect reads a job's test reports and uploads its artifacts inside
+// an ECS task, with the task's role, after the steps: stepScript runs it
+// in the job container. What to do comes from GANTRY_COLLECT.
+func (m *Main) runCollect(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		return &settingError{"collect", fmt.Sprintf("unexpected argument %q (gantry collect reads GANTRY_COLLECT)", args[0])}
+	}
+	var spec ecsrun.CollectSpec
+	if err := json.Unmarshal([]byte(m.Getenv("GANTRY_COLLECT")), &spec); err != nil {
+		return &settingError{"GANTRY_COLLECT", "is not set or not valid: gantry collect runs in the job container of an ECS task"}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	load := func(ctx context.Context) (aws.Config, error) { return config.LoadDefaultConfig(ctx) }
+	return ecsrun.Collect(ctx, spec, dir, load, m.Stdout)
 }

@@ -153,7 +153,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	p.channels = slack.NewPeople(api, sched, 0)
 	svc := m.service(p)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
-		Links: p.jobLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
+		Links: p.jobLink(), ArtifactLinks: p.artifactLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
 	})
 	front := slack.New(slack.Config{
 		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,

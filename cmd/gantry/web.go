@@ -62,6 +62,7 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	srv := web.New(web.Deps{
 		Store: p.store, Log: p.log, Links: p.links, Public: p.cfg.Web.Public, PublicChannels: p.cfg.Web.PublicChannels, Webhook: webhook,
 		Metrics: p.metrics, Logger: m.logger, GitHubURL: githubWebURL(m.Getenv("GITHUB_API_URL")), Names: p.names,
+		Artifacts: p.webArtifacts(),
 	})
 	m.logger.Info("HTTP server listening", "addr", l.Addr().String(), "public_url", public)
 	return srv, l, nil

@@ -92,6 +92,10 @@ type Config struct {
 	// FetchToken (if any) is given to the fetch container in its env.
 	FetchTokenARN string
 	FetchToken    string
+	// Artifacts is where jobs' artifacts go: the task uploads them to the
+	// bucket itself. No bucket: reports still come back, artifacts are
+	// not kept.
+	Artifacts ArtifactsConfig
 
 	Poll          time.Duration // first wait between looks at a task; 0 is 2s
 	MaxPoll       time.Duration // the wait grows to this while nothing happens; 0 is 10s

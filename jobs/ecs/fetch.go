@@ -24,6 +24,10 @@ type FetchConfig struct {
 	// through git's environment as an HTTP header, never on a command line.
 	Token string
 	Out   io.Writer // progress lines; nil discards them
+	// Tool is where to copy this program (gantry's own static binary), so
+	// that the job container can run `gantry collect` after the steps
+	// whatever its image; "" copies nothing.
+	Tool string
 }
 
 // ErrCommitNotFound is returned when the repository has no such commit.
@@ -81,7 +85,40 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 		return fmt.Errorf("fetch: make the work tree writable: %w", err)
 	}
 	fmt.Fprintf(out, "gantry fetch: checked out %s into %s\n", cfg.SHA[:12], cfg.Dir)
+	if cfg.Tool != "" {
+		if err := copySelf(cfg.Tool); err != nil {
+			return fmt.Errorf("fetch: copy gantry for the job container: %w", err)
+		}
+	}
 	return nil
+}
+
+// copySelf copies the running program to dst, executable by everyone.
+func copySelf(dst string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, 0o755)
 }
 
 // tokenEnv gives git the token as an Authorization header for https URLs,

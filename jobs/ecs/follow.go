@@ -42,6 +42,8 @@ type follower struct {
 	cur     cursor
 	status  string
 	why     stopKind
+	// gotResults says the task's results line has been read (see collect.go).
+	gotResults bool
 }
 
 // follow watches the task and copies its log until it stops, then says how
@@ -275,6 +277,8 @@ func (f *follower) drain(ctx context.Context, hasCode bool, code int) {
 			continue
 		}
 		complete := f.cur.Step == 0 && (code != 0 && f.cur.Done > 0 || code == 0 && f.cur.Done == len(f.x.Job.Plan.Steps))
+		// A job that collects results prints them last.
+		complete = complete && (f.gotResults || f.r.collectSpec(f.x.Job) == nil)
 		if !hasCode || f.why != notStopped || complete || time.Now().After(deadline) {
 			return
 		}

@@ -28,6 +28,10 @@ import (
 // worker process that a test kills with SIGKILL.
 func TestMain(m *testing.M) {
 	switch {
+	case len(os.Args) > 1 && os.Args[1] == "collect":
+		// The copy of this binary that the fetch container left for the
+		// job container, run after the steps as `gantry collect`.
+		os.Exit(collectMain())
 	case os.Getenv("GANTRY_ECS_TEST_FETCH") == "1":
 		os.Exit(fetchMain())
 	case os.Getenv("GANTRY_ECS_TEST_WORKER_REDIS") != "":
@@ -43,7 +47,7 @@ func fetchMain() int {
 	}
 	err := ecs.Fetch(context.Background(), ecs.FetchConfig{
 		URL: os.Getenv("GANTRY_FETCH_URL"), SHA: os.Getenv("GANTRY_FETCH_SHA"), Dir: os.Getenv("GANTRY_FETCH_DIR"),
-		Token: os.Getenv("GANTRY_FETCH_TOKEN"), Out: os.Stdout,
+		Token: os.Getenv("GANTRY_FETCH_TOKEN"), Out: os.Stdout, Tool: os.Getenv("GANTRY_FETCH_TOOL"),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gantry:", err)

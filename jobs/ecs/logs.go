@@ -78,6 +78,16 @@ func (f *follower) save(ctx context.Context) error {
 
 // event handles one log event of the job container.
 func (f *follower) event(ctx context.Context, msg string, at int64) {
+	if res, ok := f.r.parseResults(f.x.Job, msg, f.marker); ok {
+		if f.gotResults {
+			return // only the first counts
+		}
+		f.gotResults = true
+		if err := f.x.Results(ctx, res); err != nil {
+			f.r.log.Error("record job results", "job", f.x.Job.ID, "err", err)
+		}
+		return
+	}
 	m, ok := parseMarker(msg, f.marker)
 	if !ok {
 		f.x.Log.Write([]byte(strings.TrimRight(msg, "\n") + "\n"))

@@ -18,7 +18,9 @@ import (
 // spliced into a shell program. Around each step it prints marker lines
 // (see marker) that the runner turns into step events and keeps out of
 // the job's log. It stops at the first step that fails and exits with its
-// code. A SIGTERM (StopTask) is passed on to the running step.
+// code. A SIGTERM (StopTask) is passed on to the running step. After the
+// steps, also after a failure but not after a stop, it runs `gantry
+// collect` (see collect.go) when the job keeps reports or artifacts.
 //
 // Services are on localhost (awsvpc: the task's containers share one
 // network namespace); their names are added to the hosts file where it is
@@ -34,8 +36,10 @@ for gantry_svc in $GANTRY_SERVICES; do
   fi
 done
 gantry_pid=
-trap 'if [ -n "$gantry_pid" ]; then kill -TERM "$gantry_pid" 2>/dev/null; fi' TERM INT
+gantry_stopped=
+trap 'gantry_stopped=1; if [ -n "$gantry_pid" ]; then kill -TERM "$gantry_pid" 2>/dev/null; fi' TERM INT
 gantry_i=1
+gantry_code=0
 while [ "$gantry_i" -le "${GANTRY_STEPS:-0}" ]; do
   eval "gantry_step=\${GANTRY_STEP_$gantry_i}"
   echo "##gantry:$GANTRY_MARKER:start:$gantry_i"
@@ -49,10 +53,17 @@ while [ "$gantry_i" -le "${GANTRY_STEPS:-0}" ]; do
   done
   gantry_pid=
   echo "##gantry:$GANTRY_MARKER:end:$gantry_i:$gantry_code"
-  if [ "$gantry_code" -ne 0 ]; then exit "$gantry_code"; fi
+  if [ "$gantry_code" -ne 0 ]; then break; fi
   gantry_i=$((gantry_i + 1))
 done
-exit 0
+if [ -n "$GANTRY_COLLECT" ] && [ -z "$gantry_stopped" ]; then
+  if [ -x "$GANTRY_TOOL" ]; then
+    "$GANTRY_TOOL" collect </dev/null
+  else
+    echo "gantry: $GANTRY_TOOL is missing: reports and artifacts are not collected"
+  fi
+fi
+exit "$gantry_code"
 `
 
 // marker is the token in the step marker lines of a job's run: derived

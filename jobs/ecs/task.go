@@ -46,6 +46,16 @@ func (r *Runner) runTaskInput(x *jobs.Execution, def definition, ts taskSpec) (*
 			x.Log.Line(fmt.Sprintf("── %s is a secret the server config gives this job; the env of that name in .gantry.yml is not used", sec.Name))
 		}
 	}
+	if cs := r.collectSpec(j); cs != nil {
+		b, err := json.Marshal(cs)
+		if err != nil {
+			return nil, fmt.Errorf("encode what job %s collects: %w", j.Name(), err)
+		}
+		jobEnv[collectVar] = string(b)
+		if r.cfg.Artifacts.Bucket == "" && len(j.Plan.Artifacts) > 0 {
+			x.Log.Line("── " + noBucket)
+		}
+	}
 	fetchEnv := map[string]string{"GANTRY_FETCH_URL": j.CloneURL, "GANTRY_FETCH_SHA": j.SHA, "GANTRY_JOB": strconv.FormatInt(j.ID, 10)}
 	if r.cfg.FetchTokenARN == "" && r.cfg.FetchToken != "" {
 		fetchEnv["GANTRY_FETCH_TOKEN"] = r.cfg.FetchToken

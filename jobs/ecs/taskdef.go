@@ -30,7 +30,7 @@ const (
 	sourcePath     = "/workspace/src" // the work tree, and the steps' working directory
 	// definitionLayout is part of every definition's hash: change it when
 	// the layout changes, so old families are not reused.
-	definitionLayout = "gantry-taskdef-1"
+	definitionLayout = "gantry-taskdef-2"
 	// tagDefinition carries the whole hash, to tell a family that shares
 	// the short hash apart.
 	tagDefinition = "gantry:definition"
@@ -143,7 +143,7 @@ func (r *Runner) definitionInput(ts taskSpec) *awsecs.RegisterTaskDefinitionInpu
 	fetch := types.ContainerDefinition{
 		Name: aws.String(containerFetch), Image: aws.String(r.cfg.FetchImage), Essential: aws.Bool(false),
 		EntryPoint: []string{"gantry", "fetch"}, User: aws.String("0"),
-		Environment:      []types.KeyValuePair{kv("GANTRY_FETCH_DIR", sourcePath)},
+		Environment:      []types.KeyValuePair{kv("GANTRY_FETCH_DIR", sourcePath), kv("GANTRY_FETCH_TOOL", toolPath)},
 		MountPoints:      mounts(),
 		LogConfiguration: logs(),
 	}
@@ -171,7 +171,8 @@ func (r *Runner) definitionInput(ts taskSpec) *awsecs.RegisterTaskDefinitionInpu
 			Name: aws.String(s.Name), Image: aws.String(s.Image), Essential: aws.Bool(false), LogConfiguration: logs(),
 		})
 	}
-	job.Environment = append(job.Environment, kv("GANTRY_SERVICES", strings.Join(names, " ")), kv("GANTRY_HOSTS_FILE", "/etc/hosts"))
+	job.Environment = append(job.Environment, kv("GANTRY_SERVICES", strings.Join(names, " ")), kv("GANTRY_HOSTS_FILE", "/etc/hosts"),
+		kv("GANTRY_TOOL", toolPath))
 	in := &awsecs.RegisterTaskDefinitionInput{
 		NetworkMode:          types.NetworkModeAwsvpc,
 		Cpu:                  aws.String(r.cfg.CPU),

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-ci/gantry/artifacts"
 	"github.com/gantry-ci/gantry/jobs"
 
 	"github.com/gantry-ci/gantry/say"
@@ -46,7 +47,11 @@ type Config struct {
 	// make cgroups, makes gantry a child subreaper that finds a job's
 	// processes through /proc instead (see reaper.go).
 	CgroupParent string
-	Logger       *slog.Logger
+	// Artifacts stores the files a job's plan keeps (artifacts:); nil
+	// keeps none, and the log says so.
+	Artifacts artifacts.Saver
+	Limits    artifacts.Limits // how many artifacts a job keeps
+	Logger    *slog.Logger
 }
 
 // Runner runs each step with bash in a session of its own, its processes
@@ -153,7 +158,37 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 			logger.Error("end the processes of the job", "err", err)
 		}
 	}()
-	return r.steps(ctx, x, b, ws, r.environ(x.StepEnv(), ws, token), logger)
+	code, err := r.steps(ctx, x, b, ws, r.environ(x.StepEnv(), ws, token), logger)
+	if err != nil || ctx.Err() != nil {
+		return code, err // errored or cancelled: nothing is collected
+	}
+	r.results(ctx, x, ws.src(), logger)
+	return code, nil
+}
+
+// results reads the job's test reports and keeps its artifacts, after the
+// steps, whether they succeeded or not. What goes wrong here is said in
+// the log and does not change how the job ended.
+func (r *Runner) results(ctx context.Context, x *jobs.Execution, src string, logger *slog.Logger) {
+	p := x.Job.Plan
+	if len(p.Artifacts) == 0 && len(p.Reports.JUnit) == 0 {
+		return
+	}
+	say := func(line string) { x.Log.Line("── " + line) }
+	var saver artifacts.Saver
+	if r.cfg.Artifacts != nil {
+		saver = r.cfg.Artifacts
+	}
+	res, err := artifacts.Gather(ctx, x.Job.ID, src, artifacts.Plan{Artifacts: p.Artifacts, JUnit: p.Reports.JUnit},
+		r.cfg.Limits, saver, "artifacts are not kept: gantry has no place for them (set artifacts: in the server config)", say)
+	if err != nil {
+		logger.Error("collect artifacts", "err", err)
+		say("artifacts could not be kept: " + err.Error())
+		res.Notes = append(res.Notes, "artifacts could not be kept: "+err.Error())
+	}
+	if err := x.Results(context.WithoutCancel(ctx), res); err != nil {
+		logger.Error("record job results", "err", err)
+	}
 }
 
 // newBox makes what holds the job's processes: a cgroup, or a tracker.
