@@ -23,6 +23,7 @@ type Server struct {
 	Limits       Limits
 	Retention    Retention  // how long what jobs leave behind is kept
 	Schedules    []Schedule // in the order written
+	Events       Events     // where job state changes are published
 }
 
 // Retention says how long gantry keeps what a job leaves behind once it has
@@ -135,7 +136,7 @@ const (
 )
 
 var (
-	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules"}
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "events"}
 	retentionKeys = []string{"jobs", "logs"}
 	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets", "concurrency"}
 	runnerKeys    = []string{"kind", "ecs", "local"}
@@ -233,6 +234,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.retention(v, &s.Retention)
 		case "schedules":
 			d.schedules(v, s)
+		case "events":
+			d.events(v, &s.Events)
 		default:
 			d.unknownKey(fl.key, "", serverKeys)
 		}
