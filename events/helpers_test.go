@@ -48,18 +48,30 @@ type process struct {
 // type) until stop or the end of the test.
 func (r *rig) start(t *testing.T, endpoints ...events.Endpoint) *process {
 	t.Helper()
+	return r.startWith(t, nil, endpoints...)
+}
+
+// startWith is start with the configs changed by tune.
+func (r *rig) startWith(t *testing.T, tune func(*events.PublisherConfig, *events.SenderConfig), endpoints ...events.Endpoint) *process {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	var routes []events.Route
 	for _, e := range endpoints {
 		routes = append(routes, events.Route{Endpoint: e.Name()})
 	}
-	snd := events.NewSender(r.rdb, endpoints, events.SenderConfig{
+	sc := events.SenderConfig{
 		Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Poll: 20 * time.Millisecond, Lease: 5 * time.Second, Logger: logger,
-	})
-	pub := events.NewPublisher(r.store, r.rdb, events.PublisherConfig{
-		Routes: routes, Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Logger: logger, Queued: snd.Wake,
+	}
+	pc := events.PublisherConfig{
+		Routes: routes, Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Logger: logger,
 		Links: func(id int64) string { return fmt.Sprintf("https://gantry.example/jobs/%d?sig=x", id) },
-	})
+	}
+	if tune != nil {
+		tune(&pc, &sc)
+	}
+	snd := events.NewSender(r.rdb, endpoints, sc)
+	pc.Queued = snd.Wake
+	pub := events.NewPublisher(r.store, r.rdb, pc)
 	if err := pub.Start(bg); err != nil {
 		t.Fatal(err)
 	}
