@@ -135,7 +135,9 @@ type receiver struct {
 	srv    *httptest.Server
 
 	mu       sync.Mutex
-	failFor  int            // tries of each delivery that fail: a 503, then a 429
+	failFor  int            // tries of each delivery that fail: a 502, then 429s
+	failNext int            // requests that fail next, whichever delivery: a 502, then 429s
+	requests int
 	down     bool           // every request fails with a 503
 	tries    map[string]int // delivery id -> requests
 	accepted []received
@@ -173,13 +175,16 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.tries[id]++
+	rc.requests++
 	rc.times[id] = append(rc.times[id], time.Now())
 	switch {
 	case rc.down:
 		http.Error(w, "down", http.StatusServiceUnavailable)
-	case rc.tries[id] <= rc.failFor && rc.tries[id] == 1:
+	case rc.tries[id] <= rc.failFor && rc.tries[id] == 1, rc.failNext > 0 && rc.requests == 1:
+		rc.failNext--
 		http.Error(w, "try later", http.StatusBadGateway)
-	case rc.tries[id] <= rc.failFor:
+	case rc.tries[id] <= rc.failFor, rc.failNext > 0:
+		rc.failNext--
 		if len(rc.accepted) == 0 {
 			w.Header().Set("Retry-After", "1") // the first event: Retry-After is honoured
 		}

@@ -7,6 +7,41 @@ import (
 	"github.com/gantry-ci/gantry/jobs"
 )
 
+// A receiver that fails twice (a 502, then a 429), then succeeds, gets
+// every event once, in order, signed: the events behind the one that
+// failed wait for it.
+func TestWebhookFailsTwiceThenSucceeds(t *testing.T) {
+	r := newRig(t)
+	rc := newReceiver(t, 0)
+	rc.failNext = 2
+	ep := rc.endpoint()
+	// All the events are queued before the first try.
+	a, b := r.build(t, "alpha"), r.build(t, "beta")
+	r.move(t, a.ID, jobs.Running, "")
+	r.move(t, b.ID, jobs.Running, "")
+	r.move(t, a.ID, jobs.Succeeded, "")
+	box := eventsOut(r)
+	if _, err := box.StartCursor(bg, "0-0"); err != nil {
+		t.Fatal(err)
+	}
+	r.start(t, ep)
+
+	got := rc.waitAccepted(t, 5, 20*time.Second)
+	r.waitDrained(t, ep.Name())
+	checkOnceInOrder(t, rc.got(), map[int64][]jobs.State{
+		a.ID: {jobs.Queued, jobs.Running, jobs.Succeeded},
+		b.ID: {jobs.Queued, jobs.Running},
+	})
+	if got[0].Event.Job != a.ID || got[0].Event.State != "queued" || got[1].Event.Job != b.ID {
+		t.Errorf("the first event was not delivered first:%s", describe(got))
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n := rc.tries[got[0].Delivery]; n != 3 {
+		t.Errorf("the first event was tried %d times, want 3", n)
+	}
+}
+
 // A receiver that fails each delivery twice (a 502, then a 429) gets every
 // event once, in order per job, signed; the Retry-After it sends is
 // honoured.
