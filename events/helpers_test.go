@@ -135,8 +135,8 @@ type receiver struct {
 	srv    *httptest.Server
 
 	mu       sync.Mutex
-	failFor  int            // tries of each delivery that fail: a 502, then 429s
-	failNext int            // requests that fail next, whichever delivery: a 502, then 429s
+	failFor  int // tries of each delivery that fail: a 502, then 429s
+	failNext int // requests that fail next, whichever delivery: a 502, then 429s
 	requests int
 	down     bool           // every request fails with a 503
 	tries    map[string]int // delivery id -> requests
