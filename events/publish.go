@@ -202,7 +202,7 @@ func (p *Publisher) publish(ctx context.Context, e jobs.Event) error {
 	}
 	now := p.cfg.Now()
 	ds := make([]rdb.EventDelivery, len(p.cfg.Routes))
-	any := false
+	queued := false
 	for i, r := range p.cfg.Routes {
 		ds[i].Endpoint = r.Endpoint
 		if !r.Takes(ev.Type) {
@@ -212,7 +212,7 @@ func (p *Publisher) publish(ctx context.Context, e jobs.Event) error {
 		if err != nil {
 			return err
 		}
-		ds[i].Item, any = item, true
+		ds[i].Item, queued = item, true
 	}
 	res, full, err := p.box.FanOut(ctx, p.token, e.ID, e.Job, string(e.State), p.cfg.StateTTL, ds, now, p.cfg.MaxQueue)
 	if err != nil {
@@ -230,7 +230,7 @@ func (p *Publisher) publish(ctx context.Context, e jobs.Event) error {
 			p.cfg.Dropped(ep)
 		}
 	}
-	if any && p.cfg.Queued != nil {
+	if queued && p.cfg.Queued != nil {
 		p.cfg.Queued()
 	}
 	return nil
