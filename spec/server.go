@@ -27,6 +27,7 @@ type Server struct {
 	Retention    Retention  // how long what jobs leave behind is kept
 	Schedules    []Schedule // in the order written
 	Artifacts    Artifacts  // where jobs' artifacts go
+	Events       Events     // where job state changes are published
 }
 
 // Artifacts says where the files a job keeps (.gantry.yml artifacts:) are
@@ -162,7 +163,7 @@ const (
 )
 
 var (
-	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts"}
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts", "events"}
 	artifactKeys  = []string{"bucket", "prefix", "endpoint", "dir", "max_files", "max_bytes"}
 	retentionKeys = []string{"jobs", "logs"}
 	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets", "concurrency"}
@@ -264,6 +265,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.schedules(v, s)
 		case "artifacts":
 			d.artifactStore(v, &s.Artifacts)
+		case "events":
+			d.events(v, &s.Events)
 		default:
 			d.unknownKey(fl.key, "", serverKeys)
 		}

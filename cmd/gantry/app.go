@@ -256,7 +256,7 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 			return nil, err
 		}
 	}
-	redactor := jobs.NewRedactor(append(m.secrets(), secretValues(local)...)...)
+	redactor := jobs.NewRedactor(append(append(m.secrets(), m.eventSecrets(cfg)...), secretValues(local)...)...)
 	log := jobs.NewLog(store, jobs.LogConfig{Retention: cfg.Retention.Logs}, redactor)
 	gh, err := m.githubClient()
 	if err != nil {
@@ -434,6 +434,10 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	evs, err := m.setupEvents(ctx, p)
+	if err != nil {
+		return err
+	}
 	user := m.Getenv("USER")
 	if user == "" {
 		user = "you"
@@ -449,6 +453,11 @@ func (m *Main) runConsole(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	gh.start(ctx, &wg)
+	if err := evs.start(ctx, &wg); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	wg.Add(3)
 	go func() { defer wg.Done(); _ = w.Run(ctx) }()
 	go func() { defer wg.Done(); _ = threads.Consume(ctx, from) }()

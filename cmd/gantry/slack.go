@@ -127,6 +127,10 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	if err != nil {
 		return err
 	}
+	evs, err := m.setupEvents(ctx, p)
+	if err != nil {
+		return err
+	}
 	var w *jobs.Worker
 	if withWorkers {
 		if w, err = m.worker(ctx, p); err != nil {
@@ -172,6 +176,9 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 
 	var wg sync.WaitGroup
 	gh.start(ctx, &wg) // commit statuses and deployments, before any job can move
+	if err := evs.start(ctx, &wg); err != nil {
+		cancel(err)
+	}
 	run := func(f func() error) {
 		wg.Add(1)
 		go func() {

@@ -47,6 +47,8 @@ const (
 	// learn the values of job secrets it must redact.
 	ServiceSecretsManager = "secretsmanager"
 	ServiceSSM            = "ssm"
+	// ServiceEventBridge gets the job events gantry publishes (PutEvents).
+	ServiceEventBridge = "events"
 )
 
 const (
@@ -54,6 +56,7 @@ const (
 	logsTargetPrefix = "Logs_20140328"
 	smTargetPrefix   = "secretsmanager"
 	ssmTargetPrefix  = "AmazonSSM"
+	eventsTarget     = "AWSEvents"
 	cloudWatchRPC    = "GraniteServiceVersion20100801"
 	jsonContentType  = "application/x-amz-json-1.1"
 	cborContentType  = "application/cbor"
@@ -91,7 +94,8 @@ func WithClusters(names ...string) Option {
 }
 
 // Server is a fake of ECS, CloudWatch Logs, CloudWatch (PutMetricData),
-// Secrets Manager (GetSecretValue) and SSM (GetParameter) served over HTTP for the real SDK clients. All methods are safe for
+// Secrets Manager (GetSecretValue), SSM (GetParameter) and EventBridge
+// (PutEvents) served over HTTP for the real SDK clients. All methods are safe for
 // concurrent use.
 type Server struct {
 	t      testing.TB
@@ -121,6 +125,9 @@ type Server struct {
 
 	secrets map[string]*secretEntry // Secrets Manager, by name
 	params  map[string]*paramEntry  // SSM Parameter Store, by name
+
+	busEntries  []EventBridgeEntry // EventBridge PutEvents, accepted
+	entryFaults []EntryFailure     // the next PutEvents entries to fail
 }
 
 // New starts a server for the test and closes it when the test ends.
@@ -177,6 +184,7 @@ func (s *Server) Env() []string {
 		"AWS_ENDPOINT_URL_CLOUDWATCH=" + s.ts.URL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.ts.URL,
 		"AWS_ENDPOINT_URL_SSM=" + s.ts.URL,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.ts.URL,
 		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false",
 		"AWS_REGION=" + s.region,
 		"AWS_DEFAULT_REGION=" + s.region,
@@ -234,7 +242,7 @@ func (s *Server) Advance(d time.Duration) {
 
 // Call is one request the server received, successful or not.
 type Call struct {
-	Service   string         // ServiceECS, ServiceLogs, ServiceCloudWatch, ServiceSecretsManager or ServiceSSM
+	Service   string         // ServiceECS, ServiceLogs, ServiceCloudWatch, ServiceSecretsManager, ServiceSSM or ServiceEventBridge
 	Operation string         // e.g. "RunTask", "GetLogEvents", "PutMetricData"
 	Input     map[string]any // the decoded request body (wire member names)
 	JSON      []byte         // the request as JSON (CBOR bodies re-encoded)
@@ -391,6 +399,9 @@ var (
 	ssmOperations = map[string]handlerFunc{
 		"GetParameter": (*Server).getParameter,
 	}
+	eventBridgeOperations = map[string]handlerFunc{
+		"PutEvents": (*Server).putEvents,
+	}
 )
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -415,8 +426,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		ops, name = secretsManagerOperations, ServiceSecretsManager
 	case ssmTargetPrefix:
 		ops, name = ssmOperations, ServiceSSM
+	case eventsTarget:
+		ops, name = eventBridgeOperations, ServiceEventBridge
 	default:
-		s.t.Errorf("awsserver: %s %s with X-Amz-Target %q: not an ECS, CloudWatch Logs, Secrets Manager or SSM request", r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"))
+		s.t.Errorf("awsserver: %s %s with X-Amz-Target %q: not an ECS, CloudWatch Logs, Secrets Manager, SSM or EventBridge request", r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"))
 		writeJSONError(w, errorf(http.StatusBadRequest, "UnknownOperationException", "awsserver: unknown X-Amz-Target %q", r.Header.Get("X-Amz-Target")))
 		return
 	}

@@ -37,6 +37,13 @@ import "strconv"
 //	{gantry}:github:webhooks    stream  accepted webhooks not yet acted on (doc.go)              until acted on
 //	{gantry}:github:webhooks:dead stream webhooks given up on                                    the newest ~1,000
 //	{gantry}:github:outbox:…    …       statuses and deployments to send (doc.go)                until sent; dead: the newest ~1,000
+//	{gantry}:events-out:fanout  string  the process turning events into deliveries (eventsout.go) the lease TTL
+//	{gantry}:events-out:cursor  string  the last event turned into deliveries                    for good (one id)
+//	{gantry}:events-out:state:N string  job N's last state published, for previous_state         RETENTION
+//	{gantry}:events-out:q:EP    list    job events waiting for endpoint EP (webhook, EventBridge) until sent or dead; at most events.max_queue
+//	{gantry}:events-out:due     zset    endpoints with events waiting, by next try               while events wait
+//	{gantry}:events-out:lease:EP string the process delivering to endpoint EP                    the lease TTL
+//	{gantry}:events-out:dead    stream  events given up on                                       the newest ~1,000
 //	{gantry}:pool:…             …       resource pool leases and lines (doc.go)                  the lease and place TTLs
 //	{gantry-deploys}:pool:…     …       one deploy at a time per environment (a pool each)       the lease and place TTLs
 //	{gantry-running}:pool:…     …       a repo's running builds, for its concurrency: (a pool)   the lease and place TTLs
@@ -89,6 +96,10 @@ func (k Keys) Deploys(env string) string { return k.p + "deploys:" + env }
 
 // EnvLock is the lock someone holds on env.
 func (k Keys) EnvLock(env string) string { return k.p + "envlock:" + env }
+
+// EventsOut is the prefix of the keys of the events published to
+// webhooks and EventBridge (see EventsOut).
+func (k Keys) EventsOut() string { return k.p + "events-out" }
 
 // Audit is the stream of decisions: requests, approvals, locks, releases.
 func (k Keys) Audit() string { return k.p + "audit" }
