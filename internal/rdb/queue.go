@@ -154,21 +154,29 @@ end
 local n = tonumber(ARGV[3])
 local w, credit, waiting, last = {}, {}, {}, {}
 local saved = redis.call('HMGET', KEYS[5], '1', '2', '3', '4')
+local filled = 0
 for i = 1, 4 do
   w[i] = tonumber(ARGV[3 + i])
   credit[i] = tonumber(saved[i]) or 0
   local e = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
   last[i] = e[1] and e[1][1] or '0-0'
+  if e[1] then filled = filled + 1 end
+end
+for i = 1, 4 do
   local delivered
-  if e[1] then
+  if last[i] ~= '0-0' and filled > 1 then
     for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[i])) do
       local f = {}
       for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
       if f['name'] == ARGV[1] then delivered = f['last-delivered-id'] end
     end
     if not delivered then return redis.error_reply('NOGROUP no consumer group on ' .. KEYS[i]) end
+    waiting[i] = older(delivered, last[i])
+  else
+    -- With one stream holding entries, whether they wait is found by
+    -- reading it (the cheaper way, and the common case).
+    waiting[i] = last[i] ~= '0-0'
   end
-  waiting[i] = delivered ~= nil and older(delivered, last[i])
   if not waiting[i] then credit[i] = 0 end
 end
 local taken = {}
@@ -205,7 +213,11 @@ while #taken < 3 * n do
     credit[got] = credit[got] - total
   end
 end
-redis.call('HSET', KEYS[5], '1', credit[1], '2', credit[2], '3', credit[3], '4', credit[4])
+local changed = false
+for i = 1, 4 do if credit[i] ~= (tonumber(saved[i]) or 0) then changed = true end end
+if changed then
+  redis.call('HSET', KEYS[5], '1', credit[1], '2', credit[2], '3', credit[3], '4', credit[4])
+end
 if #taken > 0 then last = {} end
 return {taken, last}
 `)
