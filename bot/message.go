@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -163,4 +164,15 @@ func capitalize(s say.Text) say.Text {
 		return s
 	}
 	return say.Text(strings.ToUpper(string(s[:1]))) + s[1:]
+}
+
+// Notices says the command service's notices (a lock's reminder, its end)
+// on a surface, as a message of its own for the person they are about.
+type Notices struct{ Surface Surface }
+
+// Notice posts text in channel (in the thread of threadTS when set),
+// mentioning mention first.
+func (n Notices) Notice(ctx context.Context, channel, threadTS, mention string, text say.Text) error {
+	_, err := n.Surface.Post(ctx, channel, threadTS, Message{Text: text, Mention: mention, Weight: WeightNotice})
+	return err
 }

@@ -208,91 +208,6 @@ func (s *Service) mayDeploy(ctx context.Context, r *Request, envName string) (sp
 	return env, nil
 }
 
-// lockedAgainst returns a refusal when someone else holds env's lock.
-func (s *Service) lockedAgainst(ctx context.Context, r *Request, env string) error {
-	l, err := s.store.EnvLock(ctx, env)
-	if err != nil || l == nil || l.Holder == r.User {
-		return err
-	}
-	return jobs.Userf("%s is locked by %s since %s%s; deploys there wait until it is unlocked", env, Mention(l.Holder), clock(l.Since), why(l.Why))
-}
-
-func why(s say.Text) say.Text {
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	if _, err := s.mayDeploy(ctx, r, c.Env); err != nil {
-		return Reply{}, err
-	}
-	l, ok, err := s.store.LockEnv(ctx, c.Env, r.User, typed(c.Reason))
-	if err != nil {
-		return Reply{}, err
-	}
-	if !ok {
-		return Reply{}, jobs.Userf("%s is already locked by %s since %s%s", c.Env, Mention(l.Holder), clock(l.Since), why(l.Why))
-	}
-	return Reply{Text: say.F("%s locked %s%s. Other people's deploys there wait until `unlock %s`.", Mention(r.User), c.Env, why(typed(c.Reason)), c.Env)}, nil
-}
-
-func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	holder, err := s.store.UnlockEnv(ctx, c.Env, r.User, s.IsAdmin(r))
-	if errors.Is(err, jobs.ErrNotHolder) {
-		return Reply{}, jobs.Userf("%s is locked by %s; only they or an admin may unlock it", c.Env, Mention(holder))
-	}
-	if err != nil {
-		return Reply{}, err
-	}
-	if holder == "" {
-		return Reply{Text: say.F("%s is not locked.", c.Env), Ephemeral: true}, nil
-	}
-	text := say.F("%s unlocked %s.", Mention(r.User), c.Env)
-	if holder != r.User {
-		text = say.F("%s unlocked %s (it was held by %s).", Mention(r.User), c.Env, Mention(holder))
-	}
-	return Reply{Text: text}, nil
-}
-
-func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	name := c.Env
-	if name == "" {
-		name = c.Target
-	}
-	if _, ok := s.cfg.Environments[name]; !ok && !r.Console {
-		return Reply{}, jobs.Userf("there is no job or environment called %q", name)
-	}
-	var b say.Builder
-	b.F("*%s*\n", name)
-	l, err := s.store.EnvLock(ctx, name)
-	if err != nil {
-		return Reply{}, err
-	}
-	if l != nil {
-		b.F("Locked by %s since %s%s\n", Mention(l.Holder), clock(l.Since), why(l.Why))
-	} else {
-		b.Add("Not locked\n")
-	}
-	deploys, err := s.store.RecentDeploys(ctx, name, 5)
-	if err != nil {
-		return Reply{}, err
-	}
-	if deploys, _, err = s.onlyVisible(ctx, r, deploys); err != nil {
-		return Reply{}, err
-	}
-	if len(deploys) == 0 {
-		b.Add("No deploys yet")
-	} else {
-		b.Add("Last deploys:")
-		for _, j := range deploys {
-			b.F("\n• %s, %s", Line(j, s.now()), clock(j.Created))
-		}
-	}
-	return Reply{Text: b.Text(), Ephemeral: true}, nil
-}
-
 func (s *Service) audit(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	entries, err := s.store.AuditLog(ctx, c.Env, 20)
 	if err != nil {
@@ -344,6 +259,10 @@ func auditVerb(action string) string {
 		return "locked"
 	case "unlock":
 		return "unlocked"
+	case "force-unlock":
+		return "force-unlocked"
+	case "lock-expire":
+		return "released the lapsed lock"
 	case "release":
 		return "force-released"
 	}

@@ -210,9 +210,9 @@ func TestLockedEnvironmentRefusesOthersAndLetsTheHolderThrough(t *testing.T) {
 		t.Fatal("a refused deploy was queued")
 	}
 	expectReply(t, f.say("U01", "deploy staging"), "Queued #1: deploy app to staging")
-	expectReply(t, f.say("U02", "unlock staging"), "staging is locked by <@U01>; only they or an admin may unlock it")
-	expectReply(t, f.say("U09", "status staging"), "Locked by <@U01> since 2026-11-23 14:00 UTC: release freeze")
-	expectReply(t, f.say("U09", "unlock staging"), "<@U09> unlocked staging (it was held by <@U01>)")
+	expectReply(t, f.say("U02", "unlock staging"), "staging is locked by <@U01>; only they may unlock it, or an admin with `unlock staging --force` (admins: <@U09>)")
+	expectReply(t, f.say("U09", "status staging"), "Locked by <@U01> since 2026-11-23 14:00 UTC: release freeze (until 2026-11-23 22:00 UTC)")
+	expectReply(t, f.say("U09", "unlock staging --force"), "<@U09> force-unlocked staging, which <@U01> held.")
 }
 
 func TestQueuedDeployWaitsWhileSomeoneElseHoldsTheLock(t *testing.T) {

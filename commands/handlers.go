@@ -131,22 +131,40 @@ func describeTarget(j *jobs.Job) string {
 }
 
 func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	env, err := s.mayDeploy(ctx, r, c.Env)
+	if c.Job != 0 {
+		return s.redeploy(ctx, r, c)
+	}
+	j, err := s.queueDeploy(ctx, r, c, "")
 	if err != nil {
 		return Reply{}, err
 	}
+	if j.State == jobs.AwaitingApproval {
+		return Reply{Text: say.F("%s: deploy %s to %s is awaiting approval. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
+	}
+	return Reply{Text: say.F("Queued %s: deploy %s to %s. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
+}
+
+// queueDeploy checks, resolves and queues the deploy c asks for: who may,
+// the lock, the policy, approval. Every deploy goes through here: typed,
+// pushed, scheduled, rolled back. why, when set, is added to the audit
+// entry of the request (a rollback says what it rolls back).
+func (s *Service) queueDeploy(ctx context.Context, r *Request, c *Command, why say.Text) (*jobs.Job, error) {
+	env, err := s.mayDeploy(ctx, r, c.Env)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.lockedAgainst(ctx, r, c.Env); err != nil && r.Auto == "" {
-		return Reply{}, err // a typed deploy is refused; an automatic one waits in line
+		return nil, err // a typed deploy is refused; an automatic one waits in line
 	}
 	repo, err := s.repoFor(r, c.Repo)
 	if err != nil {
-		return Reply{}, err
+		return nil, err
 	}
 	// The policy comes from the default branch's .gantry.yml and the
 	// server config; the stage's steps from the ref that is deployed.
 	defSrc, def, err := s.defaultStage(ctx, r, repo, c.Env)
 	if err != nil {
-		return Reply{}, err
+		return nil, err
 	}
 	ref := c.Ref
 	if ref == "" {
@@ -160,11 +178,11 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 	stage := func(f *spec.File) (*spec.Plan, error) { return f.Deploy(c.Env) }
 	src, plan, err := s.resolvePlan(ctx, r, repo, ref, stage)
 	if err != nil {
-		return Reply{}, err
+		return nil, err
 	}
 	pol, err := s.decidePolicy(ctx, c.Env, env, defSrc, def, src, plan)
 	if err != nil {
-		return Reply{}, err
+		return nil, err
 	}
 	j := s.newJob(r, src, jobs.Deploy)
 	j.Env = c.Env
@@ -180,15 +198,16 @@ func (s *Service) deploy(ctx context.Context, r *Request, c *Command) (Reply, er
 		j.Approvers = s.approversOf(env)
 	}
 	if err := s.create(ctx, r, j); err != nil {
-		return Reply{}, err
+		return nil, err
 	}
-	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: say.Quote(describeTarget(j))}); err != nil {
+	detail := say.Quote(describeTarget(j))
+	if why != "" {
+		detail += ", " + why
+	}
+	if err := s.store.Audit(ctx, jobs.AuditEntry{Who: r.User, Action: "request", Env: j.Env, Job: j.ID, Detail: detail}); err != nil {
 		s.logger.Error("audit deploy request", "job", j.ID, "err", err)
 	}
-	if j.State == jobs.AwaitingApproval {
-		return Reply{Text: say.F("%s: deploy %s to %s is awaiting approval. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
-	}
-	return Reply{Text: say.F("Queued %s: deploy %s to %s. %s", j.Name(), describeTarget(j), c.Env, j.Policy), Job: j.ID}, nil
+	return j, nil
 }
 
 // job finds the job a command names, or the person's latest.

@@ -8,8 +8,12 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
+
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // Command is one understood request. Words that were not given are zero.
@@ -24,7 +28,10 @@ type Command struct {
 	// status when its word could be an environment name (the handler decides
 	// whether one by that name exists).
 	Env string
-	Job int64 // job number of logs, status, cancel, retry, approve, reject; 0: not given
+	// Job is the job number of logs, status, cancel, retry, approve and
+	// reject, and of "deploy ENV #N" and "rollback ENV to #N" (the deploy
+	// whose commit goes out again); 0: not given.
+	Job int64
 	// Tail is the number of lines logs shows: 30 unless --tail N (1 to 1000)
 	// was given. 0 for other verbs.
 	Tail int
@@ -45,8 +52,13 @@ type Command struct {
 	// After is the build a deploy follows (push to deploy); never typed.
 	After int64
 	// Branch is the branch a Ref that is a pushed SHA was pushed to, shown
-	// as the job's ref (push to deploy); never typed.
+	// as the job's ref (push to deploy, rollback); never typed.
 	Branch string
+	// For is how long "lock ENV for 2h" holds the lock; 0: the
+	// environment's lock_ttl.
+	For time.Duration
+	// Force is "unlock ENV --force": free another's lock (admins).
+	Force bool
 }
 
 // Result is the outcome of Parse: exactly one of its fields is set.
@@ -104,6 +116,8 @@ func parseArgs(a args) (*Command, error) {
 		return parseBuild(a)
 	case VerbDeploy:
 		return parseDeploy(a)
+	case VerbRollback:
+		return parseRollback(a)
 	case VerbRun:
 		return parseRun(a)
 	case VerbLogs:
@@ -116,13 +130,15 @@ func parseArgs(a args) (*Command, error) {
 		return parseReject(a)
 	case VerbPool:
 		return parsePool(a)
-	case VerbLock, VerbUnlock:
+	case VerbLock:
 		return parseLock(a)
+	case VerbUnlock:
+		return parseUnlock(a)
 	case VerbAudit:
 		return parseAudit(a)
 	case VerbHelp:
 		return parseHelp(a)
-	case VerbQueue, VerbSchedules:
+	case VerbQueue, VerbSchedules, VerbEnvs:
 		if err := a.atMost(0); err != nil {
 			return nil, err
 		}
@@ -208,9 +224,13 @@ func parseRun(a args) (*Command, error) {
 }
 
 // parseDeploy reads "deploy [repo][@ref] [to] ENV": the last word is always
-// the environment.
+// the environment; and "deploy ENV #N", which deploys again what job #N
+// deployed.
 func parseDeploy(a args) (*Command, error) {
 	n := len(a.words)
+	if n == 2 && strings.HasPrefix(a.words[1].s, "#") {
+		return parseRedeploy(a)
+	}
 	if n == 0 || strings.EqualFold(a.words[n-1].s, "to") {
 		return nil, a.usageError("“deploy” needs an environment, as its last word.")
 	}
@@ -236,6 +256,57 @@ func parseDeploy(a args) (*Command, error) {
 		if cmd.Repo, cmd.Ref, err = parseRepoRef(head[0].s); err != nil {
 			return nil, err
 		}
+	}
+	return cmd, nil
+}
+
+// parseRedeploy reads "deploy ENV #N".
+func parseRedeploy(a args) (*Command, error) {
+	env := a.words[0].s
+	if isOption(env) {
+		return nil, a.optionError(env)
+	}
+	if err := ValidEnvName(env); err != nil {
+		return nil, err
+	}
+	n, err := parseJobWord(a.words[1].s)
+	if err != nil {
+		return nil, err
+	}
+	return &Command{Verb: VerbDeploy, Env: env, Job: n}, nil
+}
+
+// parseRollback reads "rollback ENV [to #N]" ("to" may be left out).
+func parseRollback(a args) (*Command, error) {
+	if len(a.words) == 0 {
+		return nil, a.usageError("“rollback” needs an environment.")
+	}
+	words := a.words
+	if len(words) == 3 && strings.EqualFold(words[1].s, "to") {
+		words = []word{words[0], words[2]}
+	}
+	if len(words) > 2 {
+		return nil, a.usageError(fmt.Sprintf("Too many words for “rollback”: %s.", quoteWord(a.text[a.words[1].start:])))
+	}
+	for _, w := range words {
+		if isOption(w.s) {
+			return nil, a.optionError(w.s)
+		}
+	}
+	env := words[0].s
+	if err := ValidEnvName(env); err != nil {
+		return nil, err
+	}
+	cmd := &Command{Verb: VerbRollback, Env: env}
+	if len(words) == 2 {
+		if strings.EqualFold(words[1].s, "to") {
+			return nil, a.usageError("“rollback ENV to” needs the job whose deploy to go back to, e.g. #41.")
+		}
+		n, err := parseJobWord(words[1].s)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Job = n
 	}
 	return cmd, nil
 }
@@ -384,29 +455,82 @@ func parseReject(a args) (*Command, error) {
 	return &Command{Verb: VerbReject, Job: n, Reason: reason}, nil
 }
 
-// parseLock reads "lock ENV [why...]" and "unlock ENV".
+// parseLock reads "lock ENV [for DURATION] [why...]".
 func parseLock(a args) (*Command, error) {
 	if len(a.words) == 0 {
-		return nil, a.usageError(fmt.Sprintf("“%s” needs an environment.", a.verb))
+		return nil, a.usageError("“lock” needs an environment.")
 	}
 	if isOption(a.words[0].s) {
 		return nil, a.optionError(a.words[0].s)
-	}
-	if a.verb == VerbUnlock {
-		if err := a.atMost(1); err != nil {
-			return nil, err
-		}
 	}
 	env := a.words[0].s
 	if err := ValidEnvName(env); err != nil {
 		return nil, err
 	}
-	cmd := &Command{Verb: a.verb, Env: env}
-	if a.verb == VerbLock {
-		var err error
-		if cmd.Reason, err = a.rest(1); err != nil {
+	cmd := &Command{Verb: VerbLock, Env: env}
+	from := 1
+	if len(a.words) >= 3 && strings.EqualFold(a.words[1].s, "for") && looksLikeDuration(a.words[2].s) {
+		d, err := parseLockFor(a.words[2].s)
+		if err != nil {
 			return nil, err
 		}
+		cmd.For, from = d, 3
+	}
+	var err error
+	if cmd.Reason, err = a.rest(from); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// looksLikeDuration reports whether a word is meant as a time span:
+// digits, then one unit letter (30m, 2h, 1d).
+func looksLikeDuration(w string) bool {
+	if len(w) < 2 || !strings.ContainsRune("smhd", rune(w[len(w)-1])) {
+		return false
+	}
+	return allDigits(w[:len(w)-1])
+}
+
+// parseLockFor reads the span of "lock ENV for 2h": a whole number of
+// seconds, minutes, hours or days, more than zero and at most
+// spec.MaxLockTTL.
+func parseLockFor(w string) (time.Duration, error) {
+	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[w[len(w)-1]]
+	n, err := strconv.ParseInt(w[:len(w)-1], 10, 64)
+	switch {
+	case err != nil || n > int64(spec.MaxLockTTL/unit):
+		return 0, fmt.Errorf("%s is longer than a lock may stand: at most %s", quoteWord(w), spec.FormatDays(spec.MaxLockTTL))
+	case n == 0:
+		return 0, fmt.Errorf("%s is no time at all: a lock stands for e.g. 30m, 2h or 1d", quoteWord(w))
+	}
+	return time.Duration(n) * unit, nil
+}
+
+// parseUnlock reads "unlock ENV [--force]".
+func parseUnlock(a args) (*Command, error) {
+	cmd := &Command{Verb: VerbUnlock}
+	for i, w := range a.words {
+		if isOption(w.s) {
+			if normalizeOption(w.s) != "--force" {
+				return nil, a.optionError(w.s)
+			}
+			if cmd.Force {
+				return nil, a.usageError("--force is given twice.")
+			}
+			cmd.Force = true
+			continue
+		}
+		if cmd.Env != "" {
+			return nil, a.usageError(fmt.Sprintf("Too many words for “unlock”: %s.", quoteWord(a.text[a.words[i].start:])))
+		}
+		if err := ValidEnvName(w.s); err != nil {
+			return nil, err
+		}
+		cmd.Env = w.s
+	}
+	if cmd.Env == "" {
+		return nil, a.usageError("“unlock” needs an environment.")
 	}
 	return cmd, nil
 }

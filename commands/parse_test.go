@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gantry-ci/gantry/spec"
 )
 
 type parseCase struct {
@@ -181,9 +183,38 @@ var parseCases = []parseCase{
 	{"lock missing", "lock", usageReply("“lock” needs an environment.", VerbLock)},
 	{"lock bad env", "lock prod/eu", replyResult("“prod/eu” is not a valid environment name: it contains “/”; names use lowercase letters, digits, “-” and “_”")},
 	{"lock option", "lock --force prod", usageReply("“lock” has no option “--force”.", VerbLock)},
+	{"lock for", "lock staging for 2h", cmdResult(Command{Verb: VerbLock, Env: "staging", For: 2 * time.Hour})},
+	{"lock for why", "lock staging FOR 30m load test", cmdResult(Command{Verb: VerbLock, Env: "staging", For: 30 * time.Minute, Reason: "load test"})},
+	{"lock for days", "lock production for 7d freeze", cmdResult(Command{Verb: VerbLock, Env: "production", For: 7 * 24 * time.Hour, Reason: "freeze"})},
+	{"lock for seconds", "lock qa for 2s", cmdResult(Command{Verb: VerbLock, Env: "qa", For: 2 * time.Second})},
+	{"lock for is a reason", "lock staging for the demo", cmdResult(Command{Verb: VerbLock, Env: "staging", Reason: "for the demo"})},
+	{"lock for alone", "lock staging for", cmdResult(Command{Verb: VerbLock, Env: "staging", Reason: "for"})},
+	{"lock for too long", "lock staging for 8d", replyResult("“8d” is longer than a lock may stand: at most 7d")},
+	{"lock for huge", "lock staging for 99999999999999999999h", replyResult("“99999999999999999999h” is longer than a lock may stand: at most 7d")},
+	{"lock for zero", "lock staging for 0m", replyResult("“0m” is no time at all: a lock stands for e.g. 30m, 2h or 1d")},
 	{"unlock", "unlock production", cmdResult(Command{Verb: VerbUnlock, Env: "production"})},
+	{"unlock force", "unlock production --force", cmdResult(Command{Verb: VerbUnlock, Env: "production", Force: true})},
+	{"unlock force first, dash", "unlock —force production", cmdResult(Command{Verb: VerbUnlock, Env: "production", Force: true})},
+	{"unlock force twice", "unlock production --force --force", usageReply("--force is given twice.", VerbUnlock)},
+	{"unlock other option", "unlock production --now", usageReply("“unlock” has no option “--now”.", VerbUnlock)},
+	{"unlock force only", "unlock --force", usageReply("“unlock” needs an environment.", VerbUnlock)},
 	{"unlock missing", "unlock", usageReply("“unlock” needs an environment.", VerbUnlock)},
 	{"unlock too many", "unlock production now please", usageReply("Too many words for “unlock”: “now please”.", VerbUnlock)},
+
+	// envs, rollback, deploy ENV #N
+	{"envs", "envs", cmdResult(Command{Verb: VerbEnvs})},
+	{"envs too many", "envs production", usageReply("Too many words for “envs”: “production”.", VerbEnvs)},
+	{"rollback", "rollback production", cmdResult(Command{Verb: VerbRollback, Env: "production"})},
+	{"rollback to", "rollback production to #41", cmdResult(Command{Verb: VerbRollback, Env: "production", Job: 41})},
+	{"rollback job", "Rollback production 41", cmdResult(Command{Verb: VerbRollback, Env: "production", Job: 41})},
+	{"rollback missing", "rollback", usageReply("“rollback” needs an environment.", VerbRollback)},
+	{"rollback to nothing", "rollback production to", usageReply("“rollback ENV to” needs the job whose deploy to go back to, e.g. #41.", VerbRollback)},
+	{"rollback too many", "rollback production to #4 now", usageReply("Too many words for “rollback”: “to #4 now”.", VerbRollback)},
+	{"rollback bad job", "rollback production to yesterday", replyResult("“yesterday” is not a job number: write it as #42 or 42")},
+	{"rollback option", "rollback --now", usageReply("“rollback” has no option “--now”.", VerbRollback)},
+	{"rollback bad env", "rollback Prod", replyResult("“Prod” is not a valid environment name: names are lowercase (did you mean “prod”?)")},
+	{"deploy again", "deploy production #41", cmdResult(Command{Verb: VerbDeploy, Env: "production", Job: 41})},
+	{"deploy again bad job", "deploy production #x", replyResult("“#x” is not a job number: write it as #42 or 42")},
 
 	// audit
 	{"audit", "audit", cmdResult(Command{Verb: VerbAudit})},
@@ -207,10 +238,10 @@ var parseCases = []parseCase{
 	{"run repo ref", "run release api@v1.2", cmdResult(Command{Verb: VerbRun, Pipeline: "release", Repo: "api", Ref: "v1.2"})},
 	{"run without pipeline", "run", usageReply("“run” needs the name of a pipeline of .gantry.yml.", VerbRun)},
 	{"run too many", "run nightly api extra", usageReply("Too many words for “run”: “extra”.", VerbRun)},
-	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
-	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
-	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.`)},
-	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, run, logs, status, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.`)},
+	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
 }
 
 func TestParse(t *testing.T) {
@@ -230,9 +261,11 @@ func TestParseUsageReplies(t *testing.T) {
 	got := Parse("deploy").Reply
 	want := "“deploy” needs an environment, as its last word.\n" +
 		"usage: deploy [repo][@ref] [to] ENV\n" +
+		"       deploy ENV #N\n" +
 		"  e.g. deploy staging\n" +
 		"       deploy api@v1.2 to production\n" +
-		"       deploy @abc1234 staging"
+		"       deploy @abc1234 staging\n" +
+		"       deploy production #41"
 	if got != want {
 		t.Errorf("Parse(\"deploy\").Reply =\n%s\nwant\n%s", got, want)
 	}
@@ -264,7 +297,16 @@ func renderCommand(c *Command) string {
 	case VerbBuild:
 		words = append(words, repoRef())
 	case VerbDeploy:
+		if c.Job != 0 {
+			words = append(words, c.Env+job())
+			break
+		}
 		words = append(words, repoRef(), "to", c.Env)
+	case VerbRollback:
+		words = append(words, c.Env)
+		if c.Job != 0 {
+			words = append(words, "to"+job())
+		}
 	case VerbRun:
 		words = append(words, c.Pipeline, repoRef())
 	case VerbLogs:
@@ -278,12 +320,21 @@ func renderCommand(c *Command) string {
 	case VerbPool:
 		words = append(words, c.Sub, c.Target)
 	case VerbLock:
+		if c.For != 0 {
+			words = append(words, c.Env, "for", strconv.FormatInt(int64(c.For/time.Second), 10)+"s"+reason())
+			break
+		}
 		words = append(words, c.Env+reason())
-	case VerbUnlock, VerbAudit:
+	case VerbUnlock:
+		words = append(words, c.Env)
+		if c.Force {
+			words = append(words, "--force")
+		}
+	case VerbAudit:
 		words = append(words, c.Env)
 	case VerbHelp:
 		words = append(words, c.Target)
-	case VerbQueue, VerbSchedules:
+	case VerbQueue, VerbSchedules, VerbEnvs:
 	}
 	return strings.Join(words, " ")
 }
@@ -348,6 +399,12 @@ func checkResult(t *testing.T, in string, r Result) {
 	if c.Reason != "" && c.Verb != VerbReject && c.Verb != VerbLock {
 		t.Fatalf("Parse(%q): reason for %s", in, c.Verb)
 	}
+	if c.For != 0 && (c.Verb != VerbLock || c.For < 0 || c.For > spec.MaxLockTTL) || c.Force && c.Verb != VerbUnlock {
+		t.Fatalf("Parse(%q): for %v, force %v for %s", in, c.For, c.Force, c.Verb)
+	}
+	if c.Job != 0 && c.Verb == VerbDeploy && (c.Repo != "" || c.Ref != "") {
+		t.Fatalf("Parse(%q): a redeploy with a repo or ref", in)
+	}
 	if c.Sub != "" && (c.Sub != subRelease || c.Verb != VerbPool) {
 		t.Fatalf("Parse(%q): sub %q for %s", in, c.Sub, c.Verb)
 	}
@@ -376,6 +433,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"<", "<>", "<@", "<@>", "<#C1|>", "<http://a|>", "<@U1 x>", "&amp;", "deploy <http://a|b c> d",
 		"logs --tail=", "logs —", "reject #1 <", "build \xff", "build @@", "gantry: <@U1>", "lock a \r b",
+		"lock a for 1s for 2h", "lock a for 7d", "lock a for 604801s", "unlock a –force", "rollback a to 1", "deploy a #1", "deploy a b #1",
 	} {
 		f.Add(s)
 	}

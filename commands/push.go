@@ -61,7 +61,7 @@ func (w *Webhooks) autoDeploys(ctx context.Context, log *slog.Logger, ev *scm.We
 			errs = append(errs, err)
 		}
 		r := &Request{Auto: "push", Channel: rc.Channel}
-		reply, err := w.s.deploy(ctx, r, &Command{Verb: VerbDeploy, Repo: name, Ref: ev.SHA, Branch: ev.Branch, Env: env, After: build.ID})
+		j, err := w.s.queueDeploy(ctx, r, &Command{Verb: VerbDeploy, Repo: name, Ref: ev.SHA, Branch: ev.Branch, Env: env, After: build.ID}, "")
 		var ue *jobs.UserError
 		switch {
 		case errors.As(err, &ue):
@@ -69,7 +69,7 @@ func (w *Webhooks) autoDeploys(ctx context.Context, log *slog.Logger, ev *scm.We
 		case err != nil:
 			errs = append(errs, fmt.Errorf("deploy %s to %s: %w", name, env, err))
 		default:
-			log.Info("push to deploy: queued a deploy after the build", "env", env, "job", reply.Job, "build", build.ID)
+			log.Info("push to deploy: queued a deploy after the build", "env", env, "job", j.ID, "build", build.ID)
 		}
 	}
 	return errors.Join(errs...)

@@ -78,6 +78,7 @@ type Service struct {
 	logger   *slog.Logger
 	handlers map[Verb]Handler
 	pools    Pools
+	notices  Notices
 	// scheduler is set by Scheduler, before the service answers anyone.
 	scheduler *Scheduler
 }
@@ -96,7 +97,10 @@ type Deps struct {
 	// ListLink is the signed link to the list of recent jobs; nil: none.
 	ListLink func() string
 	Pools    Pools // nil: no resource pools
-	Logger   *slog.Logger
+	// Notices says a lock's reminder and its end where it was taken; nil:
+	// they are audited only.
+	Notices Notices
+	Logger  *slog.Logger
 }
 
 // NewService returns the command service.
@@ -104,6 +108,7 @@ func NewService(d Deps) *Service {
 	s := &Service{
 		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
 		channels: d.Channels, links: d.Links, listLink: d.ListLink, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
+		notices: d.Notices,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -111,6 +116,8 @@ func NewService(d Deps) *Service {
 	s.handlers = map[Verb]Handler{
 		VerbBuild:     s.build,
 		VerbDeploy:    s.deploy,
+		VerbRollback:  s.rollback,
+		VerbEnvs:      s.envs,
 		VerbRun:       s.run,
 		VerbLogs:      s.logs,
 		VerbStatus:    s.status,

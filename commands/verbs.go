@@ -13,9 +13,11 @@ type Verb string
 const (
 	VerbBuild     Verb = "build"
 	VerbDeploy    Verb = "deploy"
+	VerbRollback  Verb = "rollback"
 	VerbRun       Verb = "run"
 	VerbLogs      Verb = "logs"
 	VerbStatus    Verb = "status"
+	VerbEnvs      Verb = "envs"
 	VerbQueue     Verb = "queue"
 	VerbCancel    Verb = "cancel"
 	VerbRetry     Verb = "retry"
@@ -50,6 +52,12 @@ func Verbs() []VerbSpec {
 		{Verb: VerbDeploy, Args: "[repo][@ref] [to] ENV",
 			Summary:  "queue a deploy to ENV (the last word), waiting for approval where ENV requires it",
 			Examples: []string{"deploy staging", "deploy api@v1.2 to production", "deploy @abc1234 staging"}},
+		{Verb: VerbDeploy, Args: "ENV #N",
+			Summary:  "deploy again what deploy #N (to ENV, succeeded) deployed, through the same approval",
+			Examples: []string{"deploy production #41"}},
+		{Verb: VerbRollback, Args: "ENV [to #N]",
+			Summary:  "deploy again the last good deploy to ENV before the current one (or #N), through the same approval",
+			Examples: []string{"rollback production", "rollback production to #41"}},
 		{Verb: VerbRun, Args: "PIPELINE [repo][@ref]",
 			Summary:  "run a named pipeline of .gantry.yml (e.g. nightly); default: this channel's repo at its default branch",
 			Examples: []string{"run nightly", "run nightly api", "run release api@v1.2"}},
@@ -57,8 +65,11 @@ func Verbs() []VerbSpec {
 			Summary:  "the last N lines of a job's log (default 30) and the whole log; JOB defaults to your latest",
 			Examples: []string{"logs", "logs #42", "logs #42 --tail 200"}},
 		{Verb: VerbStatus, Args: "[JOB|ENV]",
-			Summary:  "one job, or an environment: its lock and last deploys",
+			Summary:  "one job, or an environment: its lock and last deploys with how they went",
 			Examples: []string{"status #42", "status production"}},
+		{Verb: VerbEnvs, Args: "",
+			Summary:  "every environment: what is deployed there, its lock, who may deploy and approve, what waits",
+			Examples: []string{"envs"}},
 		{Verb: VerbQueue, Args: "",
 			Summary:  "what is queued and running",
 			Examples: []string{"queue"}},
@@ -80,12 +91,15 @@ func Verbs() []VerbSpec {
 		{Verb: VerbPool, Args: "release RESOURCE", Admin: true,
 			Summary:  "free a stuck lease",
 			Examples: []string{"pool release mysql-2"}},
-		{Verb: VerbLock, Args: "ENV [why]",
-			Summary:  "hold an environment so no one else deploys to it",
-			Examples: []string{"lock production release freeze until Monday"}},
+		{Verb: VerbLock, Args: "ENV [for 2h] [why]",
+			Summary:  "hold an environment so no one else deploys to it; it lapses after the time given, else its lock_ttl (8h)",
+			Examples: []string{"lock production release freeze until Monday", "lock staging for 2h load test"}},
 		{Verb: VerbUnlock, Args: "ENV",
-			Summary:  "release a hold on an environment",
+			Summary:  "release your hold on an environment",
 			Examples: []string{"unlock production"}},
+		{Verb: VerbUnlock, Args: "ENV --force", Admin: true,
+			Summary:  "release someone else's hold (they are told)",
+			Examples: []string{"unlock production --force"}},
 		{Verb: VerbAudit, Args: "[ENV]",
 			Summary:  "who requested, approved, rejected, locked and released what, and when",
 			Examples: []string{"audit", "audit production"}},

@@ -7,7 +7,7 @@ import (
 )
 
 var allVerbs = []Verb{
-	VerbBuild, VerbDeploy, VerbRun, VerbLogs, VerbStatus, VerbQueue, VerbCancel, VerbRetry,
+	VerbBuild, VerbDeploy, VerbRollback, VerbRun, VerbLogs, VerbStatus, VerbEnvs, VerbQueue, VerbCancel, VerbRetry,
 	VerbApprove, VerbReject, VerbPool, VerbLock, VerbUnlock, VerbAudit, VerbSchedules, VerbHelp,
 }
 
@@ -41,7 +41,7 @@ func TestEveryExampleParsesToItsVerb(t *testing.T) {
 			if r.Command.Verb != s.Verb {
 				t.Errorf("example %q of %s parses to verb %s", e, s.Verb, r.Command.Verb)
 			}
-			if s.Admin != (r.Command.Sub == subRelease) {
+			if s.Admin != (r.Command.Sub == subRelease || r.Command.Force) {
 				t.Errorf("example %q of the form %q parses to Sub %q", e, s.form(), r.Command.Sub)
 			}
 		}
@@ -57,15 +57,20 @@ func TestVerbsIsACopy(t *testing.T) {
 	}
 }
 
+const deployHelp = "deploy: queue a deploy to ENV (the last word), waiting for approval where ENV requires it\n" +
+	"deploy: deploy again what deploy #N (to ENV, succeeded) deployed, through the same approval\n"
+
 func TestUsage(t *testing.T) {
 	cases := []struct {
 		verb Verb
 		want string
 	}{
 		{VerbDeploy, "usage: deploy [repo][@ref] [to] ENV\n" +
+			"       deploy ENV #N\n" +
 			"  e.g. deploy staging\n" +
 			"       deploy api@v1.2 to production\n" +
-			"       deploy @abc1234 staging"},
+			"       deploy @abc1234 staging\n" +
+			"       deploy production #41"},
 		{VerbQueue, "usage: queue\n  e.g. queue"},
 		{VerbPool, "usage: pool [NAME]\n" +
 			"       pool release RESOURCE  (admins only)\n" +
@@ -106,8 +111,8 @@ func TestHelpText(t *testing.T) {
 		want  string
 	}{
 		{"  ", overview},
-		{"deploy", "deploy: queue a deploy to ENV (the last word), waiting for approval where ENV requires it\n" + Usage(VerbDeploy)},
-		{" DEPLOY ", "deploy: queue a deploy to ENV (the last word), waiting for approval where ENV requires it\n" + Usage(VerbDeploy)},
+		{"deploy", deployHelp + Usage(VerbDeploy)},
+		{" DEPLOY ", deployHelp + Usage(VerbDeploy)},
 		{"pool", "pool: who holds which shared test resource, and since when\n" +
 			"pool release: free a stuck lease (admins only)\n" + Usage(VerbPool)},
 		{"deplyo", "There is no command “deplyo”. Did you mean “deploy”?\n" + Usage(VerbDeploy)},
@@ -192,9 +197,12 @@ func ExampleHelpText() {
 	// gantry commands (“help COMMAND” shows examples; JOB is #42 or 42):
 	//   build [repo][@ref]            queue a build; default: this channel's repo at its default branch
 	//   deploy [repo][@ref] [to] ENV  queue a deploy to ENV (the last word), waiting for approval where ENV requires it
+	//   deploy ENV #N                 deploy again what deploy #N (to ENV, succeeded) deployed, through the same approval
+	//   rollback ENV [to #N]          deploy again the last good deploy to ENV before the current one (or #N), through the same approval
 	//   run PIPELINE [repo][@ref]     run a named pipeline of .gantry.yml (e.g. nightly); default: this channel's repo at its default branch
 	//   logs [JOB] [--tail N]         the last N lines of a job's log (default 30) and the whole log; JOB defaults to your latest
-	//   status [JOB|ENV]              one job, or an environment: its lock and last deploys
+	//   status [JOB|ENV]              one job, or an environment: its lock and last deploys with how they went
+	//   envs                          every environment: what is deployed there, its lock, who may deploy and approve, what waits
 	//   queue                         what is queued and running
 	//   cancel JOB                    stop a job, and its ECS task
 	//   retry JOB                     queue a job again, as your request
@@ -202,8 +210,9 @@ func ExampleHelpText() {
 	//   reject JOB [why]              reject a deploy that waits for approval
 	//   pool [NAME]                   who holds which shared test resource, and since when
 	//   pool release RESOURCE         free a stuck lease (admins only)
-	//   lock ENV [why]                hold an environment so no one else deploys to it
-	//   unlock ENV                    release a hold on an environment
+	//   lock ENV [for 2h] [why]       hold an environment so no one else deploys to it; it lapses after the time given, else its lock_ttl (8h)
+	//   unlock ENV                    release your hold on an environment
+	//   unlock ENV --force            release someone else's hold (they are told) (admins only)
 	//   audit [ENV]                   who requested, approved, rejected, locked and released what, and when
 	//   schedules                     each schedule of the server config, its next run and how its last went
 	//   help [COMMAND]                this list, or how to use one command
@@ -228,9 +237,9 @@ func ExampleParse() {
 		}
 	}
 	// Output:
-	// {Verb:deploy Repo:api Ref:v1.2 Env:production Job:0 Tail:0 Reason: Target: Sub: Pipeline: After:0 Branch:}
-	// {Verb:logs Repo: Ref: Env: Job:42 Tail:100 Reason: Target: Sub: Pipeline: After:0 Branch:}
-	// {Verb:reject Repo: Ref: Env: Job:42 Tail:0 Reason:the migration & its rollback are not reviewed Target: Sub: Pipeline: After:0 Branch:}
+	// {Verb:deploy Repo:api Ref:v1.2 Env:production Job:0 Tail:0 Reason: Target: Sub: Pipeline: After:0 Branch: For:0s Force:false}
+	// {Verb:logs Repo: Ref: Env: Job:42 Tail:100 Reason: Target: Sub: Pipeline: After:0 Branch: For:0s Force:false}
+	// {Verb:reject Repo: Ref: Env: Job:42 Tail:0 Reason:the migration & its rollback are not reviewed Target: Sub: Pipeline: After:0 Branch: For:0s Force:false}
 	// I don't know “biuld”. Did you mean “build”?
 	// usage: build [repo][@ref]
 	//   e.g. build

@@ -298,6 +298,10 @@ func (d *decoder) duration(n *yaml.Node, subject string, max time.Duration) (tim
 	return 0, false
 }
 
+// FormatDays writes d as the server config is written: whole days where
+// it is some (7d), else as a Go duration without zero units (90m → 1h30m).
+func FormatDays(d time.Duration) string { return formatDays(d) }
+
 // formatDays writes d in whole days where it is some (30d), else as
 // formatDuration does.
 func formatDays(d time.Duration) string {

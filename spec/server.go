@@ -124,6 +124,9 @@ type Environment struct {
 	// default branch) here once that push's branch build succeeds, as a
 	// deploy stage with on_push: true does.
 	OnPush bool
+	// LockTTL is how long "lock ENV" holds when no time is given ("lock
+	// ENV for 2h"); default 8h, at most 7d. A lock lapses by itself then.
+	LockTTL time.Duration
 }
 
 // Web configures the job pages.
@@ -147,6 +150,8 @@ const (
 	MaxWorkers         = 256
 	DefaultApprovalTTL = time.Hour
 	MaxApprovalTTL     = 7 * 24 * time.Hour
+	DefaultLockTTL     = 8 * time.Hour
+	MaxLockTTL         = 7 * 24 * time.Hour
 	DefaultAttempts    = 3
 	MaxAttempts        = 100
 	DefaultBackoff     = 5 * time.Second
@@ -170,7 +175,7 @@ var (
 	runnerKeys    = []string{"kind", "ecs", "local"}
 	ecsKeys       = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
 		"log_group", "log_stream_prefix", "execution_role_arn", "build_role_arn", "environments", "fetch_image", "cpu", "memory"}
-	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets", "on_push"}
+	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets", "on_push", "lock_ttl"}
 	webKeys   = []string{"public", "public_channels"}
 	retryKeys = []string{"max_attempts", "backoff"}
 )
@@ -528,7 +533,7 @@ func (d *decoder) environments(n *yaml.Node, s *Server) {
 		if !ok {
 			continue
 		}
-		env := Environment{ApprovalTTL: DefaultApprovalTTL}
+		env := Environment{ApprovalTTL: DefaultApprovalTTL, LockTTL: DefaultLockTTL}
 		approversBad := false
 		for _, k := range keys {
 			v, subject := k.val, k.key.Value+where
@@ -544,6 +549,10 @@ func (d *decoder) environments(n *yaml.Node, s *Server) {
 			case "approval_ttl":
 				if ttl, ok := d.duration(v, subject, MaxApprovalTTL); ok {
 					env.ApprovalTTL = ttl
+				}
+			case "lock_ttl":
+				if ttl, ok := d.duration(v, subject, MaxLockTTL); ok {
+					env.LockTTL = ttl
 				}
 			case "self_approval":
 				env.SelfApproval, _ = d.boolean(v, subject)

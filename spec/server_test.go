@@ -33,12 +33,13 @@ func TestParseServerDesignExample(t *testing.T) {
 		}},
 		Pools: map[string][]string{"mysql": {"mysql-1", "mysql-2"}},
 		Environments: map[string]Environment{
-			"staging": {Deployers: []string{"*"}, ApprovalTTL: time.Hour},
+			"staging": {Deployers: []string{"*"}, ApprovalTTL: time.Hour, LockTTL: DefaultLockTTL},
 			"production": {
 				Deployers:   []string{"U01", "S-releasers"},
 				Approvers:   []string{"U02", "U03"},
 				Approval:    true,
 				ApprovalTTL: time.Hour,
+				LockTTL:     DefaultLockTTL,
 			},
 		},
 		Admins:  []string{"U09"},
@@ -84,12 +85,13 @@ func TestParseServerExample(t *testing.T) {
 			"s3-bucket": {"ci-bucket-a", "ci-bucket-b", "ci-bucket-c"},
 		},
 		Environments: map[string]Environment{
-			"staging": {Deployers: []string{"*"}, ApprovalTTL: time.Hour},
+			"staging": {Deployers: []string{"*"}, ApprovalTTL: time.Hour, LockTTL: DefaultLockTTL},
 			"production": {
 				Deployers:   []string{"S0123REL", "U0123ALICE"},
 				Approvers:   []string{"U0456BOB", "U0789CAROL"},
 				Approval:    true,
 				ApprovalTTL: 2 * time.Hour,
+				LockTTL:     4 * time.Hour,
 			},
 		},
 		Admins:  []string{"U0999ADMIN"},
@@ -137,6 +139,7 @@ environments:
     approval: true
     approval_ttl: 90m
     self_approval: true
+    lock_ttl: 2d
   dev:
 admins: [alice]
 web: {public: true}
@@ -154,12 +157,12 @@ retry: {max_attempts: 1, backoff: 1h}
 	}
 	wantProd := Environment{
 		Deployers: []string{"alice", "W0ABC", "S-release-team", "*"}, Approvers: []string{"bob"},
-		Approval: true, ApprovalTTL: 90 * time.Minute, SelfApproval: true,
+		Approval: true, ApprovalTTL: 90 * time.Minute, SelfApproval: true, LockTTL: 48 * time.Hour,
 	}
 	if diff := cmp.Diff(wantProd, s.Environments["prod"]); diff != "" {
 		t.Errorf("prod (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(Environment{ApprovalTTL: time.Hour}, s.Environments["dev"]); diff != "" {
+	if diff := cmp.Diff(Environment{ApprovalTTL: time.Hour, LockTTL: 8 * time.Hour}, s.Environments["dev"]); diff != "" {
 		t.Errorf("dev (-want +got):\n%s", diff)
 	}
 	if !s.Web.Public || s.Workers != 256 || s.Retry != (Retry{1, time.Hour}) {
@@ -264,6 +267,11 @@ func TestParseServerErrors(t *testing.T) {
 			`gantry.yml:2: approval_ttl in environment "a": "soon" is not a duration (e.g. 30m, 1h, 7d)`,
 			`gantry.yml:3: approval_ttl in environment "b": "0s" must be more than zero`,
 			`gantry.yml:4: approval_ttl in environment "c": "200h" is more than the limit of 168h`,
+		}},
+		{"lock ttl", "environments:\n  a: {lock_ttl: all day}\n  b: {lock_ttl: 0m}\n  c: {lock_ttl: 8d}\n", []string{
+			`gantry.yml:2: lock_ttl in environment "a": "all day" is not a duration (e.g. 30m, 1h, 7d)`,
+			`gantry.yml:3: lock_ttl in environment "b": "0m" must be more than zero`,
+			`gantry.yml:4: lock_ttl in environment "c": "8d" is more than the limit of 168h`,
 		}},
 		{"self approval", "environments:\n  prod: {self_approval: no}\n",
 			[]string{`gantry.yml:2: self_approval in environment "prod": must be true or false, not the string "no"`}},

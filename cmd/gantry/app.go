@@ -383,8 +383,13 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 	return jobs.NewWorker(p.store, p.log, r, p.gates(), cfg), nil
 }
 
-func (m *Main) service(p *parts) *commands.Service {
+// service builds the command service; notices is where a lock's reminder
+// and its end are said (nil: nowhere).
+func (m *Main) service(p *parts, notices bot.Surface) *commands.Service {
 	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink()}
+	if notices != nil {
+		d.Notices = bot.Notices{Surface: notices}
+	}
 	if p.links != nil {
 		d.ListLink = p.links.List
 	}
@@ -396,8 +401,9 @@ func (m *Main) service(p *parts) *commands.Service {
 	return svc
 }
 
-// chores ends unanswered approval requests as their time runs out and
-// starts the jobs of the schedules as they come due, until ctx ends.
+// chores ends unanswered approval requests as their time runs out,
+// reminds of and releases locks as they lapse, and starts the jobs of the
+// schedules as they come due, until ctx ends.
 func (m *Main) chores(ctx context.Context, p *parts, svc *commands.Service) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.scheduler.Run(ctx) }()
@@ -411,6 +417,9 @@ func (m *Main) chores(ctx context.Context, p *parts, svc *commands.Service) {
 		case <-t.C:
 			if err := svc.ExpireApprovals(ctx); err != nil && ctx.Err() == nil {
 				m.logger.Error("expire approval requests", "err", err)
+			}
+			if err := svc.SweepLocks(ctx); err != nil && ctx.Err() == nil {
+				m.logger.Error("sweep environment locks", "err", err)
 			}
 		}
 	}
@@ -449,7 +458,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := m.service(p)
+	svc := m.service(p, console)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	gh.start(ctx, &wg)

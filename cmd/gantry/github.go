@@ -82,7 +82,7 @@ func (m *Main) setupGitHub(p *parts) (*githubParts, error) {
 	}
 	switch {
 	case secret != "":
-		svc := m.service(p)
+		svc := m.service(p, nil)
 		g.inbox = web.NewInbox(p.redis, web.InboxConfig{Namespace: p.namespace, Handle: svc.Webhooks(g.reporter).Handle, Logger: m.logger})
 		g.hook = web.GitHubWebhook(web.WebhookConfig{Secret: []byte(secret), Inbox: g.inbox, Logger: m.logger})
 		m.logger.Info("GitHub webhooks are on: POST /webhooks/github")

@@ -155,7 +155,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	})
 	p.groups = slack.NewGroups(api, sched, 0)
 	p.channels = slack.NewPeople(api, sched, 0)
-	svc := m.service(p)
+	svc := m.service(p, surface)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
 		Links: p.jobLink(), ArtifactLinks: p.artifactLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
 	})

@@ -23,7 +23,8 @@ import "strconv"
 //	{gantry}:log:N              string  job N's whole log (capped at 64 MiB)                     LOGS after the last write
 //	{gantry}:logtimes:N         list    "OFFSET MS": output from byte OFFSET on taken at MS      LOGS after the last write
 //	{gantry}:cancel             pubsub  job numbers to stop now                                  (not kept)
-//	{gantry}:envlock:ENV        hash    who holds ENV, since when, why                           until unlocked
+//	{gantry}:envlock:ENV        hash    who holds ENV, since, why, until when, where it was taken until unlocked, or swept once it lapses
+//	{gantry}:envs               set     environment names that had a deploy or a lock            for good (one name each)
 //	{gantry}:audit              stream  who requested, approved, rejected, locked, released what  the newest 100,000
 //	{gantry}:msg:C:TS           string  the job whose message is at channel C, ts TS             RETENTION
 //	{gantry}:seen:ID            string  a Slack or GitHub delivery already handled               1 h (Slack), 72 h (GitHub)
@@ -100,6 +101,9 @@ func (k Keys) EnvLock(env string) string { return k.p + "envlock:" + env }
 // EventsOut is the prefix of the keys of the events published to
 // webhooks and EventBridge (see EventsOut).
 func (k Keys) EventsOut() string { return k.p + "events-out" }
+
+// EnvNames is the set of environments that had a deploy or a lock.
+func (k Keys) EnvNames() string { return k.p + "envs" }
 
 // Audit is the stream of decisions: requests, approvals, locks, releases.
 func (k Keys) Audit() string { return k.p + "audit" }

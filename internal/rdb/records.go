@@ -42,7 +42,8 @@ func NewRecords(c *Client, k Keys, eventsKept int64, keep time.Duration) *Record
 //	name/value pairs
 //
 // It returns the job's number. The deploys list of an environment and a
-// person's list of jobs keep their newest 100.
+// person's list of jobs keep their newest 100; a deploy's environment
+// joins the set of environment names (Keys.EnvNames).
 var createScript = redis.NewScript(`
 local id = redis.call('INCR', KEYS[1])
 local jk = ARGV[1] .. 'job:' .. id
@@ -52,6 +53,7 @@ if ARGV[7] ~= '' then
   local dk = ARGV[1] .. 'deploys:' .. ARGV[7]
   redis.call('LPUSH', dk, id)
   redis.call('LTRIM', dk, 0, 99)
+  redis.call('SADD', ARGV[1] .. 'envs', ARGV[7])
 end
 redis.call('ZADD', KEYS[2], id, id)
 redis.call('ZADD', KEYS[3], ARGV[3], id)

@@ -48,6 +48,9 @@ func TestCreateWritesTheJobEverywhereAtOnce(t *testing.T) {
 	if got := f.raw.LRange(ctx, f.k.Deploys("prod"), 0, -1).Val(); !slices.Equal(got, []string{"2"}) {
 		t.Errorf("deploys to prod %v", got)
 	}
+	if got := f.raw.SMembers(ctx, f.k.EnvNames()).Val(); !slices.Equal(got, []string{"prod"}) {
+		t.Errorf("environment names %v: want the deploy's", got)
+	}
 	if q := f.stream(t, f.k.Queue()); len(q) != 1 || q[0]["job"] != "1" {
 		t.Errorf("queue %v: want only the queued job", q)
 	}
