@@ -71,6 +71,7 @@ type Threads struct {
 	handOver time.Duration
 	claim    func(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	unclaim  func(ctx context.Context, key string) error
+	authors  *Authors
 
 	mu        sync.Mutex
 	followers map[int64]*follower
@@ -111,6 +112,9 @@ type ThreadsConfig struct {
 	// Unclaim gives a claim back (the post failed), so that a later event
 	// tries again at once instead of waiting for the claim to lapse.
 	Unclaim func(ctx context.Context, key string) error
+	// Authors, when set, finds who wrote a failed job's commit, whom its
+	// notice mentions: the person who can fix it.
+	Authors *Authors
 }
 
 type follower struct {
@@ -135,7 +139,7 @@ func NewThreads(s *jobs.Store, l *jobs.Log, surface Surface, cfg ThreadsConfig) 
 	}
 	return &Threads{
 		store: s, log: l, surface: surface, links: cfg.Links, artLinks: cfg.ArtifactLinks, logger: cfg.Logger, poll: cfg.PollLog,
-		upload: cfg.UploadFailed, quiet: cfg.QuietUnasked, resume: cfg.ResumeEvery, handOver: cfg.HandOver, claim: cfg.Claim, unclaim: cfg.Unclaim,
+		upload: cfg.UploadFailed, quiet: cfg.QuietUnasked, resume: cfg.ResumeEvery, handOver: cfg.HandOver, claim: cfg.Claim, unclaim: cfg.Unclaim, authors: cfg.Authors,
 		followers: map[int64]*follower{}, ending: map[int64]bool{}, ended: map[int64]bool{},
 	}
 }
@@ -459,6 +463,7 @@ func (t *Threads) notify(ctx context.Context, j *jobs.Job) error {
 			t.logger.Warn("read the last lines of a failed job", "job", j.ID, "err", err)
 		}
 		m.Log = tail
+		m.Text += t.author(ctx, j)
 		m.Buttons = []Button{{Label: "Retry", Action: commands.VerbRetry, Job: j.ID, Style: "primary"}, {Label: "Logs", Action: commands.VerbLogs, Job: j.ID}}
 	}
 	if _, err := t.surface.Post(ctx, j.Channel, j.ThreadTS, m); err != nil {
@@ -471,6 +476,20 @@ func (t *Threads) notify(ctx context.Context, j *jobs.Job) error {
 		return t.uploadLog(ctx, j)
 	}
 	return nil
+}
+
+// author is the line of a failed job's notice that names who wrote its
+// commit, so that they are notified; "" when nobody is known.
+func (t *Threads) author(ctx context.Context, j *jobs.Job) say.Text {
+	who, err := t.authors.Find(ctx, j)
+	if err != nil {
+		t.logger.Warn("find the author of a failed job's commit", "job", j.ID, "err", err)
+		return ""
+	}
+	if who == "" || who == j.Requester {
+		return ""
+	}
+	return say.F("\nCommit by %s", commands.Mention(who))
 }
 
 // linkedArtifacts is how many artifacts a job's notice links one by one.

@@ -184,6 +184,9 @@ func (s *Service) queueDeploy(ctx context.Context, r *Request, c *Command, why s
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireChecks(ctx, c.Env, env, src, &pol); err != nil {
+		return nil, err
+	}
 	j := s.newJob(r, src, jobs.Deploy)
 	j.Env = c.Env
 	j.After = c.After
@@ -193,6 +196,7 @@ func (s *Service) queueDeploy(ctx context.Context, r *Request, c *Command, why s
 	j.Plan = *plan
 	j.Plan.Approval = pol.needsApproval() // what retries of it ask for
 	j.Policy = pol.describe()
+	j.Override = pol.override
 	if pol.needsApproval() {
 		j.State = jobs.AwaitingApproval
 		j.Approvers = s.approversOf(env)

@@ -23,6 +23,8 @@ type policy struct {
 	branchFrom string     // "the server config", ".gantry.yml on main"
 	approval   []say.Text // who asks for approval; empty: none needed
 	otherRef   bool       // the commit is not on branch, which the server config allows with approval
+	checks     say.Text   // what the required checks say; "" when none are required
+	override   say.Text   // what an approval overrides (checks not green); "" for nothing
 }
 
 func (p policy) needsApproval() bool { return len(p.approval) > 0 }
@@ -42,6 +44,9 @@ func (p policy) describe() say.Text {
 		parts = append(parts, say.F("the commit is not on %s (allowed by the server config, with approval)", p.branch))
 	default:
 		parts = append(parts, say.F("only commits on %s (from %s)", p.branch, p.branchFrom))
+	}
+	if p.checks != "" {
+		parts = append(parts, p.checks)
 	}
 	return "Policy: " + say.Join(parts, "; ")
 }

@@ -145,5 +145,8 @@ func ApprovalRequest(j *jobs.Job) say.Text {
 	if j.Rejection != "" {
 		b.Add(" " + j.Rejection + ".")
 	}
+	if j.Override != "" {
+		b.Add(" " + j.Override + ".")
+	}
 	return b.Text()
 }

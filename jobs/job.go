@@ -103,7 +103,10 @@ type Job struct {
 	Approvers []string
 	// Rejection is the decision that rejected the deploy this one retries.
 	Rejection say.Text
-	Decision  say.Text // who approved or rejected the deploy, and when
+	// Override is what approving this deploy overrides (required checks
+	// that are not green), for the approvers to read; "" for nothing.
+	Override say.Text
+	Decision say.Text // who approved or rejected the deploy, and when
 	// CancelBy is who asked for the job to stop while it ran or waited;
 	// its worker ends it (see Store.Cancel).
 	CancelBy string
@@ -223,7 +226,7 @@ func (j *Job) fields() ([]string, error) {
 		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", string(j.Decision),
 		"deployment", strconv.FormatInt(j.Deployment, 10), "after", strconv.FormatInt(j.After, 10), "class", j.Class(),
 		"requesters", strings.Join(j.Requesters, ","), "approvers", strings.Join(j.Approvers, ","), "private", strconv.FormatBool(j.Private),
-		"policy", string(j.Policy), "rejection", string(j.Rejection),
+		"policy", string(j.Policy), "rejection", string(j.Rejection), "override", string(j.Override),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil
 }
@@ -256,7 +259,7 @@ func decodeJob(id int64, m map[string]string) (*Job, error) {
 	}
 	j.Private = m["private"] == "true"
 	j.CancelBy = m["cancel_by"]
-	j.Policy, j.Rejection = say.Text(m["policy"]), say.Text(m["rejection"])
+	j.Policy, j.Rejection, j.Override = say.Text(m["policy"]), say.Text(m["rejection"]), say.Text(m["override"])
 	if s := m["exit"]; s != "" {
 		j.ExitCode, _ = strconv.Atoi(s)
 		j.HasExit = true

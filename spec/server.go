@@ -20,14 +20,17 @@ type Server struct {
 	Pools        map[string][]string    // pool name -> members
 	Environments map[string]Environment // who may deploy and approve, by environment
 	Admins       []string               // persons (see Environment)
-	Web          Web
-	Workers      int   // jobs one process runs at once; default 4
-	Retry        Retry // how jobs that errored are tried again
-	Limits       Limits
-	Retention    Retention  // how long what jobs leave behind is kept
-	Schedules    []Schedule // in the order written
-	Artifacts    Artifacts  // where jobs' artifacts go
-	Events       Events     // where job state changes are published
+	// Users maps GitHub logins to Slack user IDs: a failed build's reply
+	// mentions its commit's author by them (else by their email).
+	Users     map[string]string
+	Web       Web
+	Workers   int   // jobs one process runs at once; default 4
+	Retry     Retry // how jobs that errored are tried again
+	Limits    Limits
+	Retention Retention  // how long what jobs leave behind is kept
+	Schedules []Schedule // in the order written
+	Artifacts Artifacts  // where jobs' artifacts go
+	Events    Events     // where job state changes are published
 }
 
 // Artifacts says where the files a job keeps (.gantry.yml artifacts:) are
@@ -124,6 +127,14 @@ type Environment struct {
 	// default branch) here once that push's branch build succeeds, as a
 	// deploy stage with on_push: true does.
 	OnPush bool
+	// RequiredChecks are the status checks and check runs that must be
+	// green on a commit before it is deployed here; RequiredProtected
+	// takes them from the protection of Branch on GitHub instead.
+	RequiredChecks    []string
+	RequiredProtected bool
+	// AllowCheckOverride asks for approval of a deploy whose required
+	// checks are not green, instead of refusing it.
+	AllowCheckOverride bool
 	// LockTTL is how long "lock ENV" holds when no time is given ("lock
 	// ENV for 2h"); default 8h, at most 7d. A lock lapses by itself then.
 	LockTTL time.Duration
@@ -168,14 +179,14 @@ const (
 )
 
 var (
-	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts", "events"}
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts", "events", "users"}
 	artifactKeys  = []string{"bucket", "prefix", "endpoint", "dir", "max_files", "max_bytes"}
 	retentionKeys = []string{"jobs", "logs"}
 	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets", "concurrency"}
 	runnerKeys    = []string{"kind", "ecs", "local"}
 	ecsKeys       = []string{"cluster", "launch_type", "capacity_provider", "subnets", "security_groups", "assign_public_ip",
 		"log_group", "log_stream_prefix", "execution_role_arn", "build_role_arn", "environments", "fetch_image", "cpu", "memory"}
-	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets", "on_push", "lock_ttl"}
+	envKeys   = []string{"deployers", "approvers", "approval", "approval_ttl", "self_approval", "branch", "allow_other_refs", "secrets", "on_push", "lock_ttl", "required_checks", "allow_check_override"}
 	webKeys   = []string{"public", "public_channels"}
 	retryKeys = []string{"max_attempts", "backoff"}
 )
@@ -254,6 +265,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.environments(v, s)
 		case "admins":
 			s.Admins = d.persons(v, "admins")
+		case "users":
+			d.users(v, s)
 		case "web":
 			d.web(v, &s.Web)
 		case "workers":
@@ -568,11 +581,18 @@ func (d *decoder) environments(n *yaml.Node, s *Server) {
 				env.AllowOtherRefs, _ = d.boolean(v, subject)
 			case "on_push":
 				env.OnPush, _ = d.boolean(v, "on_push"+where)
+			case "required_checks":
+				d.requiredChecks(v, subject, &env)
+			case "allow_check_override":
+				env.AllowCheckOverride, _ = d.boolean(v, subject)
 			case "secrets":
 				env.Secrets = d.secrets(v, where)
 			default:
 				d.unknownKey(k.key, where, envKeys)
 			}
+		}
+		if env.RequiredProtected && env.Branch == "" {
+			d.problem(fl.key, "environment %q takes its required checks from its branch's protection (required_checks: protected) but names no branch", name)
 		}
 		if env.Approval && len(env.Approvers) == 0 && !approversBad {
 			d.problem(fl.key, "environment %q requires approval but names no approvers", name)
@@ -580,6 +600,53 @@ func (d *decoder) environments(n *yaml.Node, s *Server) {
 		s.Environments[name] = env
 	}
 }
+
+// requiredChecks reads required_checks: a list of check names, or
+// "protected".
+func (d *decoder) requiredChecks(n *yaml.Node, subject string, env *Environment) {
+	if r := resolve(n); r.Kind == yaml.ScalarNode && !isNull(r) {
+		if r.Value != "protected" {
+			d.problem(r, "%s: %q is neither a list of check names nor \"protected\" (the branch protection's required checks)", subject, clip(r.Value))
+			return
+		}
+		env.RequiredProtected = true
+		return
+	}
+	for _, c := range d.words(n, subject) {
+		if !slices.Contains(env.RequiredChecks, c) {
+			env.RequiredChecks = append(env.RequiredChecks, c)
+		}
+	}
+}
+
+// users reads the map of GitHub logins to Slack user IDs.
+func (d *decoder) users(n *yaml.Node, s *Server) {
+	fs, _ := d.mapping(n, "users", " in users")
+	for _, fl := range fs {
+		login := fl.key.Value
+		if !githubLoginRE.MatchString(login) {
+			d.problem(fl.key, "users: %q is not a GitHub login", clip(login))
+			continue
+		}
+		id, ok := d.str(fl.val, "users: "+login)
+		if !ok {
+			continue
+		}
+		if !slackUserRE.MatchString(id) {
+			d.problem(resolve(fl.val), "users: %s: %q is not a Slack user ID (U… or W…)", login, clip(id))
+			continue
+		}
+		if s.Users == nil {
+			s.Users = map[string]string{}
+		}
+		s.Users[strings.ToLower(login)] = id
+	}
+}
+
+var (
+	githubLoginRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}$`)
+	slackUserRE   = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+)
 
 // persons reads a list of people and groups (see Environment).
 func (d *decoder) persons(n *yaml.Node, subject string) []string {

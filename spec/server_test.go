@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -360,6 +361,38 @@ func TestRetention(t *testing.T) {
 		_, err := ParseServer("gantry.yml", []byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestRequiredChecksAndUsers(t *testing.T) {
+	cfg, err := ParseServer("gantry.yml", []byte(`
+environments:
+  production: {required_checks: [ci/build, lint, lint], allow_check_override: true}
+  canary: {branch: main, required_checks: protected}
+users: {octocat: U0123, Hubot: W0456}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Environments["production"]; !slices.Equal(p.RequiredChecks, []string{"ci/build", "lint"}) || !p.AllowCheckOverride {
+		t.Errorf("production = %+v", p)
+	}
+	if !cfg.Environments["canary"].RequiredProtected {
+		t.Errorf("canary does not take its checks from the protection")
+	}
+	if cfg.Users["octocat"] != "U0123" || cfg.Users["hubot"] != "W0456" {
+		t.Errorf("users = %v", cfg.Users)
+	}
+	for _, bad := range []string{
+		"environments: {p: {required_checks: everything}}",
+		"environments: {p: {required_checks: protected}}",
+		"users: {octocat: bob}",
+		"users: {-x-: U0123}",
+		"environments: {p: {allow_check_override: maybe}}",
+	} {
+		if _, err := ParseServer("gantry.yml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "gantry.yml:") {
+			t.Errorf("%s: err = %v, want a file:line error", bad, err)
 		}
 	}
 }

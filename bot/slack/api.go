@@ -45,6 +45,7 @@ const (
 	MethodChannelInfo    = "conversations.info"
 	MethodChannelMembers = "conversations.members"
 	MethodUserInfo       = "users.info"
+	MethodUserByEmail    = "users.lookupByEmail"
 	MethodResponseURL    = "response_url" // a post to a slash command's or button's response_url
 )
 

@@ -60,6 +60,7 @@ func TestManifestAsksForWhatGantryUses(t *testing.T) {
 		"channels:read",     // conversations.info: is the bot in a slash command's channel
 		"groups:read",       // the same for private channels
 		"users:read",        // users.info: people's display names on pages and in the console
+		"users:read.email",  // users.lookupByEmail: a failed build mentions its commit's author
 	}
 	if got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot)); !slices.Equal(got, slices.Sorted(slices.Values(scopes))) {
 		t.Errorf("manifest scopes %v, want %v", got, scopes)

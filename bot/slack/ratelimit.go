@@ -44,6 +44,7 @@ func DefaultLimits() map[string]Limit {
 		MethodChannelInfo:    tier3,
 		MethodChannelMembers: tier4,
 		MethodUserInfo:       tier4,
+		MethodUserByEmail:    tier3,
 		MethodResponseURL:    {PerMinute: 6000, Burst: 200},
 		"":                   tier3,
 	}

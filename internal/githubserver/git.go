@@ -127,13 +127,13 @@ func (s *Server) syncGitLocked(r *repo) error {
 // importCommitsLocked adds the commits reachable from r's branches and tags
 // that it does not have yet.
 func (s *Server) importCommitsLocked(r *repo) error {
-	out, err := runGit(r.gitDir, nil, "log", "--branches", "--tags", "--format=%H%x1f%P%x1f%ct%x1f%s")
+	out, err := runGit(r.gitDir, nil, "log", "--branches", "--tags", "--format=%H%x1f%P%x1f%ct%x1f%an%x1f%ae%x1f%s")
 	if err != nil {
 		return fmt.Errorf("list commits of %s in %s: %w", r.fullName(), r.gitDir, err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(line, "\x1f")
-		if len(f) != 4 || r.commits[f[0]] != nil {
+		if len(f) != 6 || r.commits[f[0]] != nil {
 			continue
 		}
 		files, err := gitTree(r.gitDir, f[0])
@@ -142,7 +142,7 @@ func (s *Server) importCommitsLocked(r *repo) error {
 		}
 		parent, _, _ := strings.Cut(f[1], " ")
 		secs, _ := strconv.ParseInt(f[2], 10, 64)
-		r.commits[f[0]] = &Commit{SHA: f[0], Parent: parent, Message: f[3], Files: files, Time: time.Unix(secs, 0).UTC()}
+		r.commits[f[0]] = &Commit{SHA: f[0], Parent: parent, Author: f[3], Email: f[4], Message: f[5], Files: files, Time: time.Unix(secs, 0).UTC()}
 	}
 	return nil
 }

@@ -30,8 +30,10 @@ type repo struct {
 	commits       map[string]*Commit
 	statuses      map[string][]Status // by sha, in order received
 	deployments   []int64
-	gitDir        string // AddGitRepo: the git repository it is read from
-	gitRefs       string // the refs last read from gitDir
+	checkRuns     map[string][]CheckRun // by sha, in order added
+	protected     map[string][]string   // branch -> required status check contexts
+	gitDir        string                // AddGitRepo: the git repository it is read from
+	gitRefs       string                // the refs last read from gitDir
 }
 
 func (r *repo) fullName() string { return r.owner + "/" + r.name }
@@ -42,6 +44,8 @@ type Commit struct {
 	Parent  string // "" for a root commit
 	Branch  string // the branch it was added to; "" for commits read from git
 	Message string
+	Author  string            // the author's name; "" is "Test Author"
+	Email   string            // the author's email; "" is "author@example.com"
 	Files   map[string]string // the whole tree at this commit
 	Time    time.Time
 }
@@ -333,7 +337,18 @@ func (s *Server) getCommit(req *http.Request, _ []byte) response {
 
 func (s *Server) commitJSON(r *repo, c *Commit) map[string]any {
 	full := r.fullName()
-	who := map[string]any{"name": "Test Author", "email": "author@example.com", "date": c.Time.Format(time.RFC3339)}
+	name, email := c.Author, c.Email
+	if name == "" {
+		name = "Test Author"
+	}
+	if email == "" {
+		email = "author@example.com"
+	}
+	who := map[string]any{"name": name, "email": email, "date": c.Time.Format(time.RFC3339)}
+	var author any // the GitHub account, when the email is one's
+	if login, ok := s.logins[strings.ToLower(email)]; ok {
+		author = s.user(login, 2)
+	}
 	parents := []map[string]any{}
 	if c.Parent != "" {
 		parents = append(parents, map[string]any{"sha": c.Parent, "url": s.apiURL("repos/%s/commits/%s", full, c.Parent)})
@@ -362,7 +377,7 @@ func (s *Server) commitJSON(r *repo, c *Commit) map[string]any {
 			"message": c.Message, "author": who, "committer": who, "comment_count": 0,
 			"tree": map[string]any{"sha": treeSHA(c.Files)},
 		},
-		"parents": parents, "files": files,
+		"parents": parents, "files": files, "author": author,
 	}
 }
 

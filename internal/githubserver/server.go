@@ -80,6 +80,7 @@ type Server struct {
 	deployments map[int64]*Deployment
 	calls       []Call
 	faults      map[Route][]*fault
+	logins      map[string]string // by lower-case commit author email (AddUser)
 
 	rateUsed  int
 	rateReset time.Time
@@ -108,6 +109,9 @@ func New(tb testing.TB, opts ...Option) *Server {
 	s.handle(mux, RouteCreateStatus, "POST /repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
 	s.handle(mux, RouteCreateDeployment, "POST /repos/{owner}/{repo}/deployments", s.createDeployment)
 	s.handle(mux, RouteCreateDeploymentStatus, "POST /repos/{owner}/{repo}/deployments/{id}/statuses", s.createDeploymentStatus)
+	s.handle(mux, RouteCombinedStatus, "GET /repos/{owner}/{repo}/commits/{ref}/status", s.combinedStatus)
+	s.handle(mux, RouteListCheckRuns, "GET /repos/{owner}/{repo}/commits/{ref}/check-runs", s.listCheckRuns)
+	s.handle(mux, RouteRequiredStatusChecks, "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks", s.requiredStatusChecks)
 	s.handle(mux, RouteCompare, "GET /repos/{owner}/{repo}/compare/{basehead...}", s.compare)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -1,5 +1,11 @@
 package slackserver
 
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
 func (s *Server) authTest(*apiRequest) reply {
 	return okJSON(map[string]any{
 		"url":                   "https://" + TeamDomain + ".slack.com/",
@@ -33,6 +39,27 @@ func (s *Server) usersInfo(req *apiRequest) reply {
 			"team":         TeamID,
 		},
 	}})
+}
+
+// usersLookupByEmail finds the user whose email is the email argument, as
+// Slack does for a bot with users:read.email.
+func (s *Server) usersLookupByEmail(req *apiRequest) reply {
+	email := strings.TrimSpace(req.args.Get("email"))
+	if email == "" {
+		return errJSON("invalid_arguments")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(s.users)) {
+		u := s.users[id]
+		if u.Email != "" && strings.EqualFold(u.Email, email) && !u.Deleted {
+			return okJSON(map[string]any{"user": map[string]any{
+				"id": u.ID, "team_id": TeamID, "name": u.Name, "real_name": u.RealName, "is_bot": u.IsBot,
+				"profile": map[string]any{"real_name": u.RealName, "display_name": u.DisplayName, "email": u.Email, "team": TeamID},
+			}})
+		}
+	}
+	return errJSON("users_not_found")
 }
 
 func (s *Server) conversationsInfo(req *apiRequest) reply {

@@ -78,6 +78,7 @@ type User struct {
 	Name        string // the handle
 	RealName    string
 	DisplayName string // the name they chose to be shown; "" when they chose none
+	Email       string // users.lookupByEmail finds them by it
 	IsAdmin     bool
 	IsBot       bool
 	Deleted     bool

@@ -77,6 +77,7 @@ var methods = map[string]apiHandler{
 	"conversations.info":           (*Server).conversationsInfo,
 	"conversations.members":        (*Server).conversationsMembers,
 	"users.info":                   (*Server).usersInfo,
+	"users.lookupByEmail":          (*Server).usersLookupByEmail,
 	"usergroups.users.list":        (*Server).usergroupsUsersList,
 	"usergroups.list":              (*Server).usergroupsList,
 	"conversations.history":        (*Server).conversationsHistory,
