@@ -178,6 +178,12 @@ func (s *Service) ExpireApprovals(ctx context.Context) error {
 		if j.State != jobs.AwaitingApproval {
 			continue
 		}
+		if ended, err := s.buildFailed(ctx, j); err != nil || ended {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		env, _ := s.environment(j.Env)
 		if s.expired(j, env) {
 			if err := s.expire(ctx, j, env); err != nil {
@@ -186,6 +192,31 @@ func (s *Service) ExpireApprovals(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// buildFailed ends a deploy awaiting approval whose build (a push's, see
+// Job.After) ended without success: there is nothing left to approve. It
+// reports whether it did.
+func (s *Service) buildFailed(ctx context.Context, j *jobs.Job) (bool, error) {
+	if j.After == 0 {
+		return false, nil
+	}
+	b, err := s.store.Get(ctx, j.After)
+	if errors.Is(err, jobs.ErrNotFound) || err == nil && b.State.Final() && b.State != jobs.Succeeded {
+		why := say.F("build #%d, which it follows, is gone", j.After)
+		if err == nil {
+			why = say.F("build %s, which it follows, %s", say.Text(b.Name()), say.Text(b.State))
+		}
+		reason := (&jobs.CancelError{Why: why}).Text()
+		_, err := s.store.Transition(ctx, j.ID, jobs.Change{
+			From: []jobs.State{jobs.AwaitingApproval}, To: jobs.Cancelled, Text: reason, Set: jobs.Set().Reason(reason),
+		})
+		if errors.Is(err, jobs.ErrConflict) {
+			return false, nil // decided meanwhile
+		}
+		return err == nil, err
+	}
+	return false, err
 }
 
 // mayDeploy checks that r's person may deploy to env: its deployers, or
