@@ -115,6 +115,16 @@ func TestCheckOverrideAsksForApprovalNamingTheChecks(t *testing.T) {
 			t.Errorf("approval request %q does not contain %q", req, want)
 		}
 	}
+	// Its retry asks for the same override, naming the same checks.
+	expectReply(t, f.say("U03", "reject #1 not now"), "rejected #1")
+	r = f.say("U01", "retry #1")
+	if r.Job == 0 {
+		t.Fatalf("retry #1 queued nothing: %s", r.Text.String())
+	}
+	retry := f.job(t, r.Job)
+	if retry.State != jobs.AwaitingApproval || !strings.Contains(commands.ApprovalRequest(retry).Slack(), "approving it overrides them") {
+		t.Errorf("the retry is %s with request %q; want it to await approval of the override", retry.State, commands.ApprovalRequest(retry).Slack())
+	}
 }
 
 func TestRequiredChecksFromBranchProtection(t *testing.T) {

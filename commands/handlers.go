@@ -394,7 +394,7 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 		Kind: old.Kind, Repo: old.Repo, Ref: old.Ref, SHA: old.SHA, Message: old.Message, Env: old.Env, Plan: old.Plan,
 		Source: old.Source, Path: old.Path, CloneURL: old.CloneURL, GitHub: old.GitHub, PR: old.PR,
 		Requester: r.User, Origin: "chat", Channel: old.Channel, Retried: old.ID,
-		Requesters: requestChain(old, r.User), Policy: old.Policy,
+		Requesters: requestChain(old, r.User), Policy: old.Policy, Override: old.Override,
 	}
 	if old.Kind == jobs.Build {
 		if err := s.mayBuild(ctx, r, old.Repo); err != nil {
