@@ -30,3 +30,19 @@ func TestPipelinePreview(t *testing.T) {
 		}
 	}
 }
+
+func TestServerPreviews(t *testing.T) {
+	s, err := ParseServer("gantry.yml", []byte("previews: {max: 2, ttl: 90m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Previews.PreviewMax() != 2 || s.Previews.PreviewTTL() != 90*time.Minute {
+		t.Fatalf("previews = %+v", s.Previews)
+	}
+	if d, _ := ParseServer("gantry.yml", []byte("repos: {}\n")); d != nil && (d.Previews.PreviewMax() != 5 || d.Previews.PreviewTTL() != 4*time.Hour) {
+		t.Fatalf("defaults = %+v", d.Previews)
+	}
+	if _, err := ParseServer("gantry.yml", []byte("previews: {max: 0}\n")); err == nil {
+		t.Fatal("max 0 accepted")
+	}
+}
