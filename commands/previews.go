@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
@@ -147,4 +148,29 @@ func (s *Service) previewLines(ctx context.Context, r *Request) (say.Text, error
 		b.F("\n• %s %s@%s (%s) until %s: %s", j.Name(), j.Repo, j.Ref, p.Runner, p.Expires.UTC().Format("Jan 2 15:04 UTC"), say.LinkTo(s.previewLink(p.Job)))
 	}
 	return b.Text(), nil
+}
+
+// stopPRPreviews stops the previews of builds of repo's pull request pr:
+// it was closed, or pushed to again.
+func (s *Service) stopPRPreviews(ctx context.Context, log *slog.Logger, repo string, pr int) error {
+	all, err := s.store.Previews().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range all {
+		if p.PR != pr || p.Repo != repo {
+			continue
+		}
+		p, ok, err := s.store.Previews().Close(ctx, p.Job)
+		if err != nil {
+			return err
+		}
+		if ok {
+			log.Info("stopped a pull request's preview", "job", p.Job)
+			if s.previewStopper != nil {
+				s.previewStopper.StopPreview(ctx, p)
+			}
+		}
+	}
+	return nil
 }

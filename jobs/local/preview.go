@@ -168,7 +168,7 @@ func (r *Runner) watchKept(recs interface {
 	r.mu.Unlock()
 	if mine {
 		logger.Info("preview app ended by itself", "job", job)
-		r.StopPreview(job)
+		r.EndPreview(job)
 		_, _, _ = recs.Previews().Close(context.Background(), job)
 	}
 }
@@ -189,9 +189,17 @@ func (r *Runner) endKept(k *kept, logger *slog.Logger) {
 	}
 }
 
-// StopPreview ends job's preview if this process runs it, and reports
+// StopPreview ends the preview p whose record was closed, if this process
+// runs it; a local preview of another gantry ends at that one's next sweep.
+func (r *Runner) StopPreview(ctx context.Context, p rdb.Preview) {
+	if p.Runner == "local" && p.Owner == r.previewOwner() {
+		r.EndPreview(p.Job)
+	}
+}
+
+// EndPreview ends job's preview if this process runs it, and reports
 // whether it did. It does not touch the record: the caller closed it.
-func (r *Runner) StopPreview(job int64) bool {
+func (r *Runner) EndPreview(job int64) bool {
 	r.mu.Lock()
 	k := r.kept[job]
 	delete(r.kept, job)
@@ -219,7 +227,7 @@ func (r *Runner) SweepPreviews(ctx context.Context, recs *rdb.Previews) error {
 			return err
 		}
 		if !ok || p.Owner != r.previewOwner() {
-			r.StopPreview(id)
+			r.EndPreview(id)
 		}
 	}
 	all, err := recs.List(ctx)
@@ -252,7 +260,7 @@ func (r *Runner) ClosePreviews(ctx context.Context, recs *rdb.Previews) {
 	}
 	r.mu.Unlock()
 	for _, id := range ids {
-		if r.StopPreview(id) {
+		if r.EndPreview(id) {
 			_, _, _ = recs.Close(ctx, id)
 		}
 	}

@@ -4,20 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gantry-ci/gantry/commands"
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/jobs/local"
+	"github.com/gantry-ci/gantry/scm"
 	"github.com/gantry-ci/gantry/spec"
 	"github.com/gantry-ci/gantry/web"
 )
@@ -57,7 +61,7 @@ func previewJob(t *testing.T) *jobs.Job {
 	p := plan("true")
 	p.Env["GANTRY_PREVIEW_TEST_APP"] = "1"
 	p.Preview = &spec.Preview{Run: os.Args[0] + " -test.run=^$", Port: 8080, TTL: time.Hour}
-	return &jobs.Job{Kind: jobs.Build, Repo: "app", Ref: "main", Source: jobs.SourceDir, Path: t.TempDir(), PR: 12, Plan: p}
+	return &jobs.Job{Kind: jobs.Build, Repo: "app", Ref: "main", Requester: "U0ME", Channel: "C1", Source: jobs.SourceDir, Path: t.TempDir(), PR: 12, Plan: p}
 }
 
 type previewFixture struct {
@@ -192,4 +196,49 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestLocalPreviewStopsWhenItsPullRequestCloses(t *testing.T) {
+	f := newPreviewFixture(t, 5)
+	cfg, err := spec.ParseServer("gantry.yml", []byte("repos:\n  app: {github: acme/app}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := commands.NewService(commands.Deps{Config: cfg, Store: f.store, Log: f.log, PreviewStopper: f.r,
+		Logger: slog.New(slog.DiscardHandler)})
+	other, j := previewJob(t), previewJob(t)
+	other.PR = 13
+	for _, j := range []*jobs.Job{other, j} {
+		if code, err, log := f.run(t, f.r, j); err != nil || code != 0 {
+			t.Fatalf("code %d, err %v\n%s", code, err, log)
+		}
+	}
+	rec, _, _ := f.store.Previews().Get(context.Background(), j.ID)
+	if code, body := get(t, http.DefaultClient, f.links.Preview(j.ID)); code != 200 {
+		t.Fatalf("before the close: %d %q", code, body)
+	}
+	err = svc.Webhooks(nil).Handle(context.Background(), &scm.WebhookEvent{Kind: "pull_request", Action: "closed", Repo: "acme/app", PR: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, rec.Addr)
+	if code, body := get(t, http.DefaultClient, f.links.Preview(j.ID)); code != http.StatusNotFound {
+		t.Fatalf("after the close: %d %q", code, body)
+	}
+	if code, body := get(t, http.DefaultClient, f.links.Preview(other.ID)); code != 200 {
+		t.Fatalf("another pull request's preview after the close: %d %q", code, body)
+	}
+
+	// stop #N: who may.
+	reply := svc.Handle(context.Background(), &commands.Request{User: "U0STRANGER", Channel: "C1", Text: "stop #" + strconv.FormatInt(other.ID, 10)})
+	if !strings.Contains(reply.Text.Slack(), "may not stop") {
+		t.Fatalf("a stranger's stop: %q", reply.Text.Slack())
+	}
+	reply = svc.Handle(context.Background(), &commands.Request{User: "U0ADMIN", Console: true, Channel: "console", Text: "stop #" + strconv.FormatInt(other.ID, 10)})
+	if !strings.Contains(reply.Text.Slack(), "Stopped the preview") {
+		t.Fatalf("the console's stop: %q", reply.Text.Slack())
+	}
+	if code, _ := get(t, http.DefaultClient, f.links.Preview(other.ID)); code != http.StatusNotFound {
+		t.Fatalf("after stop: %d", code)
+	}
 }
