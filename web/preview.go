@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,7 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
 	}
 	prefix := "/preview/" + strconv.FormatInt(id, 10)
 	q := r.URL.Query()
-	if !s.d.Public {
+	if !s.d.Public || s.privatePreview(r, id) {
 		if q.Get("sig") != "" {
 			exp, err := s.d.Links.CheckPreview(id, q)
 			if err != nil {
@@ -117,4 +118,15 @@ func (s *Server) previewCookieOK(r *http.Request, id int64) bool {
 	}
 	_, err = s.d.Links.CheckPreview(id, url.Values{"exp": {exp}, "sig": {sig}})
 	return err == nil
+}
+
+// privatePreview reports whether job id's preview needs a signed link
+// although web.public is set: its job's channel is private and not named
+// in public_channels (or the job cannot be read).
+func (s *Server) privatePreview(r *http.Request, id int64) bool {
+	j, err := s.d.Store.Get(r.Context(), id)
+	if err != nil {
+		return true
+	}
+	return j.Private && !slices.Contains(s.d.PublicChannels, j.Channel)
 }
