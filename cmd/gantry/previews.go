@@ -6,20 +6,25 @@ import (
 
 	"github.com/gantry-ci/gantry/internal/rdb"
 	"github.com/gantry-ci/gantry/jobs"
+	ecsrun "github.com/gantry-ci/gantry/jobs/ecs"
 	"github.com/gantry-ci/gantry/jobs/local"
 )
 
 // previewKeeper ends the apps of previews whose records were closed: a
-// local one this process runs; other processes' local previews end at
-// their own next sweep.
+// local one this process runs (other processes' local previews end at
+// their own next sweep), an ECS task when this process has the ECS runner.
 type previewKeeper struct {
 	local *local.Runner // nil unless this process runs local jobs
+	ecs   *ecsrun.Runner
 }
 
 // StopPreview ends p's app, if this process can.
 func (k *previewKeeper) StopPreview(ctx context.Context, p rdb.Preview) {
-	if p.Runner == "local" && k.local != nil {
+	switch {
+	case p.Runner == "local" && k.local != nil:
 		k.local.StopPreview(ctx, p)
+	case p.Runner == "ecs" && k.ecs != nil:
+		k.ecs.StopPreview(ctx, p)
 	}
 }
 
