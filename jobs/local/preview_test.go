@@ -217,6 +217,25 @@ func TestLocalPreviewStopsWhenItsPullRequestCloses(t *testing.T) {
 	if code, body := get(t, http.DefaultClient, f.links.Preview(j.ID)); code != 200 {
 		t.Fatalf("before the close: %d %q", code, body)
 	}
+	// preview #N for 2h gives a running preview more time.
+	reply := svc.Handle(context.Background(), &commands.Request{User: "U0ME", Channel: "C1", Text: "preview #" + strconv.FormatInt(j.ID, 10) + " for 2h"})
+	if !strings.Contains(reply.Text.Slack(), "runs until") {
+		t.Fatalf("preview for 2h: %q", reply.Text.Slack())
+	}
+	if got, _, _ := f.store.Previews().Get(context.Background(), j.ID); !got.Expires.After(rec.Expires) {
+		t.Fatalf("expiry %v, was %v", got.Expires, rec.Expires)
+	}
+	plain := &jobs.Job{Kind: jobs.Build, Repo: "app", Requester: "U0ME", Channel: "C1", Source: jobs.SourceDir, Path: t.TempDir(), Plan: plan("true")}
+	f.create(t, plain)
+	reply = svc.Handle(context.Background(), &commands.Request{User: "U0ME", Channel: "C1", Text: "preview #" + strconv.FormatInt(plain.ID, 10)})
+	if !strings.Contains(reply.Text.Slack(), "has no preview: its pipeline (branch) has no preview:") {
+		t.Fatalf("preview of a build without preview: %q", reply.Text.Slack())
+	}
+	reply = svc.Handle(context.Background(), &commands.Request{User: "U0ME", Channel: "C1", Text: "envs"})
+	if !strings.Contains(reply.Text.Slack(), "Previews") || !strings.Contains(reply.Text.Slack(), "/preview/"+strconv.FormatInt(j.ID, 10)+"/") {
+		t.Fatalf("envs: %q", reply.Text.Slack())
+	}
+
 	err = svc.Webhooks(nil).Handle(context.Background(), &scm.WebhookEvent{Kind: "pull_request", Action: "closed", Repo: "acme/app", PR: 12})
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +249,7 @@ func TestLocalPreviewStopsWhenItsPullRequestCloses(t *testing.T) {
 	}
 
 	// stop #N: who may.
-	reply := svc.Handle(context.Background(), &commands.Request{User: "U0STRANGER", Channel: "C1", Text: "stop #" + strconv.FormatInt(other.ID, 10)})
+	reply = svc.Handle(context.Background(), &commands.Request{User: "U0STRANGER", Channel: "C1", Text: "stop #" + strconv.FormatInt(other.ID, 10)})
 	if !strings.Contains(reply.Text.Slack(), "may not stop") {
 		t.Fatalf("a stranger's stop: %q", reply.Text.Slack())
 	}
