@@ -121,8 +121,16 @@ func (s *Service) envs(ctx context.Context, r *Request, c *Command) (Reply, erro
 	if err != nil {
 		return Reply{}, err
 	}
+	previews, err := s.previewLines(ctx, r)
+	if err != nil {
+		return Reply{}, err
+	}
 	if len(names) == 0 {
-		return Reply{Text: "There are no environments: none is configured in gantry.yml and nothing has been deployed.", Ephemeral: true}, nil
+		text := say.Text("There are no environments: none is configured in gantry.yml and nothing has been deployed.")
+		if previews != "" {
+			text += "\n\n" + previews
+		}
+		return Reply{Text: text, Ephemeral: true}, nil
 	}
 	active, err := s.store.Active(ctx)
 	if err != nil {
@@ -153,6 +161,9 @@ func (s *Service) envs(ctx context.Context, r *Request, c *Command) (Reply, erro
 			b.F("\nWaiting: %s", Line(j, s.now()))
 		}
 		parts = append(parts, b.Text())
+	}
+	if previews != "" {
+		parts = append(parts, previews)
 	}
 	return Reply{Text: say.Join(parts, "\n\n"), Ephemeral: true}, nil
 }

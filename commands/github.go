@@ -85,7 +85,8 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 		}
 		return w.start(ctx, log, ev, name, rc, "pr")
 	case "closed":
-		return w.cancelPR(ctx, log, ev, name, fmt.Sprintf("GitHub: pull request #%d was closed", ev.PR))
+		err := w.cancelPR(ctx, log, ev, name, fmt.Sprintf("GitHub: pull request #%d was closed", ev.PR))
+		return errors.Join(err, w.s.stopPRPreviews(ctx, log, name, ev.PR))
 	}
 	log.Debug("GitHub pull request event ignored")
 	return nil
@@ -147,6 +148,10 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 			// The new build is queued: stopping the old one is not worth
 			// GitHub's redelivery, which would queue the new one twice.
 			log.Error("stop the builds a newer push superseded", "err", err)
+		}
+		// The new build keeps a preview of its own if its pipeline has one.
+		if err := w.s.stopPRPreviews(ctx, log, name, ev.PR); err != nil {
+			log.Error("stop the previews a newer push superseded", "err", err)
 		}
 	}
 	if ev.PR == 0 && pipeline == "branch" {

@@ -124,8 +124,10 @@ func parseArgs(a args) (*Command, error) {
 		return parseLogs(a)
 	case VerbStatus:
 		return parseStatus(a)
-	case VerbCancel, VerbRetry, VerbApprove:
+	case VerbCancel, VerbRetry, VerbApprove, VerbStop:
 		return parseJobOnly(a)
+	case VerbPreview:
+		return parsePreview(a)
 	case VerbReject:
 		return parseReject(a)
 	case VerbPool:
@@ -483,6 +485,35 @@ func parseLock(a args) (*Command, error) {
 	return cmd, nil
 }
 
+// parsePreview reads "preview JOB [for 4h]".
+func parsePreview(a args) (*Command, error) {
+	if len(a.words) == 0 {
+		return nil, a.usageError("“preview” needs a job number.")
+	}
+	if len(a.words) == 2 || len(a.words) > 3 {
+		if err := a.atMost(1); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.atMost(3); err != nil {
+		return nil, err
+	}
+	n, err := parseJobWord(a.words[0].s)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &Command{Verb: VerbPreview, Job: n}
+	if len(a.words) == 3 {
+		if !strings.EqualFold(a.words[1].s, "for") || !looksLikeDuration(a.words[2].s) {
+			return nil, a.usageError(fmt.Sprintf("“preview” takes a job number and “for” a time, e.g. “for 4h”, not %s.", quoteWord(a.text[a.words[1].start:])))
+		}
+		if cmd.For, err = parseSpan(a.words[2].s, spec.MaxPreviewTTL, "a preview may run", "a preview runs"); err != nil {
+			return nil, err
+		}
+	}
+	return cmd, nil
+}
+
 // looksLikeDuration reports whether a word is meant as a time span:
 // digits, then one unit letter (30m, 2h, 1d).
 func looksLikeDuration(w string) bool {
@@ -496,13 +527,20 @@ func looksLikeDuration(w string) bool {
 // seconds, minutes, hours or days, more than zero and at most
 // spec.MaxLockTTL.
 func parseLockFor(w string) (time.Duration, error) {
+	return parseSpan(w, spec.MaxLockTTL, "a lock may stand", "a lock stands")
+}
+
+// parseSpan reads a span such as 2h: a whole number of seconds, minutes,
+// hours or days, more than zero and at most max; may and is name the
+// thing that lasts, in messages ("a lock may stand", "a lock stands").
+func parseSpan(w string, max time.Duration, may, is string) (time.Duration, error) {
 	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[w[len(w)-1]]
 	n, err := strconv.ParseInt(w[:len(w)-1], 10, 64)
 	switch {
-	case err != nil || n > int64(spec.MaxLockTTL/unit):
-		return 0, fmt.Errorf("%s is longer than a lock may stand: at most %s", quoteWord(w), spec.FormatDays(spec.MaxLockTTL))
+	case err != nil || n > int64(max/unit):
+		return 0, fmt.Errorf("%s is longer than %s: at most %s", quoteWord(w), may, spec.FormatDays(max))
 	case n == 0:
-		return 0, fmt.Errorf("%s is no time at all: a lock stands for e.g. 30m, 2h or 1d", quoteWord(w))
+		return 0, fmt.Errorf("%s is no time at all: %s for e.g. 30m, 2h or 1d", quoteWord(w), is)
 	}
 	return time.Duration(n) * unit, nil
 }

@@ -142,6 +142,12 @@ var parseCases = []parseCase{
 	{"cancel number", "cancel 42", cmdResult(Command{Verb: VerbCancel, Job: 42})},
 	{"retry", "retry #7", cmdResult(Command{Verb: VerbRetry, Job: 7})},
 	{"approve", "Approve #9", cmdResult(Command{Verb: VerbApprove, Job: 9})},
+	{"preview", "preview #42", cmdResult(Command{Verb: VerbPreview, Job: 42})},
+	{"preview for", "preview #42 for 2h", cmdResult(Command{Verb: VerbPreview, Job: 42, For: 2 * time.Hour})},
+	{"preview for too long", "preview #42 for 8d", replyResult("“8d” is longer than a preview may run: at most 7d")},
+	{"preview missing", "preview", usageReply("“preview” needs a job number.", VerbPreview)},
+	{"preview extra", "preview #42 now", usageReply("Too many words for “preview”: “now”.", VerbPreview)},
+	{"stop", "stop #42", cmdResult(Command{Verb: VerbStop, Job: 42})},
 	{"cancel missing", "cancel", usageReply("“cancel” needs a job number.", VerbCancel)},
 	{"retry missing", "retry", usageReply("“retry” needs a job number.", VerbRetry)},
 	{"approve missing", "approve", usageReply("“approve” needs a job number.", VerbApprove)},
@@ -238,10 +244,10 @@ var parseCases = []parseCase{
 	{"run repo ref", "run release api@v1.2", cmdResult(Command{Verb: VerbRun, Pipeline: "release", Repo: "api", Ref: "v1.2"})},
 	{"run without pipeline", "run", usageReply("“run” needs the name of a pipeline of .gantry.yml.", VerbRun)},
 	{"run too many", "run nightly api extra", usageReply("Too many words for “run”: “extra”.", VerbRun)},
-	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
-	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
-	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.`)},
-	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown", "frobnicate", replyResult("I don't know “frobnicate”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, preview, stop, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown after mention", "<@U0BOT> thanks!", replyResult("I don't know “thanks!”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, preview, stop, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
+	{"unknown control chars escaped", "\x1b[31mx", replyResult(`I don't know “\x1b[31mx”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, preview, stop, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.`)},
+	{"unknown long word cut", strings.Repeat("z", 100), replyResult("I don't know “" + strings.Repeat("z", 60) + "…”. I understand build, deploy, rollback, run, logs, status, envs, queue, cancel, preview, stop, retry, approve, reject, pool, lock, unlock, audit, schedules and help; “help COMMAND” shows how to use one.")},
 }
 
 func TestParse(t *testing.T) {
@@ -313,8 +319,13 @@ func renderCommand(c *Command) string {
 		words = append(words, job(), "--tail", strconv.Itoa(c.Tail))
 	case VerbStatus:
 		words = append(words, job(), c.Env, c.Target)
-	case VerbCancel, VerbRetry, VerbApprove:
+	case VerbCancel, VerbRetry, VerbApprove, VerbStop:
 		words = append(words, job())
+	case VerbPreview:
+		words = append(words, job())
+		if c.For != 0 {
+			words = append(words, "for", strconv.FormatInt(int64(c.For/time.Second), 10)+"s")
+		}
 	case VerbReject:
 		words = append(words, job()+reason())
 	case VerbPool:
@@ -399,7 +410,7 @@ func checkResult(t *testing.T, in string, r Result) {
 	if c.Reason != "" && c.Verb != VerbReject && c.Verb != VerbLock {
 		t.Fatalf("Parse(%q): reason for %s", in, c.Verb)
 	}
-	if c.For != 0 && (c.Verb != VerbLock || c.For < 0 || c.For > spec.MaxLockTTL) || c.Force && c.Verb != VerbUnlock {
+	if c.For != 0 && (c.Verb != VerbLock && c.Verb != VerbPreview || c.For < 0 || c.For > spec.MaxLockTTL) || c.Force && c.Verb != VerbUnlock {
 		t.Fatalf("Parse(%q): for %v, force %v for %s", in, c.For, c.Force, c.Verb)
 	}
 	if c.Job != 0 && c.Verb == VerbDeploy && (c.Repo != "" || c.Ref != "") {

@@ -66,19 +66,21 @@ type Handler func(ctx context.Context, r *Request, c *Command) (Reply, error)
 
 // Service holds what the handlers act on, and the registry of handlers.
 type Service struct {
-	cfg      *spec.Server
-	store    *jobs.Store
-	log      *jobs.Log
-	sources  Sources
-	groups   Groups
-	channels Channels
-	links    func(id int64) string
-	listLink func() string
-	now      func() time.Time
-	logger   *slog.Logger
-	handlers map[Verb]Handler
-	pools    Pools
-	notices  Notices
+	cfg            *spec.Server
+	store          *jobs.Store
+	log            *jobs.Log
+	sources        Sources
+	groups         Groups
+	channels       Channels
+	links          func(id int64) string
+	listLink       func() string
+	now            func() time.Time
+	logger         *slog.Logger
+	handlers       map[Verb]Handler
+	pools          Pools
+	notices        Notices
+	previewStopper PreviewStopper
+	previewLinks   func(id int64) string
 	// scheduler is set by Scheduler, before the service answers anyone.
 	scheduler *Scheduler
 }
@@ -100,7 +102,12 @@ type Deps struct {
 	// Notices says a lock's reminder and its end where it was taken; nil:
 	// they are audited only.
 	Notices Notices
-	Logger  *slog.Logger
+	// PreviewStopper ends the app of a preview that stop closes; nil:
+	// the owning process's next sweep does.
+	PreviewStopper PreviewStopper
+	// PreviewLink is the (signed) link to job id's preview; nil: /preview/N/.
+	PreviewLink func(id int64) string
+	Logger      *slog.Logger
 }
 
 // NewService returns the command service.
@@ -108,7 +115,7 @@ func NewService(d Deps) *Service {
 	s := &Service{
 		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
 		channels: d.Channels, links: d.Links, listLink: d.ListLink, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
-		notices: d.Notices,
+		notices: d.Notices, previewStopper: d.PreviewStopper, previewLinks: d.PreviewLink,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -132,6 +139,8 @@ func NewService(d Deps) *Service {
 		VerbAudit:     s.audit,
 		VerbHelp:      s.help,
 		VerbSchedules: s.schedules,
+		VerbPreview:   s.preview,
+		VerbStop:      s.stop,
 	}
 	return s
 }

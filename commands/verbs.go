@@ -29,6 +29,8 @@ const (
 	VerbAudit     Verb = "audit"
 	VerbHelp      Verb = "help"
 	VerbSchedules Verb = "schedules"
+	VerbPreview   Verb = "preview"
+	VerbStop      Verb = "stop"
 )
 
 // VerbSpec describes one form of a command for help and usage text.
@@ -76,6 +78,12 @@ func Verbs() []VerbSpec {
 		{Verb: VerbCancel, Args: "JOB",
 			Summary:  "stop a job, and its ECS task",
 			Examples: []string{"cancel #42"}},
+		{Verb: VerbPreview, Args: "JOB [for 4h]",
+			Summary:  "serve a build's app at /preview/N/ (its pipeline needs preview: in .gantry.yml): a running preview gets the time given, a finished build is built again and kept; default previews.ttl",
+			Examples: []string{"preview #42", "preview #42 for 2h"}},
+		{Verb: VerbStop, Args: "JOB",
+			Summary:  "stop a build's preview (the requester, deployers, admins)",
+			Examples: []string{"stop #42"}},
 		{Verb: VerbRetry, Args: "JOB",
 			Summary:  "queue a job again, as your request",
 			Examples: []string{"retry #42"}},

@@ -8,7 +8,7 @@ import (
 
 var allVerbs = []Verb{
 	VerbBuild, VerbDeploy, VerbRollback, VerbRun, VerbLogs, VerbStatus, VerbEnvs, VerbQueue, VerbCancel, VerbRetry,
-	VerbApprove, VerbReject, VerbPool, VerbLock, VerbUnlock, VerbAudit, VerbSchedules, VerbHelp,
+	VerbApprove, VerbReject, VerbPool, VerbLock, VerbUnlock, VerbAudit, VerbSchedules, VerbHelp, VerbPreview, VerbStop,
 }
 
 func TestEveryVerbHasASpecWithExamples(t *testing.T) {
@@ -205,6 +205,8 @@ func ExampleHelpText() {
 	//   envs                          every environment: what is deployed there, its lock, who may deploy and approve, what waits
 	//   queue                         what is queued and running
 	//   cancel JOB                    stop a job, and its ECS task
+	//   preview JOB [for 4h]          serve a build's app at /preview/N/ (its pipeline needs preview: in .gantry.yml): a running preview gets the time given, a finished build is built again and kept; default previews.ttl
+	//   stop JOB                      stop a build's preview (the requester, deployers, admins)
 	//   retry JOB                     queue a job again, as your request
 	//   approve JOB                   approve a deploy that waits for approval
 	//   reject JOB [why]              reject a deploy that waits for approval

@@ -35,3 +35,6 @@ func (s *Store) Ping(ctx context.Context) error { return s.c.Ping(ctx) }
 func (s *Store) LinkSecret(ctx context.Context, fresh string) (string, error) {
 	return rdb.LinkSecret(ctx, s.c, s.keys, fresh)
 }
+
+// Previews are the running previews' records (see rdb.Previews).
+func (s *Store) Previews() *rdb.Previews { return rdb.NewPreviews(s.c, s.keys) }

@@ -67,6 +67,9 @@ func NewExecution(s *Store, j *Job, log *LogWriter) *Execution {
 	return &Execution{Job: j, Log: log, Env: map[string]string{}, store: s}
 }
 
+// Store is the store the job is kept in.
+func (x *Execution) Store() *Store { return x.store }
+
 // StepEnv is every variable the steps see that gantry sets.
 func (x *Execution) StepEnv() map[string]string {
 	env := make(map[string]string, len(x.Job.Plan.Env)+len(x.Env)+4)

@@ -57,8 +57,28 @@ type Stage struct {
 	Services  map[string]string
 	Resources []string
 	Timeout   time.Duration
-	Reports   Reports // added to the file's
+	Reports   Reports  // added to the file's
+	Preview   *Preview // pipelines only: keep the app running after the steps
 }
+
+// Preview is a pipeline's preview: once its steps succeed, Run starts the
+// app in the workspace (with PORT set to Port, on the local runner a free
+// port gantry picks) and gantry serves it at /preview/N/ until the preview
+// is stopped or its TTL ends.
+//
+//	preview: {run: ./serve, port: 8080, ttl: 4h}
+//
+// run is required; port (1 to 65535) is the port the app listens on in an
+// ECS task and is required; ttl (at most 7 days) defaults to the server's
+// previews.ttl.
+type Preview struct {
+	Run  string
+	Port int
+	TTL  time.Duration // 0: the server's previews.ttl
+}
+
+// MaxPreviewTTL is the longest ttl a preview may ask for.
+const MaxPreviewTTL = 7 * 24 * time.Hour
 
 // Reports are the test reports a stage leaves: patterns of files, relative
 // to the repository root, read after the steps (also when they failed).
@@ -78,9 +98,9 @@ type DeployStage struct {
 
 var (
 	fileKeys   = []string{"image", "services", "resources", "env", "timeout", "prepare", "pipelines", "deploy", "artifacts", "reports", "schedules"}
-	stageKeys  = []string{"setup", "steps", "env", "image", "services", "resources", "timeout", "reports"}
+	stageKeys  = []string{"setup", "steps", "env", "image", "services", "resources", "timeout", "reports", "preview"}
 	reportKeys = []string{"junit"}
-	deployKeys = append(slices.Clone(stageKeys), "branch", "approval", "on_push")
+	deployKeys = append(slices.Clone(stageKeys[:len(stageKeys)-1]), "branch", "approval", "on_push")
 )
 
 // Parse reads a .gantry.yml. filename is used in messages only. Any problem
@@ -210,6 +230,12 @@ func (d *decoder) stage(p field, kind string, known []string) (DeployStage, bool
 			st.Timeout, _ = d.duration(v, "timeout"+where, MaxTimeout)
 		case "reports":
 			st.Reports = d.reports(v, where)
+		case "preview":
+			if kind != "pipeline" {
+				d.unknownKey(fl.key, where, known)
+				continue
+			}
+			st.Preview = d.preview(v, where)
 		case "branch", "approval", "on_push":
 			if kind == "pipeline" {
 				d.problem(fl.key, "unknown key %q%s (%s is for deploy stages)", k, where, k)
@@ -407,4 +433,34 @@ func (f *File) PipelineNames() []string {
 // Environments returns the environments the file has deploy stages for, sorted.
 func (f *File) Environments() []string {
 	return slices.Sorted(maps.Keys(f.DeployStages))
+}
+
+// preview reads a pipeline's preview: {run, port, ttl}.
+func (d *decoder) preview(n *yaml.Node, where string) *Preview {
+	fs, ok := d.mapping(n, "preview"+where, " in preview"+where)
+	if !ok {
+		return nil
+	}
+	p := &Preview{}
+	for _, fl := range fs {
+		switch fl.key.Value {
+		case "run":
+			p.Run, _ = d.text(fl.val, "preview run"+where)
+		case "port":
+			p.Port, _ = d.integer(fl.val, "preview port"+where, 1, 65535)
+		case "ttl":
+			p.TTL, _ = d.duration(fl.val, "preview ttl"+where, MaxPreviewTTL)
+		default:
+			d.unknownKey(fl.key, " in preview"+where, []string{"run", "port", "ttl"})
+		}
+	}
+	if strings.TrimSpace(p.Run) == "" {
+		d.problem(resolve(n), "preview%s: needs run: (the command that starts the app)", where)
+		return nil
+	}
+	if p.Port == 0 {
+		d.problem(resolve(n), "preview%s: needs port: (the port the app listens on, 1 to 65535)", where)
+		return nil
+	}
+	return p
 }

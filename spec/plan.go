@@ -24,6 +24,7 @@ type Plan struct {
 	Branch    string            // deploy stages: the branch deployed by default ("" = the repository's default branch)
 	Approval  bool              // deploy stages: the stage asks for approval
 	OnPush    bool              // deploy stages: a push to Branch deploys once its build succeeds
+	Preview   *Preview          // pipelines: the app to keep running after the steps; nil: none
 }
 
 // Service is a sidecar container, reachable from the steps by its name.
@@ -84,6 +85,10 @@ func (f *File) plan(name string, st Stage) *Plan {
 		Env:       map[string]string{},
 		Timeout:   cmp.Or(st.Timeout, f.Timeout, DefaultTimeout),
 		Artifacts: slices.Clone(f.Artifacts),
+	}
+	if st.Preview != nil {
+		pv := *st.Preview
+		p.Preview = &pv
 	}
 	for _, pat := range slices.Concat(f.Reports.JUnit, st.Reports.JUnit) {
 		if !slices.Contains(p.Reports.JUnit, pat) {

@@ -31,6 +31,31 @@ type Server struct {
 	Schedules []Schedule // in the order written
 	Artifacts Artifacts  // where jobs' artifacts go
 	Events    Events     // where job state changes are published
+	Previews  Previews   // how many previews run at once, and for how long
+}
+
+// Previews bound the previews (preview #N, preview: in .gantry.yml).
+//
+//	previews: {max: 5, ttl: 4h}
+type Previews struct {
+	Max int           // previews running at once; 0 means the default 5
+	TTL time.Duration // a preview's life when neither the command nor the pipeline says; 0 means 4h
+}
+
+// PreviewMax is Max or its default.
+func (p Previews) PreviewMax() int {
+	if p.Max <= 0 {
+		return 5
+	}
+	return p.Max
+}
+
+// PreviewTTL is TTL or its default.
+func (p Previews) PreviewTTL() time.Duration {
+	if p.TTL <= 0 {
+		return 4 * time.Hour
+	}
+	return p.TTL
 }
 
 // Artifacts says where the files a job keeps (.gantry.yml artifacts:) are
@@ -179,7 +204,7 @@ const (
 )
 
 var (
-	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts", "events", "users"}
+	serverKeys    = []string{"repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits", "retention", "schedules", "artifacts", "events", "users", "previews"}
 	artifactKeys  = []string{"bucket", "prefix", "endpoint", "dir", "max_files", "max_bytes"}
 	retentionKeys = []string{"jobs", "logs"}
 	repoKeys      = []string{"path", "github", "channel", "default_branch", "builders", "secrets", "concurrency"}
@@ -279,6 +304,8 @@ func (d *decoder) server(root *yaml.Node, s *Server) {
 			d.limits(v, &s.Limits)
 		case "retention":
 			d.retention(v, &s.Retention)
+		case "previews":
+			d.previews(v, &s.Previews)
 		case "schedules":
 			d.schedules(v, s)
 		case "artifacts":
@@ -679,6 +706,20 @@ func (d *decoder) retry(n *yaml.Node, r *Retry) {
 			}
 		default:
 			d.unknownKey(fl.key, " in retry", retryKeys)
+		}
+	}
+}
+
+func (d *decoder) previews(n *yaml.Node, p *Previews) {
+	fs, _ := d.mapping(n, "previews", " in previews")
+	for _, fl := range fs {
+		switch fl.key.Value {
+		case "max":
+			p.Max, _ = d.integer(fl.val, "max in previews", 1, 1000)
+		case "ttl":
+			p.TTL, _ = d.duration(fl.val, "ttl in previews", MaxPreviewTTL)
+		default:
+			d.unknownKey(fl.key, " in previews", []string{"max", "ttl"})
 		}
 	}
 }

@@ -119,6 +119,12 @@ func New(d Deps) *Server {
 	s.mux.HandleFunc("GET /jobs/{id}/lines", s.earlierLines)
 	s.mux.HandleFunc("GET /jobs/{id}/events", s.events)
 	s.mux.HandleFunc("GET /jobs/{id}/artifacts/{path...}", s.artifact)
+	s.mux.HandleFunc("/preview/{id}/{path...}", s.preview)
+	s.mux.HandleFunc("/preview/{id}", func(w http.ResponseWriter, r *http.Request) {
+		u := *r.URL
+		u.Path += "/"
+		http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+	})
 	if d.Webhook != nil {
 		s.mux.Handle("POST /webhooks/github", d.Webhook)
 	}

@@ -229,6 +229,7 @@ type parts struct {
 	scheduler    *commands.Scheduler // the server config's schedules; set by service
 	bucket       *s3.Bucket          // where artifacts go with artifacts.bucket; else nil
 	artifactDir  *artifacts.Dir      // where artifacts go without a bucket; else nil
+	previews     *previewKeeper      // ends the apps of previews; never nil
 }
 
 // jobLink is the signed link to a job's page, or nil without a web server.
@@ -262,7 +263,8 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{cfg: cfg, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh}
+	p := &parts{cfg: cfg, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh,
+		previews: &previewKeeper{}}
 	ns := m.Getenv("GANTRY_REDIS_NAMESPACE")
 	if ns == "" {
 		ns = "gantry"
@@ -342,7 +344,8 @@ func (m *Main) runner(ctx context.Context, p *parts) (jobs.Runner, error) {
 	switch p.cfg.Runner.Kind {
 	case "", "local":
 		r := local.New(local.Config{GitHubToken: m.Getenv("GITHUB_TOKEN"), User: p.cfg.Runner.Local.User, Logger: m.logger,
-			Artifacts: p.saver(), Limits: p.artifactLimits()})
+			Artifacts: p.saver(), Limits: p.artifactLimits(),
+			Previews: &local.PreviewConfig{Max: p.cfg.Previews.PreviewMax(), TTL: p.cfg.Previews.PreviewTTL(), URL: p.previewLink, Now: p.store.Now}})
 		if err := r.Check(); err != nil {
 			return nil, &settingError{"runner.local.user", err.Error()}
 		}
@@ -351,6 +354,9 @@ func (m *Main) runner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		if err := r.Sweep(ctx); err != nil {
 			m.logger.Warn("sweep what earlier local jobs left", "err", err)
 		}
+		// A local preview lives in this process: it ends when gantry does.
+		p.previews.local = r
+		m.onClose(func() error { r.ClosePreviews(context.Background(), p.store.Previews()); return nil })
 		return &secretsRunner{inner: r, cfg: p.cfg, values: p.localSecrets}, nil
 	case "ecs":
 		return m.ecsRunner(ctx, p)
@@ -386,7 +392,8 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 // service builds the command service; notices is where a lock's reminder
 // and its end are said (nil: nowhere).
 func (m *Main) service(p *parts, notices bot.Surface) *commands.Service {
-	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink()}
+	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink(),
+		PreviewStopper: p.previews, PreviewLink: p.previewLink}
 	if notices != nil {
 		d.Notices = bot.Notices{Surface: notices}
 	}
@@ -420,6 +427,9 @@ func (m *Main) chores(ctx context.Context, p *parts, svc *commands.Service) {
 			}
 			if err := svc.SweepLocks(ctx); err != nil && ctx.Err() == nil {
 				m.logger.Error("sweep environment locks", "err", err)
+			}
+			if err := p.previews.sweep(ctx, p.store); err != nil && ctx.Err() == nil {
+				m.logger.Error("sweep previews", "err", err)
 			}
 		}
 	}

@@ -59,7 +59,8 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 		FetchTokenARN: m.Getenv("GANTRY_FETCH_TOKEN_ARN"),
 		Artifacts: ecsrun.ArtifactsConfig{Bucket: p.cfg.Artifacts.Bucket, Prefix: p.cfg.Artifacts.Prefix,
 			Endpoint: p.cfg.Artifacts.Endpoint, Limits: p.artifactLimits()},
-		Logger: m.logger,
+		Logger:   m.logger,
+		Previews: &ecsrun.PreviewConfig{Max: p.cfg.Previews.PreviewMax(), TTL: p.cfg.Previews.PreviewTTL(), URL: p.previewLink, Now: p.store.Now},
 	}
 	if cfg.FetchTokenARN == "" {
 		// gantry's own GITHUB_TOKEN can write statuses and deployments: it
@@ -77,6 +78,7 @@ func (m *Main) ecsRunner(ctx context.Context, p *parts) (jobs.Runner, error) {
 	if err != nil {
 		return nil, &settingError{"runner.ecs", err.Error()}
 	}
+	p.previews.ecs = r
 	return r, nil
 }
 

@@ -48,6 +48,8 @@ import "strconv"
 //	{gantry}:pool:…             …       resource pool leases and lines (doc.go)                  the lease and place TTLs
 //	{gantry-deploys}:pool:…     …       one deploy at a time per environment (a pool each)       the lease and place TTLs
 //	{gantry-running}:pool:…     …       a repo's running builds, for its concurrency: (a pool)   the lease and place TTLs
+//	{gantry}:preview:N          hash    job N's running preview: where, owner, expiry (previews.go) until stopped; 1 day past its expiry at most
+//	{gantry}:previews           zset    job numbers with a running preview, scored by expiry (ms) until stopped or swept
 //	{gantry}:schedule:NAME      hash    the latest tick a schedule took, its job (schedules.go)  for good (one per schedule)
 type Keys struct{ p string }
 
@@ -75,7 +77,11 @@ func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(i
 // LogTimes dates job id's log: see Log.Times.
 func (k Keys) LogTimes(id int64) string { return k.p + "logtimes:" + strconv.FormatInt(id, 10) }
 func (k Keys) Cancel() string           { return k.p + "cancel" }
-func (k Keys) Seen(id string) string    { return k.p + "seen:" + id }
+
+// Preview is job id's running preview; Previews lists them by expiry.
+func (k Keys) Preview(id int64) string { return k.p + "preview:" + strconv.FormatInt(id, 10) }
+func (k Keys) Previews() string        { return k.p + "previews" }
+func (k Keys) Seen(id string) string   { return k.p + "seen:" + id }
 
 // Claim is a named claim of one process (see Claims).
 func (k Keys) Claim(name string) string { return k.Seen("lease:" + name) }

@@ -105,6 +105,10 @@ type Config struct {
 	PlaceAttempts int           // RunTask tries while ECS reports capacity failures; 0 is 4
 	PlaceBackoff  time.Duration // wait before the second try, doubled after; 0 is 5s
 	Logger        *slog.Logger
+	// Previews keeps the tasks of builds whose plan has preview: running
+	// once their steps succeed (preview.go); nil: such a task is stopped
+	// after its steps, and the thread says why.
+	Previews *PreviewConfig
 }
 
 // Runner runs jobs as ECS tasks. It implements jobs.Runner.

@@ -44,6 +44,7 @@ type follower struct {
 	why     stopKind
 	// gotResults says the task's results line has been read (see collect.go).
 	gotResults bool
+	previewUp  bool // the steps succeeded and the task goes on as a preview
 }
 
 // follow watches the task and copies its log until it stops, then says how
@@ -93,6 +94,9 @@ func (r *Runner) follow(ctx context.Context, x *jobs.Execution, arn string, cur 
 		}
 		if aws.ToString(task.LastStatus) == "STOPPED" {
 			return f.finish(bg, task)
+		}
+		if f.previewUp {
+			return f.keepPreview(bg, task)
 		}
 		f.checkDeadlines(bg, task)
 		if n > 0 || changed {

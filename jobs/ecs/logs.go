@@ -93,6 +93,10 @@ func (f *follower) event(ctx context.Context, msg string, at int64) {
 		f.x.Log.Write([]byte(strings.TrimRight(msg, "\n") + "\n"))
 		return
 	}
+	if m.preview {
+		f.previewUp = true
+		return
+	}
 	if m.start {
 		f.cur.Step, f.cur.At = m.step, at
 		if err := f.x.StepStarted(ctx, m.step); err != nil {

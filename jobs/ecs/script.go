@@ -19,6 +19,9 @@ import (
 // (see marker) that the runner turns into step events and keeps out of
 // the job's log. It stops at the first step that fails and exits with its
 // code. A SIGTERM (StopTask) is passed on to the running step. After the
+// steps succeed, a plan with preview: prints a preview marker and execs
+// the preview's command (GANTRY_PREVIEW, with PORT) in its place, so the
+// task keeps running as the preview's app until StopTask. After the
 // steps, also after a failure but not after a stop, it runs `gantry
 // collect` (see collect.go) when the job keeps reports or artifacts.
 //
@@ -63,6 +66,10 @@ if [ -n "$GANTRY_COLLECT" ] && [ -z "$gantry_stopped" ]; then
     echo "gantry: $GANTRY_TOOL is missing: reports and artifacts are not collected"
   fi
 fi
+if [ "$gantry_code" -eq 0 ] && [ -n "$GANTRY_PREVIEW" ] && [ -z "$gantry_stopped" ]; then
+  echo "##gantry:$GANTRY_MARKER:preview"
+  PORT="$GANTRY_PREVIEW_PORT" exec "$gantry_sh" -c "$GANTRY_PREVIEW" </dev/null
+fi
 exit "$gantry_code"
 `
 
@@ -77,9 +84,10 @@ func marker(j *jobs.Job) string {
 
 // markerLine is a parsed step marker.
 type markerLine struct {
-	start bool
-	step  int
-	code  int // end markers
+	preview bool // the steps succeeded and the preview's app starts
+	start   bool
+	step    int
+	code    int // end markers
 }
 
 // parseMarker recognises "##gantry:TOKEN:start:I" and
@@ -91,6 +99,8 @@ func parseMarker(line, token string) (markerLine, bool) {
 	}
 	parts := strings.Split(rest, ":")
 	switch {
+	case len(parts) == 1 && parts[0] == "preview":
+		return markerLine{preview: true}, true
 	case len(parts) == 2 && parts[0] == "start":
 		i, err := strconv.Atoi(parts[1])
 		return markerLine{start: true, step: i}, err == nil && i > 0
@@ -110,6 +120,9 @@ func stepVars(j *jobs.Job) map[string]string {
 	}
 	for i, s := range j.Plan.Steps {
 		env["GANTRY_STEP_"+strconv.Itoa(i+1)] = s.Run
+	}
+	if p := j.Plan.Preview; p != nil {
+		env["GANTRY_PREVIEW"], env["GANTRY_PREVIEW_PORT"] = p.Run, strconv.Itoa(p.Port)
 	}
 	return env
 }

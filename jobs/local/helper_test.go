@@ -26,6 +26,9 @@ import (
 // environment gantry was started with (os.Setenv never reaches
 // /proc/self/environ), and what a gantry killed with SIGKILL leaves.
 func TestMain(m *testing.M) {
+	if os.Getenv("GANTRY_PREVIEW_TEST_APP") == "1" {
+		os.Exit(previewApp())
+	}
 	if os.Getenv("GANTRY_LOCAL_TEST_HELPER") == "1" {
 		os.Exit(runHelper())
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-ci/gantry/artifacts"
@@ -51,7 +52,10 @@ type Config struct {
 	// keeps none, and the log says so.
 	Artifacts artifacts.Saver
 	Limits    artifacts.Limits // how many artifacts a job keeps
-	Logger    *slog.Logger
+	// Previews keeps the apps of builds whose plan has preview: running
+	// (preview.go); nil keeps none, and the thread says so.
+	Previews *PreviewConfig
+	Logger   *slog.Logger
 }
 
 // Runner runs each step with bash in a session of its own, its processes
@@ -64,6 +68,10 @@ type Runner struct {
 	self    owner
 	selfErr error
 	cgroups string // where job cgroups are made; "" when tracked through /proc
+
+	previews *PreviewConfig // nil: none kept
+	mu       sync.Mutex
+	kept     map[int64]*kept // the previews this process runs, by job
 }
 
 // New returns a local runner. It finds out how jobs can be contained: when
@@ -76,6 +84,10 @@ func New(cfg Config) *Runner {
 		cfg.Logger = slog.Default()
 	}
 	r := &Runner{cfg: cfg, logger: cfg.Logger}
+	if cfg.Previews != nil {
+		pc := cfg.Previews.withDefaults()
+		r.previews = &pc
+	}
 	r.user, r.userErr = lookupStepUser(cfg.User, os.Geteuid())
 	if cfg.User != "" && os.Geteuid() != 0 {
 		r.logger.Info("runner.local.user is ignored: gantry is not root, so steps run as its own user", "user", cfg.User)
@@ -137,7 +149,11 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	keptWS := false // the workspace went to a preview
 	defer func() {
+		if keptWS {
+			return
+		}
 		if err := ws.remove(); err != nil {
 			logger.Error("remove workspace", "dir", ws.dir, "err", err)
 		}
@@ -163,6 +179,10 @@ func (r *Runner) Run(ctx context.Context, x *jobs.Execution) (int, error) {
 		return code, err // errored or cancelled: nothing is collected
 	}
 	r.results(ctx, x, ws.src(), logger)
+	if code == 0 && j.Plan.Preview != nil {
+		env := r.environ(x.StepEnv(), ws, token)
+		keptWS = r.keepPreview(ctx, x, ws, env[:len(env)-1], logger) // without the steps' token
+	}
 	return code, nil
 }
 
