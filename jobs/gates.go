@@ -70,6 +70,29 @@ func hold(ctx context.Context, l Leaser, holder string) func(keep bool) {
 	}
 }
 
+// takeInLine leases a member of each of pools for the job through l,
+// waiting its turn: each change of place moves the job to waiting with
+// the reason said, giving its worker slot back. It returns the leases and
+// the func that keeps them alive until called (see hold).
+func takeInLine(ctx context.Context, x *Execution, l Leaser, pools []string, said func(pool string, pos int) say.Text) ([]pool.Lease, func(keep bool), error) {
+	holder := Holder(x.Job.ID)
+	var werr error
+	leases, err := l.Acquire(ctx, pools, holder, func(p string, pos int) {
+		if e := x.wait(ctx, said(p, pos)); e != nil && werr == nil {
+			werr = e
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	leave := hold(ctx, l, holder)
+	if werr != nil {
+		leave(false)
+		return nil, nil, werr
+	}
+	return leases, leave, nil
+}
+
 // ResourceGate leases one member of each pool a job's plan names, for the
 // job's whole life, and tells the steps which: GANTRY_RESOURCE_MYSQL=mysql-2.
 type ResourceGate struct {
@@ -91,20 +114,11 @@ func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(keep bool)
 			return nil, Permanent(Userf("this job asks for a member of pool %q, which this gantry server does not have (pools are listed under pools: in gantry.yml)", p))
 		}
 	}
-	holder := Holder(x.Job.ID)
-	var werr error
-	leases, err := g.Pools.Acquire(ctx, names, holder, func(p string, pos int) {
-		if e := x.wait(ctx, say.F("waiting for %s (%s in line)", p, Ordinal(pos))); e != nil && werr == nil {
-			werr = e
-		}
+	leases, leave, err := takeInLine(ctx, x, g.Pools, names, func(p string, pos int) say.Text {
+		return say.F("waiting for %s (%s in line)", p, Ordinal(pos))
 	})
 	if err != nil {
 		return nil, err
-	}
-	leave := hold(ctx, g.Pools, holder)
-	if werr != nil {
-		leave(false)
-		return nil, werr
 	}
 	for _, l := range leases {
 		x.Env["GANTRY_RESOURCE_"+envName(l.Pool)] = l.Member
@@ -144,21 +158,11 @@ func (g *EnvGate) Enter(ctx context.Context, x *Execution) (func(keep bool), err
 		if g.Known == nil || !g.Known(j.Env) {
 			return nil, nil // an environment only the console knows: no queue to keep
 		}
-		holder := Holder(j.ID)
-		var werr error
-		_, err := g.Slots.Acquire(ctx, []string{j.Env}, holder, func(_ string, pos int) {
-			reason := say.F("waiting for %s: another deploy is in progress (%s in line)", j.Env, Ordinal(pos))
-			if e := x.wait(ctx, reason); e != nil && werr == nil {
-				werr = e
-			}
+		_, leave, err := takeInLine(ctx, x, g.Slots, []string{j.Env}, func(_ string, pos int) say.Text {
+			return say.F("waiting for %s: another deploy is in progress (%s in line)", j.Env, Ordinal(pos))
 		})
 		if err != nil {
 			return nil, err
-		}
-		leave := hold(ctx, g.Slots, holder)
-		if werr != nil {
-			leave(false)
-			return nil, werr
 		}
 		// Someone may have locked the environment while we queued.
 		if l, err := x.store.EnvLock(ctx, j.Env); err == nil && (l == nil || l.Holder == j.Requester) {
@@ -263,21 +267,8 @@ func (g *RepoGate) Enter(ctx context.Context, x *Execution) (func(keep bool), er
 	if limit <= 0 {
 		return nil, nil
 	}
-	holder := Holder(j.ID)
-	var werr error
-	_, err := g.Slots.Acquire(ctx, []string{RepoPool(j.Repo)}, holder, func(_ string, pos int) {
-		reason := say.F("waiting: %s runs at most %d build(s) at once (%s in line)", j.Repo, limit, Ordinal(pos))
-		if e := x.wait(ctx, reason); e != nil && werr == nil {
-			werr = e
-		}
+	_, leave, err := takeInLine(ctx, x, g.Slots, []string{RepoPool(j.Repo)}, func(_ string, pos int) say.Text {
+		return say.F("waiting: %s runs at most %d build(s) at once (%s in line)", j.Repo, limit, Ordinal(pos))
 	})
-	if err != nil {
-		return nil, err
-	}
-	leave := hold(ctx, g.Slots, holder)
-	if werr != nil {
-		leave(false)
-		return nil, werr
-	}
-	return leave, nil
+	return leave, err
 }
