@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,18 +55,22 @@ func (m *Main) Run(ctx context.Context) int {
 	if m.Getenv == nil {
 		m.Getenv = func(string) string { return "" }
 	}
-	m.logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: logLevel(m.Getenv("GANTRY_LOG_LEVEL"))}))
+	level, err := logLevel(m.Getenv("GANTRY_LOG_LEVEL"))
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "gantry:", err)
+		return 1
+	}
+	m.logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 	sub, args := "", m.Args
 	if len(args) > 0 {
 		sub, args = args[0], args[1:]
 	}
 	if sub == "" {
-		sub = "console"
-		if m.Getenv("SLACK_APP_TOKEN") != "" && m.Getenv("SLACK_BOT_TOKEN") != "" {
-			sub = "serve"
+		if sub, err = m.defaultSubcommand(); err != nil {
+			fmt.Fprintln(m.Stderr, "gantry:", err)
+			return 1
 		}
 	}
-	var err error
 	switch sub {
 	case "console":
 		err = m.runConsole(ctx)
@@ -131,12 +136,38 @@ func (m *Main) onClose(f func() error) {
 	m.mu.Unlock()
 }
 
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
+// logLevel reads GANTRY_LOG_LEVEL: unset is info; anything but the four
+// names is refused rather than quietly read as info.
+func logLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
 	}
-	return l
+	return 0, &settingError{"GANTRY_LOG_LEVEL", fmt.Sprintf("%q is not a log level: use debug, info, warn or error", s)}
+}
+
+// defaultSubcommand is what gantry runs when no subcommand is given: Slack
+// with both tokens, the console with neither, and a refusal with one, so a
+// half-done Slack setup does not start a console nobody asked for.
+func (m *Main) defaultSubcommand() (string, error) {
+	app, botToken := m.Getenv("SLACK_APP_TOKEN") != "", m.Getenv("SLACK_BOT_TOKEN") != ""
+	switch {
+	case app && botToken:
+		return "serve", nil
+	case app:
+		return "", &settingError{"SLACK_BOT_TOKEN", "is not set, but SLACK_APP_TOKEN is: Slack needs both (the bot token is xoxb-…); unset SLACK_APP_TOKEN for the terminal console"}
+	case botToken:
+		return "", &settingError{"SLACK_APP_TOKEN", "is not set, but SLACK_BOT_TOKEN is: Slack needs both (the app-level token is xapp-…); unset SLACK_BOT_TOKEN for the terminal console"}
+	}
+	return "console", nil
 }
 
 // settingError is a setting that stops start-up: it names the setting.
@@ -444,9 +475,14 @@ func (m *Main) runConsole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, l, err := m.webServer(ctx, p, "127.0.0.1:8080", gh.webhook())
-	if err != nil {
-		// The console works without job pages: say so and go on.
+	srv, l, err := m.webServer(ctx, p, consoleHTTPAddr, gh.webhook())
+	var se *settingError
+	switch {
+	case errors.As(err, &se) && se.name != "GANTRY_HTTP_ADDR":
+		return err // a wrong setting stops the console as it stops serve
+	case err != nil:
+		// The console works without job pages (the port is taken, say):
+		// say so and go on.
 		m.logger.Warn("job pages are off", "err", err)
 	}
 	w, err := m.worker(ctx, p)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gantry-ci/gantry/web"
@@ -48,9 +49,9 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 		return nil, nil, &settingError{"GANTRY_HTTP_ADDR", fmt.Sprintf("cannot listen on %s: %v", addr, err)}
 	}
 	m.onClose(func() error { l.Close(); return nil })
-	public := m.Getenv("GANTRY_PUBLIC_URL")
-	if public == "" {
-		public = "http://" + l.Addr().String()
+	public, err := m.publicURL(l.Addr(), def == consoleHTTPAddr)
+	if err != nil {
+		return nil, nil, err
 	}
 	secret, err := m.linkSecret(ctx, p)
 	if err != nil {
@@ -66,6 +67,37 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	})
 	m.logger.Info("HTTP server listening", "addr", l.Addr().String(), "public_url", public)
 	return srv, l, nil
+}
+
+// consoleHTTPAddr is where the console listens unless GANTRY_HTTP_ADDR says.
+const consoleHTTPAddr = "127.0.0.1:8080"
+
+// publicURL is the base of the links to job pages: GANTRY_PUBLIC_URL, which
+// must be an http(s) URL with a host and nothing after its path. Unset, it
+// is derived only where the derivation is sure to work: from a loopback
+// listener, whose links open on this machine, and in the console, which
+// serves the person at this machine. serve and bot listening on every
+// interface cannot know the name people reach them by, so they refuse to
+// start rather than post links to http://[::]:8080.
+func (m *Main) publicURL(addr net.Addr, console bool) (string, error) {
+	if public := m.Getenv("GANTRY_PUBLIC_URL"); public != "" {
+		u, err := url.Parse(public)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return "", &settingError{"GANTRY_PUBLIC_URL", fmt.Sprintf("%q is not an http(s) URL such as https://gantry.example.com", public)}
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			return "", &settingError{"GANTRY_PUBLIC_URL", fmt.Sprintf("%q has a user, query or fragment; give the bare base URL, such as https://gantry.example.com", public)}
+		}
+		return strings.TrimSuffix(public, "/"), nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	switch {
+	case ok && tcp.IP.IsLoopback():
+		return "http://" + tcp.String(), nil
+	case ok && console:
+		return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), nil
+	}
+	return "", &settingError{"GANTRY_PUBLIC_URL", fmt.Sprintf("is not set: gantry listens on %s and cannot tell the address people open job pages at; set it to that URL, such as https://gantry.example.com (the links in Slack use it)", addr)}
 }
 
 // githubWebURL is where people browse the GitHub that GITHUB_API_URL
