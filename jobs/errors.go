@@ -9,6 +9,11 @@ import (
 // an unsupported feature): the job ends errored at once.
 var ErrPermanent = errors.New("permanent")
 
+// TimeoutExitCode is the exit code of a job whose steps ran past the
+// plan's timeout, on every runner (as timeout(1) reports it), whatever
+// signal ended the step.
+const TimeoutExitCode = 124
+
 // UserError carries a sentence that may be shown to people as it is, in a
 // thread or a reply. Anything else is logged in detail and shown as an
 // internal error.

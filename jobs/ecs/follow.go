@@ -28,8 +28,8 @@ const (
 )
 
 // TimeoutExitCode is the exit code of a job whose steps ran past the
-// plan's timeout (as timeout(1) reports it).
-const TimeoutExitCode = 124
+// plan's timeout: jobs.TimeoutExitCode, as on the local runner.
+const TimeoutExitCode = jobs.TimeoutExitCode
 
 // follower follows one task of one job.
 type follower struct {

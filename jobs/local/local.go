@@ -6,6 +6,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/gantry-ci/gantry/jobs"
 
 	"github.com/gantry-ci/gantry/say"
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // Config configures the local runner. Zero values are the defaults.
@@ -221,10 +223,7 @@ func (r *Runner) newBox(job int64, token string) (box, error) {
 
 func (r *Runner) steps(ctx context.Context, x *jobs.Execution, b box, ws *workspace, env []string, logger *slog.Logger) (int, error) {
 	j := x.Job
-	timeout := j.Plan.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Minute
-	}
+	timeout := cmp.Or(j.Plan.Timeout, spec.DefaultTimeout)
 	stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer cancel()
 	for i, st := range j.Plan.Steps {
@@ -240,9 +239,10 @@ func (r *Runner) steps(ctx context.Context, x *jobs.Execution, b box, ws *worksp
 			msg := fmt.Sprintf("timed out after %s (the plan's timeout)", timeout)
 			x.Log.Line("── " + msg)
 			_ = x.Note(ctx, say.F("step %d %s", i+1, msg))
-			if code == 0 {
-				code = 124
-			}
+			// Whatever the signal made of the step's status (143 after
+			// SIGTERM, 137 after SIGKILL), a timeout is 124 as on ECS and
+			// as timeout(1) has it, so the same job ends the same on both.
+			code = jobs.TimeoutExitCode
 		}
 		if err := x.StepEnded(ctx, i+1, code, time.Since(began)); err != nil {
 			return 0, err
