@@ -583,9 +583,11 @@ func (t *Threads) Consume(ctx context.Context, from string) error {
 
 // WaitIdle returns once no job is active and every event announced so far
 // has been shown: what a console fed from a pipe waits for before it quits.
-func (t *Threads) WaitIdle(ctx context.Context) error {
+// waiting, if not nil, hears the active jobs each time their states change.
+func (t *Threads) WaitIdle(ctx context.Context, waiting func([]*jobs.Job)) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	said := ""
 	for {
 		active, err := t.store.Active(ctx)
 		if err != nil {
@@ -602,6 +604,15 @@ func (t *Threads) WaitIdle(ctx context.Context) error {
 			if last == "0-0" || shown == last {
 				return nil
 			}
+		}
+		// Say what is waited for whenever that changes, not on every tick.
+		var now strings.Builder
+		for _, j := range active {
+			fmt.Fprintf(&now, "%d:%s ", j.ID, j.State)
+		}
+		if waiting != nil && len(active) > 0 && now.String() != said {
+			said = now.String()
+			waiting(active)
 		}
 		select {
 		case <-ctx.Done():

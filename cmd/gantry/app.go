@@ -524,8 +524,21 @@ func (m *Main) runConsole(ctx context.Context) error {
 	fmt.Fprintf(m.Stdout, "gantry %s console — type `help`, or try `build examples/hello`. Ctrl-D quits.\n", Version)
 	err = console.Run(ctx, m.Stdin, svc)
 	if errors.Is(err, io.EOF) {
-		// Input came from a pipe and ended: let what it started finish.
-		err = threads.WaitIdle(ctx)
+		// Input came from a pipe and ended: let what it started finish,
+		// and say what that is, since nothing can be typed any more.
+		said := ""
+		err = threads.WaitIdle(ctx, func(active []*jobs.Job) {
+			// Again when a job comes or goes or starts to need an approval,
+			// not at every step.
+			var key strings.Builder
+			for _, j := range active {
+				fmt.Fprintf(&key, "%d:%t ", j.ID, j.State == jobs.AwaitingApproval)
+			}
+			if key.String() != said {
+				said = key.String()
+				inputEnded(m.Stdout, active)
+			}
+		})
 		if errors.Is(err, context.Canceled) {
 			err = nil
 		}
@@ -534,6 +547,28 @@ func (m *Main) runConsole(ctx context.Context) error {
 	wg.Wait()
 	threads.Close()
 	return err
+}
+
+// inputEnded says, once the console's input has ended, which jobs it still
+// waits for, and for a job that needs a person (an approval) that nobody
+// can give it from this console any more.
+func inputEnded(w io.Writer, active []*jobs.Job) {
+	var b strings.Builder
+	b.WriteString("gantry > input ended; waiting for")
+	approval := false
+	for i, j := range active {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		state := strings.ReplaceAll(string(j.State), "_", " ")
+		fmt.Fprintf(&b, " %s %s %s (%s)", j.Name(), j.What(), j.Repo, state)
+		approval = approval || j.State == jobs.AwaitingApproval
+	}
+	b.WriteString(". Ctrl-C quits.")
+	if approval {
+		b.WriteString(" A deploy awaiting approval cannot be approved here any more: approve it from Slack or another console on the same Redis, or Ctrl-C and run it again.")
+	}
+	fmt.Fprintln(w, b.String())
 }
 
 func (m *Main) runWorker(ctx context.Context) error {

@@ -136,3 +136,18 @@ func writeConfig(t *testing.T, cfg string) string {
 	}
 	return path
 }
+
+// TestConsoleSaysWhatItWaitsForWhenInputEnds: Ctrl-D while a deploy awaited
+// approval used to leave the console hanging without a word.
+func TestConsoleSaysWhatItWaitsForWhenInputEnds(t *testing.T) {
+	dir := t.TempDir()
+	hello := gitRepo(t, filepath.Join(dir, "hello"), map[string]string{
+		".gantry.yml": "deploy:\n  production:\n    approval: true\n    steps: [echo deploying]\n",
+	})
+	s := startConsole(t, map[string]string{"GANTRY_CONFIG": writeConfig(t, "repos:\n  hello: {path: "+hello+"}\n")})
+	s.typeLine("deploy hello to production")
+	s.waitFor(`#1: deploy hello@main \(\w+\) to production is awaiting approval`, 20*time.Second)
+	s.in.Close() // Ctrl-D
+	s.waitFor(`gantry > input ended; waiting for #1 deploy to production hello \(awaiting approval\)\. Ctrl-C quits\. `+
+		`A deploy awaiting approval cannot be approved here any more`, 10*time.Second)
+}
