@@ -2,9 +2,10 @@
 //
 // Each call to Start runs a fresh redis-server on a free loopback port and
 // stops it when the test ends, so tests in different packages never see each
-// other's keys. Where no redis-server binary is installed, it falls back to an
-// in-process miniredis and says so, unless GANTRY_TEST_REQUIRE_REDIS=1 (CI),
-// in which case the test fails: a missing service is never silently hidden.
+// other's keys. Where no redis-server binary is installed the test fails,
+// saying how to get one (./test.sh installs it): a missing service is never
+// hidden. Only GANTRY_TEST_EMBEDDED_REDIS=1 asks for the in-process
+// miniredis instead, for a quick run where redis-server cannot be had.
 package redistest
 
 import (
@@ -41,11 +42,11 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("GANTRY_TEST_REQUIRE_REDIS") == "1" {
-			t.Fatalf("redis-server not found on PATH and GANTRY_TEST_REQUIRE_REDIS=1: install redis-server")
+		if os.Getenv("GANTRY_TEST_EMBEDDED_REDIS") != "1" {
+			t.Fatalf("redis-server not found on PATH: the tests run against a real Redis; ./test.sh installs it (Debian: apt-get install redis-server), or GANTRY_TEST_EMBEDDED_REDIS=1 runs them on the embedded miniredis")
 		}
 		m := miniredis.RunT(t)
-		fmt.Fprintf(os.Stderr, "redistest: no redis-server on PATH; %s uses the embedded miniredis\n", t.Name())
+		fmt.Fprintf(os.Stderr, "redistest: GANTRY_TEST_EMBEDDED_REDIS=1: %s uses the embedded miniredis, not a real Redis\n", t.Name())
 		return &Server{Addr: m.Addr(), t: t, mini: m}
 	}
 	s := &Server{t: t, Real: true, dir: t.TempDir()}

@@ -19,8 +19,8 @@ import (
 // Topologies: a Redis Cluster and a Sentinel-watched master with a
 // replica, each made of real redis-server processes on free loopback ports
 // and torn down when the test ends. Unlike Start there is no embedded
-// fallback: without redis-server (and redis-cli for a cluster) the test is
-// skipped, or fails where GANTRY_TEST_REQUIRE_REDIS=1.
+// fallback: without redis-server (and redis-cli for a cluster) the test
+// fails, naming what to install.
 //
 // Every wait polls with a deadline; none of them is a fixed sleep.
 
