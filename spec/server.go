@@ -78,7 +78,7 @@ type Artifacts struct {
 
 // Retention says how long gantry keeps what a job leaves behind once it has
 // ended. Nothing gantry writes to Redis is kept for ever: see the key
-// layout in jobs/keys.go.
+// layout in internal/rdb/keys.go.
 type Retention struct {
 	Jobs time.Duration // the record, its place among recent jobs, its message index; default 90d
 	Logs time.Duration // the log and its line times; default 30d, never longer than Jobs

@@ -5,8 +5,9 @@
 // to do; the types of this package do it in Redis and return plain data.
 //
 // Every key carries one hash tag, {NS} (the namespace, default "gantry"),
-// so that the multi-key scripts also run on Redis Cluster, and each script
-// names every key it touches, as Redis Cluster requires. Keys documents the
+// so that the multi-key scripts also run on Redis Cluster: a script is
+// given its keys, or a prefix of the same hash tag from which it builds a
+// job's own keys, so every key of one call lies in one slot. Keys documents the
 // keys of jobs; the layouts below are those of the resource pools
 // (PoolStore), the GitHub outbox (Outbox) and the GitHub webhook inbox
 // (Inbox).
