@@ -102,6 +102,16 @@ func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 	report(t, iamProblems(tpl))
 }
 
+// `aws cloudformation deploy --template-file` sends a template of at most
+// 51,200 bytes itself; a larger one needs an S3 bucket, and the one
+// command of docs/aws.md would no longer work.
+func TestTemplateFitsTheDeployCommand(t *testing.T) {
+	text, _ := readTemplate(t)
+	if len(text) > 51200 {
+		t.Errorf("gantry.yml is %d bytes; aws cloudformation deploy takes at most 51,200 without --s3-bucket", len(text))
+	}
+}
+
 func readmeAndCommands(t *testing.T) (documented, commands map[string]bool) {
 	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
