@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // The template is read as plain YAML: it writes every intrinsic function
@@ -247,5 +249,53 @@ func TestTemplateImageChecksCatchMistakes(t *testing.T) {
 				t.Errorf("the checks did not report %q; they reported:\n%s", tc.want, strings.Join(problems, "\n"))
 			}
 		})
+	}
+}
+
+// The RunnerConfig output, as the stack would fill it in, is a runner
+// section gantry accepts (in a config that has the two environments): the job cluster, the private subnets, the job
+// tasks' security group, the log group, the job roles and the image.
+func TestTemplateRunnerConfigOutputIsAValidRunner(t *testing.T) {
+	_, tpl := readTemplate(t)
+	sub, _ := tpl.Outputs["RunnerConfig"]["Value"].(map[string]any)["Fn::Sub"].([]any)
+	if len(sub) != 2 {
+		t.Fatal("Outputs.RunnerConfig.Value is not Fn::Sub [TEXT, VARIABLES]")
+	}
+	text, _ := sub[0].(string)
+	filled := map[string]string{
+		"JobCluster": "gantry-jobs", "Subnets": "subnet-0aaa, subnet-0bbb", "JobSecurityGroup.GroupId": "sg-0123456789abcdef0",
+		"JobLogGroup": "/gantry/jobs", "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/gantry:abc1234",
+	}
+	var unknown []string
+	value := subVar.ReplaceAllStringFunc(text, func(v string) string {
+		name := strings.TrimSuffix(strings.TrimPrefix(v, "${"), "}")
+		if role, ok := strings.CutSuffix(name, ".Arn"); ok {
+			return "arn:aws:iam::123456789012:role/" + role
+		}
+		if f, ok := filled[name]; ok {
+			return f
+		}
+		unknown = append(unknown, name)
+		return v
+	})
+	if len(unknown) > 0 {
+		t.Fatalf("RunnerConfig uses %v, which this test does not fill in; add them", unknown)
+	}
+	cfg, err := spec.ParseServer("RunnerConfig", []byte("runner: "+value+"\nenvironments: {staging: {deployers: [\"*\"]}, production: {deployers: [\"*\"]}}\n"))
+	if err != nil {
+		t.Fatalf("gantry refuses the RunnerConfig output: %v\n%s", err, value)
+	}
+	e := cfg.Runner.ECS
+	if cfg.Runner.Kind != "ecs" || e.Cluster != "gantry-jobs" || e.LogGroup != "/gantry/jobs" || !slices.Equal(e.Subnets, []string{"subnet-0aaa", "subnet-0bbb"}) ||
+		!slices.Equal(e.SecurityGroups, []string{"sg-0123456789abcdef0"}) || e.FetchImage == "" || e.AssignPublicIP {
+		t.Errorf("runner from RunnerConfig = %+v", cfg.Runner)
+	}
+	if e.ExecutionRoleARN != "arn:aws:iam::123456789012:role/JobExecutionRole" || e.BuildRoleARN != "arn:aws:iam::123456789012:role/BuildRole" {
+		t.Errorf("roles: execution %q, build %q", e.ExecutionRoleARN, e.BuildRoleARN)
+	}
+	for env, role := range map[string]string{"staging": "DeployRoleStaging", "production": "DeployRoleProduction"} {
+		if got := e.Environments[env].TaskRoleARN; got != "arn:aws:iam::123456789012:role/"+role {
+			t.Errorf("environments.%s.task_role_arn = %q, want the %s role", env, got, role)
+		}
 	}
 }
