@@ -1,6 +1,12 @@
-# gantry: one static binary in a small image. The final stage keeps git and
-# bash because the local runner and `gantry fetch` (the ECS fetch container)
-# use them; it runs as an unprivileged user.
+# gantry's one image, for every role: `serve`, `bot`, `worker`, and inside
+# job tasks `fetch` (the fetch container clones with git, over https or
+# ssh) and `collect` (the fetch container copies this static binary into
+# the workspace for the job container). The role is the command:
+#
+#   docker run IMAGE bot        docker run IMAGE worker
+#
+# No config is baked in: GANTRY_CONFIG names a mounted file, an S3 object
+# (s3://BUCKET/KEY) or an SSM parameter (ssm:NAME); see README.md.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -9,12 +15,18 @@ COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.Version=${VERSION}" -o /out/gantry ./cmd/gantry
 
-FROM alpine:3.20
-RUN apk add --no-cache git bash ca-certificates openssh-client \
- && adduser -D -H -u 10001 gantry \
- && mkdir -p /work && chown gantry /work
+FROM debian:bookworm-slim
+# git and openssh-client for `gantry fetch` and the local runner, bash for
+# the local runner's steps, CA certificates for Slack, GitHub and AWS.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git bash ca-certificates openssh-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /work --create-home --shell /usr/sbin/nologin gantry
 COPY --from=build /out/gantry /usr/local/bin/gantry
-USER 10001
+# A numeric user, so a runtime that refuses root images can check it. The
+# ECS fetch container runs as root (its task definition says so) to make
+# the workspace volume writable for any job image's user.
+USER 10001:10001
 WORKDIR /work
 ENV GANTRY_HTTP_ADDR=:8080
 EXPOSE 8080

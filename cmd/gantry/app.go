@@ -177,7 +177,8 @@ type settingError struct {
 
 func (e *settingError) Error() string { return e.name + ": " + e.problem }
 
-// loadConfig reads the server config named by GANTRY_CONFIG, ./gantry.yml,
+// loadConfig reads the server config named by GANTRY_CONFIG (a file, s3:// or
+// ssm:, see configsource.go), ./gantry.yml,
 // or the built-in defaults.
 func (m *Main) loadConfig() (*spec.Server, error) {
 	path := m.Getenv("GANTRY_CONFIG")
@@ -187,9 +188,9 @@ func (m *Main) loadConfig() (*spec.Server, error) {
 		}
 		path = "gantry.yml"
 	}
-	data, err := os.ReadFile(path)
+	data, isFile, err := m.readConfig(path)
 	if err != nil {
-		return nil, &settingError{"GANTRY_CONFIG", fmt.Sprintf("cannot read %s: %v", path, err)}
+		return nil, err
 	}
 	cfg, err := spec.ParseServer(path, data)
 	if err != nil {
@@ -198,7 +199,7 @@ func (m *Main) loadConfig() (*spec.Server, error) {
 	// A repo's path is relative to the config file, not to wherever gantry
 	// happens to be started.
 	for name, r := range cfg.Repos {
-		if r.Path != "" && !filepath.IsAbs(r.Path) {
+		if isFile && r.Path != "" && !filepath.IsAbs(r.Path) {
 			r.Path = filepath.Join(filepath.Dir(path), r.Path)
 			cfg.Repos[name] = r
 		}
