@@ -13,13 +13,19 @@ import (
 	"github.com/gantry-ci/gantry/spec"
 )
 
-// A .gantry.yml that leases from a pool the server does not have is
-// refused when asked for, saying so once, instead of queueing a job that
-// can only fail on every retry.
-func TestUnknownPoolIsRefusedAtOnce(t *testing.T) {
+// A .gantry.yml that leases from a pool the server does not define is
+// refused when asked for, naming the file and line, the pool and the
+// pools there are, instead of queueing a job that could only fail on
+// every retry (or, with no pools at all, run with an empty
+// GANTRY_RESOURCE_REDIS).
+func TestUnknownPoolIsAUserErrorWhenAskedFor(t *testing.T) {
 	dir := gitRepo(t, "resources: [redis]\npipelines:\n  branch: {steps: [echo hi]}\ndeploy:\n  staging: {steps: [echo hi]}\n")
-	for _, pools := range []string{"", "pools: {mysql: [mysql-1]}\n"} {
-		cfg, err := spec.ParseServer("gantry.yml", []byte(fmt.Sprintf("repos:\n  app: {path: %s, channel: C0APPS}\nenvironments:\n  staging: {deployers: [\"*\"]}\n%s", dir, pools)))
+	for _, tt := range []struct{ pools, want string }{
+		{"", `app/.gantry.yml:1: resources: pool "redis" is not defined in gantry.yml, which defines no pools`},
+		{"pools: {mysql: [mysql-1], pg: [pg-1]}\n", `app/.gantry.yml:1: resources: pool "redis" is not defined in gantry.yml (pools: mysql, pg)`},
+		{"pools: {redis7: [r-1], pg: [pg-1]}\n", `app/.gantry.yml:1: resources: pool "redis" is not defined in gantry.yml (did you mean "redis7"? pools: pg, redis7)`},
+	} {
+		cfg, err := spec.ParseServer("gantry.yml", []byte(fmt.Sprintf("repos:\n  app: {path: %s, channel: C0APPS}\nenvironments:\n  staging: {deployers: [\"*\"]}\n%s", dir, tt.pools)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,12 +33,26 @@ func TestUnknownPoolIsRefusedAtOnce(t *testing.T) {
 		svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil)})
 		for _, text := range []string{"build app", "deploy app staging"} {
 			rep := svc.Handle(context.Background(), &commands.Request{User: "U01", Channel: "C0APPS", Text: text})
-			if rep.Job != 0 || !strings.Contains(rep.Text.Slack(), `pool "redis", which this gantry server does not have`) {
-				t.Errorf("%q with pools %q: %q", text, pools, rep.Text.Slack())
+			if got := rep.Text.Slack(); rep.Job != 0 || got != "nothing was queued: "+tt.want {
+				t.Errorf("%q with %q:\n got %q\nwant %q", text, tt.pools, got, "nothing was queued: "+tt.want)
 			}
 		}
 		if active, _ := store.Active(context.Background()); len(active) != 0 {
 			t.Errorf("%d jobs were queued", len(active))
+		}
+	}
+}
+
+// A deploy to an environment the server config does not define is refused
+// with the environments it does, and the nearest of them.
+func TestUnknownEnvironmentIsAUserErrorWhenAskedFor(t *testing.T) {
+	f := newTrustFixture(t, openProduction+"\n  staging: {deployers: [\"*\"]}", nil)
+	for text, want := range map[string]string{
+		"deploy app qa":      `environment "qa" is not defined in gantry.yml (environments: production, staging)`,
+		"deploy app stagign": `environment "stagign" is not defined in gantry.yml (did you mean "staging"? environments: production, staging)`,
+	} {
+		if rep := f.say("U01", "C0APPS", text); rep.Job != 0 || rep.Text.Slack() != want {
+			t.Errorf("%q:\n got %q\nwant %q", text, rep.Text.Slack(), want)
 		}
 	}
 }

@@ -111,7 +111,7 @@ func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(keep bool)
 	for _, p := range names {
 		if g.Pools == nil || (g.Known != nil && !g.Known(p)) {
 			// Waiting or retrying cannot mend it: the job says why and ends.
-			return nil, Permanent(Userf("this job asks for a member of pool %q, which this gantry server does not have (pools are listed under pools: in gantry.yml)", p))
+			return nil, Permanent(Userf("nothing ran: pool %q is not defined in gantry.yml, and this job's .gantry.yml leases from it", p))
 		}
 	}
 	leases, leave, err := takeInLine(ctx, x, g.Pools, names, func(p string, pos int) say.Text {
