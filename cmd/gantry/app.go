@@ -105,7 +105,8 @@ const usage = `usage: gantry [subcommand]
   serve        Slack bot, workers and HTTP server in one process (default with Slack tokens)
   bot          the Slack bot and HTTP server alone
   worker       a worker alone: takes jobs from the queue and runs them
-  check FILE   validate a .gantry.yml or gantry.yml and print what it would run
+  check FILE   validate a .gantry.yml or gantry.yml and print what it would run;
+               check --server gantry.yml .gantry.yml also checks the one against the other
   version      print the version
 
 Settings come from the environment (SLACK_APP_TOKEN, SLACK_BOT_TOKEN, REDIS_URL,
