@@ -65,3 +65,38 @@ func TestUnknownPoolIsAUserErrorNeverRetried(t *testing.T) {
 		})
 	}
 }
+
+// What gantry says about a .gantry.yml names its path once: not
+// "examples/hello/.gantry.yml: examples/hello/.gantry.yml: no deploy stage…".
+func TestMessagesDoNotDoubleThePath(t *testing.T) {
+	s := startConsole(t, map[string]string{"GANTRY_HTTP_ADDR": "127.0.0.1:0"})
+	hello := examples("hello")
+	file := hello + "/.gantry.yml"
+	for line, want := range map[string]string{
+		"deploy " + hello + " qa":      file + `: no deploy stage for environment "qa" (environments: production, staging)`,
+		"run nope " + hello:            file + `: no pipeline "nope" (pipelines: branch, pr)`,
+		"deploy staging " + hello:      "the environment comes last: `deploy " + hello + " staging`",
+		"run soak " + examples("slow"): examples("slow") + `/.gantry.yml: no pipeline "soak"`,
+	} {
+		s.typeLine(line)
+		got := s.waitFor(`gantry > .*`+regexp.QuoteMeta(want)+`.*`, 10*time.Second)
+		if n := strings.Count(got, ".gantry.yml"); n > 1 {
+			t.Errorf("%q: the reply names the file %d times: %s", line, n, got)
+		}
+	}
+}
+
+// In the console, `deploy staging` with no repo suggests a deploy to
+// staging of a repo that has a stage for it, not a build.
+func TestConsoleDeployWithoutARepoSuggestsADeploy(t *testing.T) {
+	hello, err := filepath.Abs(examples("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "repos:\n  failing: {path: "+filepath.Dir(hello)+"/failing}\n  hello: {path: "+hello+"}\n")
+	s := startConsole(t, map[string]string{"GANTRY_CONFIG": cfg, "GANTRY_HTTP_ADDR": "127.0.0.1:0"})
+	s.typeLine("deploy staging")
+	s.waitFor(regexp.QuoteMeta("gantry > which repo? name one, e.g. `deploy hello staging` (a configured repo or a local path)"), 10*time.Second)
+	s.typeLine("build")
+	s.waitFor(regexp.QuoteMeta("gantry > which repo? name one, e.g. `build failing`"), 10*time.Second)
+}
