@@ -65,3 +65,20 @@ func TestMissingStageNamesTheFileOnce(t *testing.T) {
 		t.Errorf("reply names the file other than once: %q", rep.Text.Slack())
 	}
 }
+
+// A push whose .gantry.yml needs a pool the server config does not define
+// queues nothing: the commit gets an error status saying which, and where.
+func TestWebhookOfUnknownPoolSetsAnErrorStatus(t *testing.T) {
+	f := newHookFixture(t, scm.GitHubConfig{})
+	sha := f.srv.AddCommit("acme/hello", "feature", map[string]string{".gantry.yml": "pipelines:\n  branch:\n    resources: [mysql]\n    steps: [make]\n"})
+	f.handle(t, push("feature", sha))
+	f.flush(t)
+	if a := f.active(t); len(a) != 0 {
+		t.Errorf("%d jobs queued", len(a))
+	}
+	st := f.srv.Statuses("acme/hello", sha)
+	want := `not built: hello/.gantry.yml:3: resources in pipeline "branch": pool "mysql" is not defined in gantry.yml, which defines no pools`
+	if len(st) != 1 || st[0].State != "error" || st[0].Description != want {
+		t.Errorf("statuses = %+v\nwant one error: %s", st, want)
+	}
+}
