@@ -38,9 +38,10 @@ func TestUnknownEnvironmentIsAUserErrorNeverRetried(t *testing.T) {
 	}
 	ran := runWithConfigGate(t, e, cfg)
 	ctx := context.Background()
+	handle := ""
 	deploy := func(env, channel string, pools ...string) *jobs.Job {
 		j := shellJob(t, "true")
-		j.Kind, j.Env, j.Channel, j.Plan.Resources = jobs.Deploy, env, channel, pools
+		j.Kind, j.Env, j.Channel, j.Plan.Resources, j.Handle = jobs.Deploy, env, channel, pools, handle
 		if err := e.store.Create(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -65,12 +66,17 @@ func TestUnknownEnvironmentIsAUserErrorNeverRetried(t *testing.T) {
 			t.Errorf("job %d was retried: %s", ev.Job, ev.Text)
 		}
 	}
-	// What the config defines runs, and so does a console deploy anywhere.
+	// What the config defines runs, and so does a console deploy anywhere;
+	// and work that runs already (a worker re-attaching to its ECS task)
+	// is the runner's to follow, whatever the config says now.
 	ok := deploy("staging", "C1", "pg")
 	anywhere := deploy("qa", "console")
-	waitState(t, e.store, ok.ID, jobs.Succeeded, 10*time.Second)
-	waitState(t, e.store, anywhere.ID, jobs.Succeeded, 10*time.Second)
-	if n := ran.Load(); n != 2 {
-		t.Errorf("%d jobs reached the runner, want 2", n)
+	handle = "arn:aws:ecs:eu-west-1:123456789012:task/ci/1"
+	attached := deploy("qa", "C1", "mysql")
+	for _, j := range []*jobs.Job{ok, anywhere, attached} {
+		waitState(t, e.store, j.ID, jobs.Succeeded, 10*time.Second)
+	}
+	if n := ran.Load(); n != 3 {
+		t.Errorf("%d jobs reached the runner, want 3", n)
 	}
 }
