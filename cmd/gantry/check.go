@@ -20,21 +20,21 @@ const checkUsage = `usage: gantry check FILE                      (a .gantry.yml
 // would run; with --server, it checks a .gantry.yml against a server
 // config too. It exits 1 on any problem, and when ctx ends first.
 func (m *Main) check(ctx context.Context, args []string) int {
-	var serverPath string
+	serverPath, given := "", false
 	if len(args) > 0 {
 		if v, ok := strings.CutPrefix(args[0], "--server="); ok {
-			serverPath, args = v, args[1:]
+			serverPath, args, given = v, args[1:], true
 		} else if args[0] == "--server" && len(args) > 1 {
-			serverPath, args = args[1], args[2:]
+			serverPath, args, given = args[1], args[2:], true
 		}
 	}
-	if len(args) != 1 || (serverPath == "" && len(args) > 0 && strings.HasPrefix(args[0], "--")) {
+	if len(args) != 1 || strings.HasPrefix(args[0], "--") || (given && serverPath == "") {
 		fmt.Fprintln(m.Stderr, checkUsage)
 		return 2
 	}
 	path := args[0]
 	var server *spec.Server
-	if serverPath != "" {
+	if given {
 		var code int
 		if server, code = m.checkServerFile(ctx, serverPath); server == nil {
 			return code
@@ -45,21 +45,16 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stderr, "gantry check: %v\n", err)
 		return 1
 	}
-	if spec.IsServerConfig(data) {
-		if server != nil {
-			fmt.Fprintf(m.Stderr, "gantry check: %s is a server config, not a .gantry.yml: --server %s checks a repository's .gantry.yml against it\n", path, serverPath)
-			return 2
-		}
+	switch {
+	case spec.IsServerConfig(data) && server != nil:
+		fmt.Fprintf(m.Stderr, "gantry check: %s is a server config, not a .gantry.yml: --server %s checks a repository's .gantry.yml against it\n", path, serverPath)
+		return 2
+	case spec.IsServerConfig(data):
 		cfg, err := spec.ParseServer(path, data)
 		if err != nil {
 			return m.checkFailed(err)
 		}
-		fmt.Fprintf(m.Stdout, "%s: valid server config\n", path)
-		fmt.Fprintf(m.Stdout, "  runner: %s, workers: %d\n", orDefault(cfg.Runner.Kind, "local"), cfg.Workers)
-		fmt.Fprintf(m.Stdout, "  repos: %s\n", keys(cfg.Repos))
-		fmt.Fprintf(m.Stdout, "  pools: %s\n", keys(cfg.Pools))
-		fmt.Fprintf(m.Stdout, "  environments: %s\n", keys(cfg.Environments))
-		printTrust(m.Stdout, cfg)
+		m.printServer(path, cfg)
 		return 0
 	}
 	f, err := spec.Parse(path, data)
@@ -75,6 +70,22 @@ func (m *Main) check(ctx context.Context, args []string) int {
 	if server != nil {
 		fmt.Fprintf(m.Stdout, "%s defines every pool and environment it needs\n", serverPath)
 	}
+	return m.printPlans(f)
+}
+
+// printServer writes what a valid server config sets up.
+func (m *Main) printServer(path string, cfg *spec.Server) {
+	fmt.Fprintf(m.Stdout, "%s: valid server config\n", path)
+	fmt.Fprintf(m.Stdout, "  runner: %s, workers: %d\n", orDefault(cfg.Runner.Kind, "local"), cfg.Workers)
+	fmt.Fprintf(m.Stdout, "  repos: %s\n", keys(cfg.Repos))
+	fmt.Fprintf(m.Stdout, "  pools: %s\n", keys(cfg.Pools))
+	fmt.Fprintf(m.Stdout, "  environments: %s\n", keys(cfg.Environments))
+	printTrust(m.Stdout, cfg)
+}
+
+// printPlans writes each pipeline and deploy stage of f as it would run,
+// each under its one header.
+func (m *Main) printPlans(f *spec.File) int {
 	for _, name := range f.PipelineNames() {
 		p, err := f.Pipeline(name)
 		if err != nil {

@@ -302,7 +302,7 @@ deploy:
 	}
 
 	// The two files the wrong way round, or --server without a file.
-	for _, args := range [][]string{{"--server", repo, repo}, {"--server", server, server}, {"--server", server}} {
+	for _, args := range [][]string{{"--server", repo, repo}, {"--server", server, server}, {"--server", server}, {"--server=", repo}, {"--server", server, "--verbose"}} {
 		code, _, errOut := runMain(t, append([]string{"check"}, args...)...)
 		if code != 2 || errOut == "" {
 			t.Errorf("check %v: exit %d: %s", args, code, errOut)
