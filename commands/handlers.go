@@ -441,6 +441,11 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 			return Reply{}, err
 		}
 	}
+	for _, p := range old.Plan.Resources {
+		if msg := s.cfg.UndefinedPool(p, ""); msg != "" {
+			return Reply{}, jobs.Userf("nothing was queued: %s, and %s's .gantry.yml leases from it", msg, old.Name())
+		}
+	}
 	if old.Kind == jobs.Deploy {
 		env, err := s.mayDeploy(ctx, r, old.Env)
 		if err != nil {

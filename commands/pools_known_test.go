@@ -82,3 +82,30 @@ func TestWebhookOfUnknownPoolSetsAnErrorStatus(t *testing.T) {
 		t.Errorf("statuses = %+v\nwant one error: %s", st, want)
 	}
 }
+
+// A retry of a job whose .gantry.yml leases from a pool gantry.yml no
+// longer defines is refused when asked for, like the job itself would be.
+func TestRetryOfAJobOfAnUnknownPoolIsRefused(t *testing.T) {
+	dir := gitRepo(t, "pipelines:\n  branch: {steps: [echo hi]}\n")
+	cfg, err := spec.ParseServer("gantry.yml", []byte(fmt.Sprintf("repos:\n  app: {path: %s, channel: C0APPS}\npools: {pg: [pg-1]}\n", dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := jobs.NewStore(redistest.Start(t).RDB(), jobs.StoreConfig{})
+	svc := commands.NewService(commands.Deps{Config: cfg, Store: store, Log: jobs.NewLog(store, jobs.LogConfig{}, nil), Sources: scm.NewResolver(cfg, nil)})
+	ctx := context.Background()
+	// Queued while gantry.yml defined pool redis.
+	j := &jobs.Job{Kind: jobs.Build, Repo: "app", Source: jobs.SourceDir, Path: dir, Requester: "U01", Origin: "chat", Channel: "C0APPS",
+		Plan: spec.Plan{Name: "branch", Resources: []string{"redis"}, Steps: []spec.Step{{Name: "echo hi", Run: "echo hi"}}}}
+	if err := store.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if rep := svc.Handle(ctx, &commands.Request{User: "U01", Channel: "C0APPS", Text: "cancel #1"}); rep.Job != 1 {
+		t.Fatalf("cancel: %q", rep.Text.Slack())
+	}
+	rep := svc.Handle(ctx, &commands.Request{User: "U01", Channel: "C0APPS", Text: "retry #1"})
+	want := `nothing was queued: pool "redis" is not defined in gantry.yml (pools: pg), and #1's .gantry.yml leases from it`
+	if rep.Job != 0 || rep.Text.Slack() != want {
+		t.Errorf("retry:\n got %q\nwant %q", rep.Text.Slack(), want)
+	}
+}
