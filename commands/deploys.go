@@ -227,7 +227,7 @@ func (s *Service) mayDeploy(ctx context.Context, r *Request, envName string) (sp
 		if r.Console {
 			return env, nil
 		}
-		return env, jobs.Userf("environment %s is not configured on this gantry server", envName)
+		return env, jobs.Userf("%s", s.cfg.UndefinedEnv(envName, ""))
 	}
 	ok, err := s.isOneOf(ctx, r, env.Deployers)
 	if err != nil {

@@ -134,6 +134,10 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 	if err != nil {
 		return err
 	}
+	if err := f.CheckServer(w.s.cfg, spec.CrossCheck{Plans: []string{pipeline}}); err != nil {
+		log.Warn("GitHub webhook: nothing queued: .gantry.yml needs a pool gantry.yml does not define", "err", err)
+		return w.reportInvalid(src, ev, err)
+	}
 	j := &jobs.Job{
 		Kind: jobs.Build, Repo: name, Ref: cmp.Or(ev.Branch, ev.Tag), SHA: src.SHA, Message: src.Message, Plan: *plan, Source: src.Kind, Path: src.Path,
 		CloneURL: cmp.Or(src.CloneURL, ev.CloneURL), GitHub: src.GitHub, PR: ev.PR, Origin: "github", Channel: rc.Channel,

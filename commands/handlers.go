@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
 	"github.com/gantry-ci/gantry/scm"
@@ -17,18 +18,71 @@ import (
 	"github.com/gantry-ci/gantry/say"
 )
 
-// repoFor is the repo a command names, or the channel's bound repo.
-func (s *Service) repoFor(r *Request, repo string) (string, error) {
-	if repo != "" {
-		return repo, nil
+// repoFor is the repo command c names, or the channel's bound repo.
+func (s *Service) repoFor(ctx context.Context, r *Request, c *Command) (string, error) {
+	if c.Repo != "" {
+		return c.Repo, nil
 	}
 	if name, ok := s.cfg.RepoForChannel(r.Channel); ok {
 		return name, nil
 	}
+	example := s.commandExample(ctx, r, c)
 	if r.Console {
-		return "", jobs.Userf("which repo? name one, e.g. `build examples/hello` (a configured repo or a local path)")
+		return "", jobs.Userf("which repo? name one, e.g. `%s` (a configured repo or a local path)", example)
 	}
-	return "", jobs.Userf("no repo is bound to this channel; name one, e.g. `build api@main`")
+	return "", jobs.Userf("no repo is bound to this channel; name one, e.g. `%s`", example)
+}
+
+// maxExampleRepos is how many repos commandExample reads, at most, looking
+// for one that has what the command runs.
+const maxExampleRepos = 5
+
+// commandExample writes command c again with a repo: one whose .gantry.yml
+// on its default branch has the pipeline or deploy stage c runs, if one of
+// the first few configured repos (and, in the console, the examples) has
+// it; else the first configured repo, or REPO.
+func (s *Service) commandExample(ctx context.Context, r *Request, c *Command) string {
+	write := func(repo string) string {
+		switch c.Verb {
+		case VerbDeploy:
+			return fmt.Sprintf("deploy %s %s", repo, c.Env)
+		case VerbRun:
+			return fmt.Sprintf("run %s %s", c.Pipeline, repo)
+		}
+		return "build " + repo
+	}
+	has := func(f *spec.File) bool {
+		switch c.Verb {
+		case VerbDeploy:
+			_, ok := f.DeployStages[c.Env]
+			return ok
+		case VerbRun:
+			_, ok := f.Pipelines[c.Pipeline]
+			return ok
+		}
+		_, ok := f.Pipelines["branch"]
+		return ok
+	}
+	configured := slices.Sorted(maps.Keys(s.cfg.Repos))
+	candidates := configured
+	if r.Console {
+		candidates = append(slices.Clip(candidates), "examples/hello")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, name := range candidates[:min(len(candidates), maxExampleRepos)] {
+		src, err := s.sources.Resolve(ctx, name, "", r.Console)
+		if err != nil {
+			continue
+		}
+		if f, err := src.Parse(); err == nil && has(f) {
+			return write(name)
+		}
+	}
+	if len(configured) > 0 {
+		return write(configured[0])
+	}
+	return write("REPO")
 }
 
 // specError turns .gantry.yml problems into a reply that names file and line.
@@ -70,26 +124,12 @@ func (s *Service) resolvePlan(ctx context.Context, r *Request, repo, ref string,
 	case err != nil:
 		return nil, nil, &jobs.UserError{Msg: say.F("%s: %v", src.SpecName, err), Err: err}
 	}
-	if err := s.knownPools(src, plan); err != nil {
-		return nil, nil, err
+	// Queued, a job that needs a pool this server does not define could
+	// only end errored; its environment mayDeploy has checked already.
+	if err := f.CheckServer(s.cfg, spec.CrossCheck{Plans: []string{plan.Name}, AnyEnv: true}); err != nil {
+		return nil, nil, &jobs.UserError{Msg: say.F("nothing was queued: %s", say.Quote(err.Error())), Err: err}
 	}
 	return src, plan, nil
-}
-
-// knownPools refuses a plan that leases from a pool this server does not
-// have: queued, it could only wait forever or fail on every retry.
-func (s *Service) knownPools(src *scm.Source, plan *spec.Plan) error {
-	for _, name := range plan.Resources {
-		if _, ok := s.cfg.Pools[name]; ok {
-			continue
-		}
-		have := "it has no pools; they are listed under pools: in gantry.yml"
-		if len(s.cfg.Pools) > 0 {
-			have = "its pools are: " + strings.Join(slices.Sorted(maps.Keys(s.cfg.Pools)), ", ")
-		}
-		return jobs.Userf("nothing was queued: %s asks for a member of pool %q, which this gantry server does not have (%s)", src.SpecName, name, have)
-	}
-	return nil
 }
 
 func (s *Service) build(ctx context.Context, r *Request, c *Command) (Reply, error) {
@@ -103,7 +143,7 @@ func (s *Service) run(ctx context.Context, r *Request, c *Command) (Reply, error
 }
 
 func (s *Service) runPipeline(ctx context.Context, r *Request, c *Command, pipeline string) (Reply, error) {
-	repo, err := s.repoFor(r, c.Repo)
+	repo, err := s.repoFor(ctx, r, c)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -156,7 +196,7 @@ func (s *Service) queueDeploy(ctx context.Context, r *Request, c *Command, why s
 	if err := s.lockedAgainst(ctx, r, c.Env); err != nil && r.Auto == "" {
 		return nil, err // a typed deploy is refused; an automatic one waits in line
 	}
-	repo, err := s.repoFor(r, c.Repo)
+	repo, err := s.repoFor(ctx, r, c)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +439,11 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 	if old.Kind == jobs.Build {
 		if err := s.mayBuild(ctx, r, old.Repo); err != nil {
 			return Reply{}, err
+		}
+	}
+	for _, p := range old.Plan.Resources {
+		if msg := s.cfg.UndefinedPool(p, ""); msg != "" {
+			return Reply{}, jobs.Userf("nothing was queued: %s, and %s's .gantry.yml leases from it", msg, old.Name())
 		}
 	}
 	if old.Kind == jobs.Deploy {

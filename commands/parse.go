@@ -250,6 +250,12 @@ func parseDeploy(a args) (*Command, error) {
 	}
 	env := a.words[n-1].s
 	if err := ValidEnvName(env); err != nil {
+		if len(head) == 1 && ValidEnvName(head[0].s) == nil {
+			if _, _, rerr := parseRepoRef(env); rerr == nil {
+				// "deploy staging api": the words the other way round.
+				return nil, fmt.Errorf("%v; the environment comes last: `deploy %s %s`", err, env, head[0].s)
+			}
+		}
 		return nil, err
 	}
 	cmd := &Command{Verb: VerbDeploy, Env: env}

@@ -92,6 +92,7 @@ var parseCases = []parseCase{
 	{"deploy too many with to", "deploy a b  c to staging", usageReply("Too many words for “deploy”: “b  c”.", VerbDeploy)},
 	{"deploy upper env", "deploy Staging", replyResult("“Staging” is not a valid environment name: names are lowercase (did you mean “staging”?)")},
 	{"deploy bad env", "deploy api prod!", replyResult("“prod!” is not a valid environment name: it contains “!”; names use lowercase letters, digits, “-” and “_”")},
+	{"deploy words swapped", "deploy staging examples/hello", replyResult("“examples/hello” is not a valid environment name: it contains “/”; names use lowercase letters, digits, “-” and “_”; the environment comes last: `deploy examples/hello staging`")},
 	{"deploy env starts badly", "deploy _prod", replyResult("“_prod” is not a valid environment name: it starts with “_”; names start with a lowercase letter or a digit")},
 	{"deploy bad ref", "deploy api@a:b staging", replyResult("“a:b” is not a valid ref: it contains “:”")},
 	{"deploy option", "deploy --now staging", usageReply("“deploy” has no option “--now”.", VerbDeploy)},

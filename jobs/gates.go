@@ -108,15 +108,21 @@ func (g *ResourceGate) Enter(ctx context.Context, x *Execution) (func(keep bool)
 	if len(names) == 0 {
 		return nil, nil
 	}
+	// Waiting or retrying cannot mend a pool this process does not have:
+	// the job says why and ends. (ConfigGate has said so already where
+	// gantry.yml lacks it; here only the pools this process started with
+	// may.)
 	for _, p := range names {
 		if g.Pools == nil || (g.Known != nil && !g.Known(p)) {
-			// Waiting or retrying cannot mend it: the job says why and ends.
-			return nil, Permanent(Userf("this job asks for a member of pool %q, which this gantry server does not have (pools are listed under pools: in gantry.yml)", p))
+			return nil, Permanent(Userf("nothing ran: this job's .gantry.yml leases from pool %q, which this gantry process has no pool for (it reads the pools of gantry.yml when it starts)", p))
 		}
 	}
 	leases, leave, err := takeInLine(ctx, x, g.Pools, names, func(p string, pos int) say.Text {
 		return say.F("waiting for %s (%s in line)", p, Ordinal(pos))
 	})
+	if errors.Is(err, pool.ErrUnknownPool) {
+		return nil, Permanent(&UserError{Msg: say.F("nothing ran: this gantry process cannot lease what this job's .gantry.yml asks for: %s (it reads the pools of gantry.yml when it starts)", err), Err: err})
+	}
 	if err != nil {
 		return nil, err
 	}

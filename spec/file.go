@@ -44,7 +44,8 @@ type File struct {
 	// Channel are empty (the repo's own).
 	Schedules []Schedule
 
-	name string // the file name given to Parse, for lookup errors
+	name       string         // the file name given to Parse, for lookup errors
+	resourceAt map[string]int // the line of each of Resources, for CheckServer
 }
 
 // Stage is one pipeline or deploy stage as written. Empty fields are not set
@@ -59,6 +60,8 @@ type Stage struct {
 	Timeout   time.Duration
 	Reports   Reports  // added to the file's
 	Preview   *Preview // pipelines only: keep the app running after the steps
+
+	resourceAt map[string]int // the line of each of Resources, for CheckServer
 }
 
 // Preview is a pipeline's preview: once its steps succeed, Run starts the
@@ -94,6 +97,8 @@ type DeployStage struct {
 	// OnPush deploys each push to Branch (or the default branch) once that
 	// push's branch build succeeds. Only the default branch's file counts.
 	OnPush bool
+
+	line int // of the stage's key, for CheckServer
 }
 
 var (
@@ -139,6 +144,7 @@ func (d *decoder) gantryFile(root *yaml.Node) *File {
 			f.Services = d.services(v, "")
 		case "resources":
 			f.Resources = d.poolNames(v, "resources")
+			f.resourceAt = lineOf(v)
 		case "env":
 			f.Env = d.env(v, "")
 		case "timeout":
@@ -190,6 +196,7 @@ func (d *decoder) stages(n *yaml.Node, section, kind, named string, known []stri
 			continue
 		}
 		if st, ok := d.stage(p, kind, known); ok {
+			st.line = p.key.Line
 			add(p.key.Value, st)
 		}
 	}
@@ -226,6 +233,7 @@ func (d *decoder) stage(p field, kind string, known []string) (DeployStage, bool
 			st.Services = d.services(v, where)
 		case "resources":
 			st.Resources = d.poolNames(v, "resources"+where)
+			st.resourceAt = lineOf(v)
 		case "timeout":
 			st.Timeout, _ = d.duration(v, "timeout"+where, MaxTimeout)
 		case "reports":

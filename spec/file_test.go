@@ -31,7 +31,7 @@ func mustParse(t *testing.T, src string) *File {
 	return f
 }
 
-var ignoreName = cmpopts.IgnoreUnexported(File{})
+var ignoreName = cmpopts.IgnoreUnexported(File{}, Stage{}, DeployStage{})
 
 func TestParseDesignExample(t *testing.T) {
 	f, err := Parse(".gantry.yml", readTestdata(t, "design/.gantry.yml"))
@@ -207,7 +207,7 @@ pipelines:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := mustParse(t, tt.src)
-			if diff := cmp.Diff(tt.want, f.Pipelines); diff != "" {
+			if diff := cmp.Diff(tt.want, f.Pipelines, ignoreName); diff != "" {
 				t.Errorf("Pipelines (-want +got):\n%s", diff)
 			}
 		})

@@ -48,6 +48,7 @@ func FuzzParse(f *testing.F) {
 		"? [a]\n: b\n", "a: !!binary aGVsbG8=\n", "x: *nope\n", "a: 1\n---\nb: 2\n",
 	)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		IsServerConfig(data) // any input: an answer, no panic
 		file, err := Parse(".gantry.yml", data)
 		if err != nil {
 			if file != nil {
@@ -58,6 +59,18 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(file.PipelineNames())+len(file.Environments()) == 0 {
 			t.Fatal("a valid file has no stages")
+		}
+		// Against a server config that defines nothing, each pool and
+		// environment the file needs is a problem at a line of the file.
+		if err := file.CheckServer(DefaultServer(), CrossCheck{}); err != nil {
+			checkError(t, err, ".gantry.yml", data)
+			for _, p := range err.(*Error).Problems {
+				if p.Line == 0 && !strings.HasSuffix(p.Msg, "problems not shown") {
+					t.Errorf("cross-check problem without a line: %s", p)
+				}
+			}
+		} else if len(file.Environments()) > 0 {
+			t.Error("deploy stages checked against no environments passed")
 		}
 		plans := make([]*Plan, 0)
 		for _, n := range file.PipelineNames() {

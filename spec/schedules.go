@@ -191,7 +191,11 @@ func (d *decoder) checkSchedules(s *Server) {
 			bad("has no repo: (the name of one of repos:)")
 			continue
 		case !ok:
-			bad("repo %q is not one of repos: (%s)", clip(sc.Repo), strings.Join(sortedKeys(s.Repos), ", "))
+			if len(s.Repos) == 0 {
+				bad("repo %q is not one of repos: (there are none)", clip(sc.Repo))
+			} else {
+				bad("repo %q is not one of repos: (%s)", clip(sc.Repo), strings.Join(sortedKeys(s.Repos), ", "))
+			}
 			continue
 		case (sc.Pipeline == "") == (sc.Deploy == ""):
 			bad("needs exactly one of pipeline: (a pipeline of the repo's .gantry.yml) and deploy: (an environment)")

@@ -110,7 +110,8 @@ const usage = `usage: gantry [subcommand]
   serve        Slack bot, workers and HTTP server in one process (default with Slack tokens)
   bot          the Slack bot and HTTP server alone
   worker       a worker alone: takes jobs from the queue and runs them
-  check FILE   validate a .gantry.yml or gantry.yml and print what it would run
+  check FILE   validate a .gantry.yml or gantry.yml and print what it would run;
+               check --server gantry.yml .gantry.yml also checks the one against the other
   version      print the version
 
 Settings come from the environment (SLACK_APP_TOKEN, SLACK_BOT_TOKEN, REDIS_URL,
@@ -333,11 +334,13 @@ func repoSlots(cfg *spec.Server) map[string][]string {
 	return out
 }
 
-// gates are what a job passes before it runs: the build it follows, its
-// environment's turn, a place among its repo's running builds, then its
-// resources.
+// gates are what a job passes before it runs: the build it follows, the
+// pools and environment it needs defined in gantry.yml (the console's
+// deploys may go anywhere), its environment's turn, a place among its
+// repo's running builds, then its resources.
 func (p *parts) gates() []jobs.Gate {
-	gs := []jobs.Gate{&jobs.AfterGate{}}
+	gs := []jobs.Gate{&jobs.AfterGate{}, &jobs.ConfigGate{Config: func() *spec.Server { return p.cfg },
+		AnyEnv: func(j *jobs.Job) bool { return j.Channel == bot.ConsoleChannel }}}
 	if p.slots != nil {
 		gs = append(gs, &jobs.EnvGate{Slots: p.slots, Known: func(env string) bool {
 			_, ok := p.cfg.Environments[env]

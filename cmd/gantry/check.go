@@ -7,43 +7,85 @@ import (
 	"io"
 	"os"
 	"sort"
-
-	"gopkg.in/yaml.v3"
+	"strings"
 
 	"github.com/gantry-ci/gantry/spec"
 )
 
+// checkUsage is what `gantry check` says when its arguments are wrong.
+const checkUsage = `usage: gantry check FILE                      (a .gantry.yml or a server gantry.yml, told apart by what it holds)
+       gantry check --server GANTRY_YML FILE   (also: does the server config define every pool and environment FILE needs?)`
+
 // check validates a .gantry.yml or a server gantry.yml and prints what it
-// would run. It exits 1 on any problem, and when ctx ends first.
+// would run; with --server, it checks a .gantry.yml against a server
+// config too. It exits 1 on any problem, and when ctx ends first.
 func (m *Main) check(ctx context.Context, args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(m.Stderr, "usage: gantry check FILE   (a .gantry.yml or a server gantry.yml)")
+	serverPath, given := "", false
+	if len(args) > 0 {
+		if v, ok := strings.CutPrefix(args[0], "--server="); ok {
+			serverPath, args, given = v, args[1:], true
+		} else if args[0] == "--server" && len(args) > 1 {
+			serverPath, args, given = args[1], args[2:], true
+		}
+	}
+	if len(args) != 1 || strings.HasPrefix(args[0], "--") || (given && serverPath == "") {
+		fmt.Fprintln(m.Stderr, checkUsage)
 		return 2
 	}
 	path := args[0]
+	var server *spec.Server
+	if given {
+		var code int
+		if server, code = m.checkServerFile(ctx, serverPath); server == nil {
+			return code
+		}
+	}
 	data, err := readCheckInput(ctx, path)
 	if err != nil {
 		fmt.Fprintf(m.Stderr, "gantry check: %v\n", err)
 		return 1
 	}
-	if isServerConfig(data) {
+	switch {
+	case spec.IsServerConfig(data) && server != nil:
+		fmt.Fprintf(m.Stderr, "gantry check: %s is a server config, not a .gantry.yml: --server %s checks a repository's .gantry.yml against it\n", path, serverPath)
+		return 2
+	case spec.IsServerConfig(data):
 		cfg, err := spec.ParseServer(path, data)
 		if err != nil {
 			return m.checkFailed(err)
 		}
-		fmt.Fprintf(m.Stdout, "%s: valid server config\n", path)
-		fmt.Fprintf(m.Stdout, "  runner: %s, workers: %d\n", orDefault(cfg.Runner.Kind, "local"), cfg.Workers)
-		fmt.Fprintf(m.Stdout, "  repos: %s\n", keys(cfg.Repos))
-		fmt.Fprintf(m.Stdout, "  pools: %s\n", keys(cfg.Pools))
-		fmt.Fprintf(m.Stdout, "  environments: %s\n", keys(cfg.Environments))
-		printTrust(m.Stdout, cfg)
+		m.printServer(path, cfg)
 		return 0
 	}
 	f, err := spec.Parse(path, data)
 	if err != nil {
 		return m.checkFailed(err)
 	}
+	if server != nil {
+		if err := f.CheckServer(server, spec.CrossCheck{ServerFile: serverPath}); err != nil {
+			return m.checkFailed(err)
+		}
+	}
 	fmt.Fprintf(m.Stdout, "%s: valid\n", path)
+	if server != nil {
+		fmt.Fprintf(m.Stdout, "%s defines every pool and environment it needs\n", serverPath)
+	}
+	return m.printPlans(f)
+}
+
+// printServer writes what a valid server config sets up.
+func (m *Main) printServer(path string, cfg *spec.Server) {
+	fmt.Fprintf(m.Stdout, "%s: valid server config\n", path)
+	fmt.Fprintf(m.Stdout, "  runner: %s, workers: %d\n", orDefault(cfg.Runner.Kind, "local"), cfg.Workers)
+	fmt.Fprintf(m.Stdout, "  repos: %s\n", keys(cfg.Repos))
+	fmt.Fprintf(m.Stdout, "  pools: %s\n", keys(cfg.Pools))
+	fmt.Fprintf(m.Stdout, "  environments: %s\n", keys(cfg.Environments))
+	printTrust(m.Stdout, cfg)
+}
+
+// printPlans writes each pipeline and deploy stage of f as it would run,
+// each under its one header.
+func (m *Main) printPlans(f *spec.File) int {
 	for _, name := range f.PipelineNames() {
 		p, err := f.Pipeline(name)
 		if err != nil {
@@ -59,6 +101,25 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stdout, "\n%s", p.Describe())
 	}
 	return 0
+}
+
+// checkServerFile reads the server config of --server. It returns nil
+// and the exit code when it cannot be read or is not valid.
+func (m *Main) checkServerFile(ctx context.Context, path string) (*spec.Server, int) {
+	data, err := readCheckInput(ctx, path)
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "gantry check: --server: %v\n", err)
+		return nil, 1
+	}
+	if !spec.IsServerConfig(data) {
+		fmt.Fprintf(m.Stderr, "gantry check: --server %s holds a .gantry.yml, not a server config (whose keys are %s)\n", path, strings.Join(spec.ServerKeys(), ", "))
+		return nil, 2
+	}
+	cfg, err := spec.ParseServer(path, data)
+	if err != nil {
+		return nil, m.checkFailed(err)
+	}
+	return cfg, 0
 }
 
 // readCheckInput reads the file to check, at most spec.MaxFileSize bytes
@@ -137,25 +198,4 @@ func keys[V any](m map[string]V) string {
 		out += ", " + k
 	}
 	return out
-}
-
-// isServerConfig tells a server gantry.yml from a repository's .gantry.yml
-// by what it holds, whatever the file is called: a server config has repos,
-// runner, environments or the like at its top, a repo file pipelines,
-// deploy or steps.
-func isServerConfig(data []byte) bool {
-	var top map[string]yaml.Node
-	if err := yaml.Unmarshal(data, &top); err != nil {
-		return false // the repo file's parser explains syntax errors as well
-	}
-	server, repo := 0, 0
-	for k := range top {
-		switch k {
-		case "repos", "runner", "pools", "environments", "admins", "web", "workers", "retry", "limits":
-			server++
-		case "pipelines", "deploy", "image", "services", "resources", "env", "timeout", "artifacts", "prepare":
-			repo++
-		}
-	}
-	return server > repo
 }

@@ -215,19 +215,103 @@ func TestCheckStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
-// A server config is checked as one whatever its file is called, and each
-// pipeline's header is printed once.
-func TestCheckKnowsAServerConfigByItsContent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "prod.yml")
-	if err := os.WriteFile(path, []byte("repos:\n  app: {path: /srv/app}\nworkers: 2\n"), 0o644); err != nil {
-		t.Fatal(err)
+// A server config is checked as one whatever its file is called, by what
+// it holds: any of the keys only a server config has, and the keys both
+// files have by their shape. A .gantry.yml with those shared keys stays
+// a .gantry.yml.
+func TestCheckKnowsServerConfigByContent(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ content, want string }{
+		{"repos:\n  app: {path: /srv/app, concurrency: 2}\nworkers: 2\n", "valid server config"},
+		{"users: {octocat: U0123}\n", "valid server config"},
+		{"previews: {max: 3, ttl: 2h}\n", "valid server config"},
+		{"retention: {jobs: 30d, logs: 7d}\n", "valid server config"},
+		{"artifacts: {bucket: acme-ci, max_files: 10}\n", "valid server config"},
+		{"events: {max_age: 12h}\n", "valid server config"},
+		{"limits: {queued_per_person: 5}\nweb: {public: true}\n", "valid server config"},
+		{"admins: [U09]\nretry: {max_attempts: 2}\n", "valid server config"},
+		// Checked as a server config, whose schedules need a repo of repos:.
+		{"schedules:\n  nightly: {cron: \"@daily\", repo: app, pipeline: nightly}\n", `prod.yml:2: schedule "nightly": repo "app" is not one of repos: (there are none)`},
+		// A misspelt server key still makes it a server config.
+		{"repoz:\n  app: {path: /srv/app}\n", `prod.yml:1: unknown key "repoz" (did you mean "repos"?)`},
+		// The keys both have, written as a .gantry.yml writes them.
+		{"artifacts: [dist/**]\nschedules:\n  nightly: {cron: \"@daily\", pipeline: nightly}\npipelines:\n  nightly: {steps: [make soak]}\n", "prod.yml: valid\n"},
+	} {
+		path := filepath.Join(dir, "prod.yml")
+		if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, out, errOut := runMain(t, "check", path)
+		if !strings.Contains(out+errOut, tt.want) {
+			t.Errorf("check prod.yml holding\n%s: want %q in\n%s%s", tt.content, tt.want, out, errOut)
+		}
 	}
-	code, out, errOut := runMain(t, "check", path)
-	if code != 0 || !strings.Contains(out, "valid server config") {
-		t.Fatalf("check prod.yml: exit %d\n%s%s", code, out, errOut)
+}
+
+// gantry check prints each pipeline's and deploy stage's header once.
+func TestCheckPrintsEachPipelineHeaderOnce(t *testing.T) {
+	code, out, errOut := runMain(t, "check", filepath.Join("..", "..", "examples", "hello", ".gantry.yml"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	_, out, _ = runMain(t, "check", filepath.Join("..", "..", "examples", "hello", ".gantry.yml"))
-	if n := strings.Count(out, "pipeline branch"); n != 1 {
-		t.Errorf("the branch pipeline's header is printed %d times:\n%s", n, out)
+	for _, header := range []string{"pipeline branch", "pipeline pr", "deploy staging", "deploy production"} {
+		if n := strings.Count(out, header); n != 1 {
+			t.Errorf("%q is printed %d times:\n%s", header, n, out)
+		}
+	}
+}
+
+// gantry check --server gantry.yml .gantry.yml checks the repo file against
+// the server config: each pool and environment it needs that the server
+// config does not define, at the repo file's line, with what is defined
+// and the nearest name.
+func TestCheckCrossChecksARepoFileAgainstTheServerConfig(t *testing.T) {
+	dir := t.TempDir()
+	server := filepath.Join(dir, "gantry.yml")
+	repo := filepath.Join(dir, ".gantry.yml")
+	write := func(path, text string) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(server, "pools:\n  redis: [redis-1]\n  pg: [pg-1]\nenvironments:\n  staging: {deployers: [\"*\"]}\n  production: {deployers: [U01]}\n")
+	write(repo, `resources: [mysql]
+pipelines:
+  branch: {steps: [make test]}
+  nightly:
+    resources: [redis, pq]
+    steps: [make soak]
+deploy:
+  staging: {steps: [./deploy staging]}
+  prod: {steps: [./deploy prod]}
+`)
+	code, out, errOut := runMain(t, "check", "--server", server, repo)
+	want := []string{
+		repo + `:1: resources: pool "mysql" is not defined in ` + server + ` (pools: pg, redis)`,
+		repo + `:5: resources in pipeline "nightly": pool "pq" is not defined in ` + server + ` (did you mean "pg"? pools: pg, redis)`,
+		repo + `:9: deploy stage "prod": environment "prod" is not defined in ` + server + ` (environments: production, staging), so no one can deploy there`,
+	}
+	if code != 1 || errOut != strings.Join(want, "\n")+"\n" {
+		t.Errorf("exit %d\nstderr:\n%s\nwant:\n%s\nstdout:\n%s", code, errOut, strings.Join(want, "\n"), out)
+	}
+
+	write(repo, "resources: [pg]\npipelines:\n  branch: {steps: [make test]}\ndeploy:\n  staging: {steps: [./deploy staging]}\n")
+	code, out, errOut = runMain(t, "check", "--server="+server, repo)
+	if code != 0 || !strings.Contains(out, repo+": valid\n"+server+" defines every pool and environment it needs\n") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+
+	// The two files the wrong way round, or --server without a file.
+	for _, args := range [][]string{{"--server", repo, repo}, {"--server", server, server}, {"--server", server}, {"--server=", repo}, {"--server", server, "--verbose"}} {
+		code, _, errOut := runMain(t, append([]string{"check"}, args...)...)
+		if code != 2 || errOut == "" {
+			t.Errorf("check %v: exit %d: %s", args, code, errOut)
+		}
+	}
+	if _, _, errOut := runMain(t, "check"); !strings.Contains(errOut, "gantry check --server GANTRY_YML FILE") {
+		t.Errorf("the usage does not show --server: %s", errOut)
+	}
+	if _, out, _ := runMain(t, "help"); !strings.Contains(out, "check --server gantry.yml .gantry.yml") {
+		t.Errorf("gantry's usage does not show check --server:\n%s", out)
 	}
 }
