@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,15 +125,6 @@ func TestOneSlackTokenIsRefused(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "gantry: SLACK_APP_TOKEN: is not set, but SLACK_BOT_TOKEN is") {
 		t.Errorf("bot token alone: exited %d; stderr:\n%s", code, stderr)
 	}
-}
-
-func writeConfig(t *testing.T, cfg string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "gantry.yml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestConsoleSaysWhatItWaitsForWhenInputEnds: Ctrl-D while a deploy awaited
