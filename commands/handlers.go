@@ -22,7 +22,7 @@ func (s *Service) repoFor(r *Request, repo string) (string, error) {
 	if repo != "" {
 		return repo, nil
 	}
-	if name, ok := s.cfg.RepoForChannel(r.Channel); ok {
+	if name, ok := s.cfg().RepoForChannel(r.Channel); ok {
 		return name, nil
 	}
 	if r.Console {
@@ -80,12 +80,12 @@ func (s *Service) resolvePlan(ctx context.Context, r *Request, repo, ref string,
 // have: queued, it could only wait forever or fail on every retry.
 func (s *Service) knownPools(src *scm.Source, plan *spec.Plan) error {
 	for _, name := range plan.Resources {
-		if _, ok := s.cfg.Pools[name]; ok {
+		if _, ok := s.cfg().Pools[name]; ok {
 			continue
 		}
 		have := "it has no pools; they are listed under pools: in gantry.yml"
-		if len(s.cfg.Pools) > 0 {
-			have = "its pools are: " + strings.Join(slices.Sorted(maps.Keys(s.cfg.Pools)), ", ")
+		if len(s.cfg().Pools) > 0 {
+			have = "its pools are: " + strings.Join(slices.Sorted(maps.Keys(s.cfg().Pools)), ", ")
 		}
 		return jobs.Userf("nothing was queued: %s asks for a member of pool %q, which this gantry server does not have (%s)", src.SpecName, name, have)
 	}

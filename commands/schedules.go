@@ -24,7 +24,6 @@ import (
 type Scheduler struct {
 	s       *Service
 	state   *rdb.Schedules
-	list    []spec.Schedule // the server config's
 	now     func() time.Time
 	poll    time.Duration
 	refresh time.Duration
@@ -48,7 +47,7 @@ type SchedulerConfig struct {
 // keeps how far each has run in state. Until it is made, `schedules`
 // answers that none run here.
 func (s *Service) Scheduler(state *rdb.Schedules, cfg SchedulerConfig) *Scheduler {
-	sc := &Scheduler{s: s, state: state, list: s.cfg.Schedules, now: cfg.Now, poll: cfg.Poll, refresh: cfg.Refresh, log: s.logger}
+	sc := &Scheduler{s: s, state: state, now: cfg.Now, poll: cfg.Poll, refresh: cfg.Refresh, log: s.logger}
 	if sc.refresh <= 0 {
 		sc.refresh = 5 * time.Minute
 	}
@@ -134,11 +133,13 @@ func (sc *Scheduler) tick(ctx context.Context, s spec.Schedule) error {
 	return sc.state.Started(ctx, s.Name, id)
 }
 
-// all are the server config's schedules and those of the repos' files.
+// all are the server config's schedules, as it is now, and those of the
+// repos' files.
 func (sc *Scheduler) all() []spec.Schedule {
+	list := sc.s.cfg().Schedules
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	return append(slices.Clone(sc.list), sc.fromFiles...)
+	return append(slices.Clone(list), sc.fromFiles...)
 }
 
 // readFiles reads the schedules of every configured repo's .gantry.yml on
@@ -154,7 +155,7 @@ func (sc *Scheduler) readFiles(ctx context.Context) {
 		return
 	}
 	var out []spec.Schedule
-	for _, repo := range slices.Sorted(maps.Keys(sc.s.cfg.Repos)) {
+	for _, repo := range slices.Sorted(maps.Keys(sc.s.cfg().Repos)) {
 		got, err := sc.readFile(ctx, repo)
 		if err != nil {
 			sc.log.Warn("schedules: cannot read the repo's .gantry.yml; keeping its schedules as they were", "repo", repo, "err", err)
@@ -183,7 +184,7 @@ func (sc *Scheduler) readFile(ctx context.Context, repo string) ([]spec.Schedule
 	if err != nil {
 		return nil, err
 	}
-	channel := sc.s.cfg.Repos[repo].Channel
+	channel := sc.s.cfg().Repos[repo].Channel
 	var out []spec.Schedule
 	for _, s := range f.Schedules {
 		if channel == "" {
