@@ -77,6 +77,9 @@ func TestSIGHUPReloadsConfigAndKeepsOldOnError(t *testing.T) {
 	s.waitFor(`#2: deploy again@main \([0-9a-f]{7}\) to staging is awaiting approval`, 20*time.Second)
 	s.typeLine("envs")
 	s.waitFor(`staging\*\n(gantry > [^\n]*\n)*gantry > Deployers: bob, alice; approval required, by carol\n`, 10*time.Second)
+	if strings.Contains(s.out.String(), "*qa*") {
+		t.Error("envs lists qa, an environment added by a reload: it has no deploy queue until a restart")
+	}
 	if n := strings.Count(s.errOut.String(), `msg="config reloaded"`); n != 1 {
 		t.Errorf("%d reloads logged, want 1", n)
 	}
