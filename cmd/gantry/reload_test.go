@@ -185,3 +185,34 @@ func TestUnknownSlackNameStopsStartWithFileLine(t *testing.T) {
 		t.Error("gantry served Slack with names it could not resolve")
 	}
 }
+
+// TestWorkerReloadNamesWhatNeedsARestart: a worker acts on no policy, but
+// a reload still checks the file and names each change it will only
+// apply when restarted.
+func TestWorkerReloadNamesWhatNeedsARestart(t *testing.T) {
+	s := newSlackSession(t)
+	run := s.start("worker")
+	s.srv.WaitFor(t, 20*time.Second, "the worker to start", func(*slackserver.Server) bool {
+		return strings.Contains(s.errOut.String(), `msg="worker started"`)
+	})
+	cfg, err := os.ReadFile(s.env["GANTRY_CONFIG"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(strings.Replace(string(cfg), "workers: 10", "workers: 3", 1), "db: [db-1, db-2]", "db: [db-1, db-2, db-3]", 1)
+	if err := os.WriteFile(s.env["GANTRY_CONFIG"], []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.m.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`level=WARN msg="config reload: this change needs a restart; the running value is kept" key=workers`,
+		`level=WARN msg="config reload: this change needs a restart; the running value is kept" key=pools`,
+		`level=INFO msg="config reloaded" changed=nothing needs_restart="workers, pools"`,
+	} {
+		if !strings.Contains(s.errOut.String(), want) {
+			t.Errorf("the log does not say %s:\n%s", want, s.errOut)
+		}
+	}
+}
