@@ -32,6 +32,7 @@ type Scheduler struct {
 	mu        sync.Mutex
 	fromFiles []spec.Schedule // those of the repos' default branches' .gantry.yml
 	readAt    time.Time       // when they were read; zero: never
+	readFrom  *spec.Server    // the server config they were read under
 }
 
 // SchedulerConfig configures a Scheduler. Zero values are the defaults.
@@ -143,19 +144,21 @@ func (sc *Scheduler) all() []spec.Schedule {
 }
 
 // readFiles reads the schedules of every configured repo's .gantry.yml on
-// its default branch, when they are older than the refresh interval. A
-// repo whose file cannot be read keeps the schedules read before.
+// its default branch, when they are older than the refresh interval or the
+// server config was reloaded since. A repo whose file cannot be read keeps
+// the schedules read before.
 func (sc *Scheduler) readFiles(ctx context.Context) {
-	now := sc.now()
+	now, cfg := sc.now(), sc.s.cfg()
 	sc.mu.Lock()
-	due := sc.readAt.IsZero() || now.Sub(sc.readAt) >= sc.refresh
+	// A reloaded server config may have other repos, or other channels.
+	due := sc.readAt.IsZero() || now.Sub(sc.readAt) >= sc.refresh || cfg != sc.readFrom
 	prev := sc.fromFiles
 	sc.mu.Unlock()
 	if !due {
 		return
 	}
 	var out []spec.Schedule
-	for _, repo := range slices.Sorted(maps.Keys(sc.s.cfg().Repos)) {
+	for _, repo := range slices.Sorted(maps.Keys(cfg.Repos)) {
 		got, err := sc.readFile(ctx, repo)
 		if err != nil {
 			sc.log.Warn("schedules: cannot read the repo's .gantry.yml; keeping its schedules as they were", "repo", repo, "err", err)
@@ -169,7 +172,7 @@ func (sc *Scheduler) readFiles(ctx context.Context) {
 		out = append(out, got...)
 	}
 	sc.mu.Lock()
-	sc.fromFiles, sc.readAt = out, now
+	sc.fromFiles, sc.readAt, sc.readFrom = out, now, cfg
 	sc.mu.Unlock()
 }
 
