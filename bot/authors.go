@@ -23,8 +23,8 @@ type EmailLookup interface {
 // else the commit's author email looked up with Email.
 type Authors struct {
 	Commits CommitAuthors
-	Users   map[string]string // lower-case GitHub login -> user ID
-	Email   EmailLookup       // nil: by the map only
+	Users   func() map[string]string // lower-case GitHub login -> user ID, as configured now; nil: none
+	Email   EmailLookup              // nil: by the map only
 }
 
 // Find returns the user who wrote j's commit; "" when nobody is known
@@ -37,7 +37,11 @@ func (a *Authors) Find(ctx context.Context, j *jobs.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if id := a.Users[strings.ToLower(au.Login)]; au.Login != "" && id != "" {
+	var users map[string]string
+	if a.Users != nil {
+		users = a.Users()
+	}
+	if id := users[strings.ToLower(au.Login)]; au.Login != "" && id != "" {
 		return id, nil
 	}
 	if a.Email == nil || au.Email == "" || strings.HasSuffix(au.Email, "@users.noreply.github.com") {

@@ -13,7 +13,7 @@ import (
 // IsAdmin reports whether the person may do admin things. In the console
 // the person at the keyboard is an admin.
 func (s *Service) IsAdmin(r *Request) bool {
-	return r.Console || s.cfg.IsAdmin(r.User)
+	return r.Console || s.cfg().IsAdmin(r.User)
 }
 
 // isOneOf reports whether the person is among people: "*" is everyone, a
@@ -62,7 +62,7 @@ func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool,
 	}
 	who = append(who, "admins")
 	if j.Kind == jobs.Deploy {
-		env := s.cfg.Environments[j.Env]
+		env := s.cfg().Environments[j.Env]
 		ok, err := s.isOneOf(ctx, r, env.Deployers)
 		if err != nil || ok {
 			return ok, "", err

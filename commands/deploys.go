@@ -16,7 +16,7 @@ import (
 const defaultApprovalTTL = time.Hour
 
 func (s *Service) environment(name string) (spec.Environment, bool) {
-	env, ok := s.cfg.Environments[name]
+	env, ok := s.cfg().Environments[name]
 	if ok && env.ApprovalTTL <= 0 {
 		env.ApprovalTTL = defaultApprovalTTL
 	}
@@ -52,7 +52,7 @@ func (s *Service) approversOf(env spec.Environment) []string {
 	if len(env.Approvers) > 0 {
 		return env.Approvers
 	}
-	return s.cfg.Admins
+	return s.cfg().Admins
 }
 
 // mayDecide applies who may approve or reject: the environment's approvers
@@ -227,7 +227,7 @@ func (s *Service) mayDeploy(ctx context.Context, r *Request, envName string) (sp
 		if r.Console {
 			return env, nil
 		}
-		return env, jobs.Userf("%s", s.cfg.UndefinedEnv(envName, ""))
+		return env, jobs.Userf("%s", s.cfg().UndefinedEnv(envName, ""))
 	}
 	ok, err := s.isOneOf(ctx, r, env.Deployers)
 	if err != nil {
@@ -327,7 +327,7 @@ func (s *Service) visibleEntries(ctx context.Context, r *Request, entries []jobs
 			}
 			ok = v
 		case e.Env != "":
-			env := s.cfg.Environments[e.Env]
+			env := s.cfg().Environments[e.Env]
 			var err error
 			if ok, err = s.isOneOf(ctx, r, append(append([]string{}, env.Deployers...), env.Approvers...)); err != nil {
 				return nil, err

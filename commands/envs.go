@@ -31,7 +31,7 @@ func (s *Service) envNames(ctx context.Context) ([]string, error) {
 	for _, n := range names {
 		set[n] = true
 	}
-	for n := range s.cfg.Environments {
+	for n := range s.cfg().Environments {
 		set[n] = true
 	}
 	return slices.Sorted(maps.Keys(set)), nil
@@ -71,7 +71,7 @@ func deployed(j *jobs.Job) say.Text {
 
 // policyLine says who may deploy to env and who approves.
 func (s *Service) policyLine(name string) say.Text {
-	env, configured := s.cfg.Environments[name]
+	env, configured := s.cfg().Environments[name]
 	if !configured {
 		return "Policy: not in the server config (only the console deploys here)"
 	}
@@ -183,7 +183,7 @@ func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply,
 	if name == "" {
 		name = c.Target
 	}
-	if _, ok := s.cfg.Environments[name]; !ok && !r.Console {
+	if _, ok := s.cfg().Environments[name]; !ok && !r.Console {
 		return Reply{}, jobs.Userf("there is no job or environment called %q", name)
 	}
 	var b say.Builder

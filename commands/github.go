@@ -95,8 +95,8 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 // repoFor finds the configured repo whose github is full (owner/name, in
 // any case, as GitHub matches them); the first by name when several are.
 func (w *Webhooks) repoFor(full string) (string, spec.Repo, bool) {
-	for _, name := range slices.Sorted(maps.Keys(w.s.cfg.Repos)) {
-		rc := w.s.cfg.Repos[name]
+	for _, name := range slices.Sorted(maps.Keys(w.s.cfg().Repos)) {
+		rc := w.s.cfg().Repos[name]
 		if rc.GitHub != "" && strings.EqualFold(rc.GitHub, full) {
 			return name, rc, true
 		}
@@ -134,7 +134,7 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 	if err != nil {
 		return err
 	}
-	if err := f.CheckServer(w.s.cfg, spec.CrossCheck{Plans: []string{pipeline}}); err != nil {
+	if err := f.CheckServer(w.s.cfg(), spec.CrossCheck{Plans: []string{pipeline}}); err != nil {
 		log.Warn("GitHub webhook: nothing queued: .gantry.yml needs a pool gantry.yml does not define", "err", err)
 		return w.reportInvalid(src, ev, err)
 	}

@@ -29,7 +29,7 @@ type Notices interface {
 
 // lockTTL is how long a lock on env stands when no time is given.
 func (s *Service) lockTTL(env string) time.Duration {
-	if e, ok := s.cfg.Environments[env]; ok && e.LockTTL > 0 {
+	if e, ok := s.cfg().Environments[env]; ok && e.LockTTL > 0 {
 		return e.LockTTL
 	}
 	return spec.DefaultLockTTL
@@ -81,7 +81,7 @@ func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, erro
 
 func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	if c.Force && !s.IsAdmin(r) {
-		return Reply{}, jobs.Userf("only admins may force an unlock; admins: %s", people(s.cfg.Admins))
+		return Reply{}, jobs.Userf("only admins may force an unlock; admins: %s", people(s.cfg().Admins))
 	}
 	before, err := s.store.EnvLock(ctx, c.Env)
 	if err != nil {
@@ -90,7 +90,7 @@ func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, er
 	u, err := s.store.UnlockEnv(ctx, c.Env, r.User, c.Force)
 	if errors.Is(err, jobs.ErrNotHolder) {
 		return Reply{}, jobs.Userf("%s is locked by %s; only they may unlock it, or an admin with `unlock %s --force` (admins: %s)",
-			c.Env, Mention(u.Holder), c.Env, people(s.cfg.Admins))
+			c.Env, Mention(u.Holder), c.Env, people(s.cfg().Admins))
 	}
 	if err != nil {
 		return Reply{}, err

@@ -42,7 +42,7 @@ func (s *Service) pool(ctx context.Context, r *Request, c *Command) (Reply, erro
 		return s.poolRelease(ctx, r, c)
 	}
 	if c.Target != "" {
-		if _, ok := s.cfg.Pools[c.Target]; !ok {
+		if _, ok := s.cfg().Pools[c.Target]; !ok {
 			return Reply{}, jobs.Userf("there is no pool called %q", c.Target)
 		}
 	}
@@ -76,7 +76,7 @@ func (s *Service) pool(ctx context.Context, r *Request, c *Command) (Reply, erro
 
 func (s *Service) poolRelease(ctx context.Context, r *Request, c *Command) (Reply, error) {
 	if !s.IsAdmin(r) {
-		return Reply{}, jobs.Userf("only admins may release a resource; admins: %s", people(s.cfg.Admins))
+		return Reply{}, jobs.Userf("only admins may release a resource; admins: %s", people(s.cfg().Admins))
 	}
 	if _, ok := s.pools.PoolOf(c.Target); !ok {
 		return Reply{}, jobs.Userf("there is no resource called %q", c.Target)

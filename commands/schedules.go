@@ -24,7 +24,6 @@ import (
 type Scheduler struct {
 	s       *Service
 	state   *rdb.Schedules
-	list    []spec.Schedule // the server config's
 	now     func() time.Time
 	poll    time.Duration
 	refresh time.Duration
@@ -33,6 +32,7 @@ type Scheduler struct {
 	mu        sync.Mutex
 	fromFiles []spec.Schedule // those of the repos' default branches' .gantry.yml
 	readAt    time.Time       // when they were read; zero: never
+	readFrom  *spec.Server    // the server config they were read under
 }
 
 // SchedulerConfig configures a Scheduler. Zero values are the defaults.
@@ -48,7 +48,7 @@ type SchedulerConfig struct {
 // keeps how far each has run in state. Until it is made, `schedules`
 // answers that none run here.
 func (s *Service) Scheduler(state *rdb.Schedules, cfg SchedulerConfig) *Scheduler {
-	sc := &Scheduler{s: s, state: state, list: s.cfg.Schedules, now: cfg.Now, poll: cfg.Poll, refresh: cfg.Refresh, log: s.logger}
+	sc := &Scheduler{s: s, state: state, now: cfg.Now, poll: cfg.Poll, refresh: cfg.Refresh, log: s.logger}
 	if sc.refresh <= 0 {
 		sc.refresh = 5 * time.Minute
 	}
@@ -134,27 +134,31 @@ func (sc *Scheduler) tick(ctx context.Context, s spec.Schedule) error {
 	return sc.state.Started(ctx, s.Name, id)
 }
 
-// all are the server config's schedules and those of the repos' files.
+// all are the server config's schedules, as it is now, and those of the
+// repos' files.
 func (sc *Scheduler) all() []spec.Schedule {
+	list := sc.s.cfg().Schedules
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	return append(slices.Clone(sc.list), sc.fromFiles...)
+	return append(slices.Clone(list), sc.fromFiles...)
 }
 
 // readFiles reads the schedules of every configured repo's .gantry.yml on
-// its default branch, when they are older than the refresh interval. A
-// repo whose file cannot be read keeps the schedules read before.
+// its default branch, when they are older than the refresh interval or the
+// server config was reloaded since. A repo whose file cannot be read keeps
+// the schedules read before.
 func (sc *Scheduler) readFiles(ctx context.Context) {
-	now := sc.now()
+	now, cfg := sc.now(), sc.s.cfg()
 	sc.mu.Lock()
-	due := sc.readAt.IsZero() || now.Sub(sc.readAt) >= sc.refresh
+	// A reloaded server config may have other repos, or other channels.
+	due := sc.readAt.IsZero() || now.Sub(sc.readAt) >= sc.refresh || cfg != sc.readFrom
 	prev := sc.fromFiles
 	sc.mu.Unlock()
 	if !due {
 		return
 	}
 	var out []spec.Schedule
-	for _, repo := range slices.Sorted(maps.Keys(sc.s.cfg.Repos)) {
+	for _, repo := range slices.Sorted(maps.Keys(cfg.Repos)) {
 		got, err := sc.readFile(ctx, repo)
 		if err != nil {
 			sc.log.Warn("schedules: cannot read the repo's .gantry.yml; keeping its schedules as they were", "repo", repo, "err", err)
@@ -168,7 +172,7 @@ func (sc *Scheduler) readFiles(ctx context.Context) {
 		out = append(out, got...)
 	}
 	sc.mu.Lock()
-	sc.fromFiles, sc.readAt = out, now
+	sc.fromFiles, sc.readAt, sc.readFrom = out, now, cfg
 	sc.mu.Unlock()
 }
 
@@ -183,7 +187,7 @@ func (sc *Scheduler) readFile(ctx context.Context, repo string) ([]spec.Schedule
 	if err != nil {
 		return nil, err
 	}
-	channel := sc.s.cfg.Repos[repo].Channel
+	channel := sc.s.cfg().Repos[repo].Channel
 	var out []spec.Schedule
 	for _, s := range f.Schedules {
 		if channel == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-ci/gantry/jobs"
@@ -66,7 +67,7 @@ type Handler func(ctx context.Context, r *Request, c *Command) (Reply, error)
 
 // Service holds what the handlers act on, and the registry of handlers.
 type Service struct {
-	cfg            *spec.Server
+	live           *atomic.Pointer[spec.Server] // the server config; see cfg
 	store          *jobs.Store
 	log            *jobs.Log
 	sources        Sources
@@ -87,7 +88,11 @@ type Service struct {
 
 // Deps are a Service's dependencies. Groups and Links may be nil.
 type Deps struct {
+	// Config is the server config; Live, when set, holds it instead and
+	// may be swapped for a new one at any time (a reload): the service
+	// reads it afresh for each use.
 	Config  *spec.Server
+	Live    *atomic.Pointer[spec.Server]
 	Store   *jobs.Store
 	Log     *jobs.Log
 	Sources Sources
@@ -113,12 +118,16 @@ type Deps struct {
 // NewService returns the command service.
 func NewService(d Deps) *Service {
 	s := &Service{
-		cfg: d.Config, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
+		live: d.Live, store: d.Store, log: d.Log, sources: d.Sources, groups: d.Groups,
 		channels: d.Channels, links: d.Links, listLink: d.ListLink, now: d.Store.Now, logger: d.Logger, pools: d.Pools,
 		notices: d.Notices, previewStopper: d.PreviewStopper, previewLinks: d.PreviewLink,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	if s.live == nil {
+		s.live = new(atomic.Pointer[spec.Server])
+		s.live.Store(d.Config)
 	}
 	s.handlers = map[Verb]Handler{
 		VerbBuild:     s.build,
@@ -144,6 +153,10 @@ func NewService(d Deps) *Service {
 	}
 	return s
 }
+
+// cfg is the server config as it is now: each call sees one whole config,
+// the old or the new one when a reload swaps them.
+func (s *Service) cfg() *spec.Server { return s.live.Load() }
 
 // Handle parses the request's text and acts on it. It always answers:
 // a reply for the person, or an empty Reply when the text was not for gantry.

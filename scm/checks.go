@@ -34,7 +34,7 @@ type Author struct {
 var ErrNotGitHub = errors.New("the repository is not on GitHub")
 
 func (r *Resolver) githubOf(repo string) (*GitHub, string, error) {
-	rc, ok := r.cfg.Repos[repo]
+	rc, ok := r.live.Load().Repos[repo]
 	if !ok || rc.GitHub == "" {
 		return nil, "", fmt.Errorf("%s: %w", repo, ErrNotGitHub)
 	}

@@ -18,7 +18,7 @@ func (r *Resolver) Contains(ctx context.Context, repo, branch, sha string) (bool
 	if !validBranchName(branch) || !isSHA(sha) {
 		return false, fmt.Errorf("contains %s in %s@%s: not a branch and a commit SHA", sha, repo, branch)
 	}
-	rc, ok := r.cfg.Repos[repo]
+	rc, ok := r.live.Load().Repos[repo]
 	if ok && rc.GitHub != "" && r.github != nil {
 		gh, ok := r.github.(interface {
 			Contains(ctx context.Context, repo, branch, sha string) (bool, error)

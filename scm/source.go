@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/gantry-ci/gantry/jobs"
@@ -54,21 +55,29 @@ type GitHubReader interface {
 
 // Resolver turns what people type into a Source.
 type Resolver struct {
-	cfg    *spec.Server
-	github GitHubReader // nil: GitHub repos are read from their path
+	live   *atomic.Pointer[spec.Server] // read afresh for each look-up
+	github GitHubReader                 // nil: GitHub repos are read from their path
 }
 
 // NewResolver returns a resolver for the repositories of cfg. gh may be nil
 // when no GitHub access is configured.
 func NewResolver(cfg *spec.Server, gh GitHubReader) *Resolver {
-	return &Resolver{cfg: cfg, github: gh}
+	live := new(atomic.Pointer[spec.Server])
+	live.Store(cfg)
+	return NewLiveResolver(live, gh)
+}
+
+// NewLiveResolver returns a resolver for the repositories of the config
+// in live, which a reload may swap for another at any time.
+func NewLiveResolver(live *atomic.Pointer[spec.Server], gh GitHubReader) *Resolver {
+	return &Resolver{live: live, github: gh}
 }
 
 // Resolve finds repo at ref ("" for its default). Local paths are allowed
 // only when allowPaths is set (the console): chat text never names a path
 // on the server.
 func (r *Resolver) Resolve(ctx context.Context, repo, ref string, allowPaths bool) (*Source, error) {
-	if rc, ok := r.cfg.Repos[repo]; ok {
+	if rc, ok := r.live.Load().Repos[repo]; ok {
 		if rc.GitHub != "" && r.github != nil {
 			if ref == "" {
 				ref = rc.DefaultBranch // "" still: GitHub's own default branch
@@ -87,8 +96,9 @@ func (r *Resolver) Resolve(ctx context.Context, repo, ref string, allowPaths boo
 }
 
 func (r *Resolver) names() []string {
-	names := make([]string, 0, len(r.cfg.Repos))
-	for n := range r.cfg.Repos {
+	repos := r.live.Load().Repos
+	names := make([]string, 0, len(repos))
+	for n := range repos {
 		names = append(names, n)
 	}
 	if len(names) == 0 {

@@ -29,7 +29,7 @@ const (
 	repoNameRule = "lower-case letters, digits, ., - and _, starting with a letter or digit, at most 63 characters"
 	envNameRule  = "letters, digits and _, not starting with a digit"
 	memberRule   = "letters, digits and . _ : / @ -, starting with a letter or digit, at most 128 characters"
-	personRule   = `a Slack user ID (U… or W…), a user group ID (S…) or handle (S-name), "*" for everyone, or a console user name`
+	personRule   = `a Slack user ID (U… or W…) or @name, a user group ID (S…) or @handle (or S-handle), "*" for everyone, or a console user name`
 )
 
 // reservedEnvPrefix starts the names of the variables gantry sets for steps.
@@ -37,9 +37,10 @@ const reservedEnvPrefix = "GANTRY_"
 
 // validPerson reports whether s names a person or group in the server config:
 // "*" (everyone), a Slack user ID (U…, W…), a user group ID (S…) or a user
-// group by its handle (S-releasers), or a plain user name as the console uses.
+// group by its handle (S-releasers), a plain user name as the console uses,
+// or @name: a Slack user or user group by name (see ResolveNames).
 func validPerson(s string) bool {
-	return s == "*" || slackIDRE.MatchString(s) || groupNameRE.MatchString(s) || userNameRE.MatchString(s)
+	return s == "*" || slackIDRE.MatchString(s) || groupNameRE.MatchString(s) || userNameRE.MatchString(s) || isPersonName(s)
 }
 
 // validBranch reports whether s is a branch name git would accept (the rules

@@ -21,6 +21,8 @@ type decoder struct {
 	// ecsEnvNode is where the server config's runner.ecs.environments
 	// is, for checks that span sections.
 	ecsEnvNode *yaml.Node
+	// names are the persons, groups and channels written by name.
+	names []Name
 	// scheduleNodes are the keys of the server config's schedules, one per
 	// Server.Schedules entry, for checkSchedules' messages.
 	scheduleNodes []*yaml.Node

@@ -125,11 +125,12 @@ func (d *decoder) scheduleList(n *yaml.Node, inServer bool) ([]Schedule, []*yaml
 					continue
 				}
 				c, ok := d.str(v, "channel"+where)
-				if ok && !channelRE.MatchString(c) {
-					d.problem(resolve(v), "channel%s: %q is not a Slack channel ID (C…, G…)", where, clip(c))
+				if ok && !validChannel(c) {
+					d.problem(resolve(v), "channel%s: %q is not %s", where, clip(c), channelRule)
 					continue
 				}
 				sc.Channel = c
+				d.noteName(c, NameChannel, resolve(v).Line, "channel"+where)
 			default:
 				d.unknownKey(k.key, where, known)
 			}

@@ -20,7 +20,8 @@ type Server struct {
 	Pools        map[string][]string    // pool name -> members
 	Environments map[string]Environment // who may deploy and approve, by environment
 	Admins       []string               // persons (see Environment)
-	// Users maps GitHub logins to Slack user IDs: a failed build's reply
+	// Users maps GitHub logins to Slack user IDs (or @names until
+	// ResolveNames): a failed build's reply
 	// mentions its commit's author by them (else by their email).
 	Users     map[string]string
 	Web       Web
@@ -32,6 +33,9 @@ type Server struct {
 	Artifacts Artifacts  // where jobs' artifacts go
 	Events    Events     // where job state changes are published
 	Previews  Previews   // how many previews run at once, and for how long
+
+	file  string // the file it was read from, for the problems of ResolveNames
+	names []Name // persons, groups and channels written by name, to resolve
 }
 
 // Previews bound the previews (preview #N, preview: in .gantry.yml).
@@ -134,8 +138,10 @@ type ECSConfig struct {
 //
 // A person is "*" (everyone in a channel the bot is in), a Slack user ID
 // (U…, W…), a Slack user group ID (S…), a user group by its handle
-// ("S-releasers" for @releasers), or a plain user name as the console uses
-// ($USER).
+// ("S-releasers" for @releasers), a plain user name as the console uses
+// ($USER), or @name: a Slack user by handle or display name, or a user group
+// by handle, which ResolveNames turns into its ID (ConsoleNames into the
+// console user name).
 type Environment struct {
 	Deployers    []string
 	Approvers    []string
@@ -249,6 +255,7 @@ func ParseServer(filename string, data []byte) (*Server, error) {
 	if err := d.err(); err != nil {
 		return nil, err
 	}
+	s.file, s.names = filename, d.names
 	return s, nil
 }
 
@@ -354,13 +361,14 @@ func (d *decoder) repos(n *yaml.Node, s *Server) {
 				c, ok := d.str(v, "channel"+where)
 				switch {
 				case !ok:
-				case !channelRE.MatchString(c):
-					d.problem(resolve(v), "channel%s: %q is not a Slack channel ID (C…, G… or D…, e.g. C0123456789: use the ID, not the name)", where, clip(c))
+				case !validChannel(c):
+					d.problem(resolve(v), "channel%s: %q is not %s (e.g. C0123456789 or #deploys)", where, clip(c), channelRule)
 				case boundTo[c] != "":
 					d.problem(resolve(v), "channel%s: %s is already bound to repo %q (a channel has one default repo)", where, c, boundTo[c])
 				default:
 					boundTo[c] = name
 					r.Channel = c
+					d.noteName(c, NameChannel, resolve(v).Line, "channel"+where)
 				}
 			case "builders":
 				r.Builders = d.persons(v, "builders"+where)
@@ -659,10 +667,11 @@ func (d *decoder) users(n *yaml.Node, s *Server) {
 		if !ok {
 			continue
 		}
-		if !slackUserRE.MatchString(id) {
-			d.problem(resolve(fl.val), "users: %s: %q is not a Slack user ID (U… or W…)", login, clip(id))
+		if !slackUserRE.MatchString(id) && !isPersonName(id) {
+			d.problem(resolve(fl.val), "users: %s: %q is not a Slack user ID (U… or W…) or @name", login, clip(id))
 			continue
 		}
+		d.noteName(id, NameUser, resolve(fl.val).Line, "users: "+login)
 		if s.Users == nil {
 			s.Users = map[string]string{}
 		}
@@ -687,6 +696,7 @@ func (d *decoder) persons(n *yaml.Node, subject string) []string {
 			d.problem(it, "%s: %q is not %s", subject, clip(p), personRule)
 		case !slices.Contains(out, p):
 			out = append(out, p)
+			d.noteName(p, NamePerson, resolve(it).Line, subject)
 		}
 	}
 	return out
@@ -757,11 +767,12 @@ func (d *decoder) web(n *yaml.Node, w *Web) {
 			w.Public, _ = d.boolean(f.val, "public in web")
 		case "public_channels":
 			for _, c := range d.words(f.val, "public_channels in web") {
-				if !channelRE.MatchString(c) {
-					d.problem(f.val, "public_channels in web: %q is not a Slack channel ID (C…, G…)", clip(c))
+				if !validChannel(c) {
+					d.problem(f.val, "public_channels in web: %q is not %s", clip(c), channelRule)
 					continue
 				}
 				w.PublicChannels = append(w.PublicChannels, c)
+				d.noteName(c, NameChannel, f.val.Line, "public_channels in web")
 			}
 		default:
 			d.unknownKey(f.key, " in web", webKeys)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestParseServerDesignExample(t *testing.T) {
@@ -51,7 +52,7 @@ func TestParseServerDesignExample(t *testing.T) {
 	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
 	want.Retention = Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention}
 	want.Artifacts = DefaultServer().Artifacts
-	if diff := cmp.Diff(want, s); diff != "" {
+	if diff := cmp.Diff(want, s, cmpopts.IgnoreUnexported(Server{})); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
 }
@@ -103,7 +104,7 @@ func TestParseServerExample(t *testing.T) {
 	want.Limits.QueuedPerPerson = DefaultQueuedPerPerson
 	want.Retention = Retention{Jobs: DefaultJobRetention, Logs: DefaultLogRetention}
 	want.Artifacts = DefaultServer().Artifacts
-	if diff := cmp.Diff(want, s); diff != "" {
+	if diff := cmp.Diff(want, s, cmpopts.IgnoreUnexported(Server{})); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)
 	}
 }
@@ -114,7 +115,7 @@ func TestParseServerDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseServer(%q): %v", src, err)
 		}
-		if diff := cmp.Diff(DefaultServer(), s); diff != "" {
+		if diff := cmp.Diff(DefaultServer(), s, cmpopts.IgnoreUnexported(Server{})); diff != "" {
 			t.Errorf("ParseServer(%q) (-defaults +got):\n%s", src, diff)
 		}
 	}
@@ -196,8 +197,10 @@ func TestParseServerErrors(t *testing.T) {
 		{"bad github", "repos:\n  hello:\n    github: https://github.example/acme/hello\n",
 			[]string{`gantry.yml:3: github in repo "hello": "https://github.example/acme/hello" is not owner/name (e.g. acme/hello)`}},
 		{"empty path", "repos:\n  hello: {path: ''}\n", []string{`gantry.yml:2: path in repo "hello": is empty`}},
-		{"bad channel", "repos:\n  hello: {path: x, channel: '#builds'}\n",
-			[]string{`gantry.yml:2: channel in repo "hello": "#builds" is not a Slack channel ID (C…, G… or D…, e.g. C0123456789: use the ID, not the name)`}},
+		{"bad channel", "repos:\n  hello: {path: x, channel: 'builds'}\n",
+			[]string{`gantry.yml:2: channel in repo "hello": "builds" is not a Slack channel ID (C…, G…) or #name (e.g. C0123456789 or #deploys)`}},
+		{"channel name with capitals", "repos:\n  hello: {path: x, channel: '#Builds'}\n",
+			[]string{`gantry.yml:2: channel in repo "hello": "#Builds" is not a Slack channel ID (C…, G…) or #name (e.g. C0123456789 or #deploys)`}},
 		{"channel bound twice", "repos:\n  a: {path: x, channel: C0123}\n  b: {path: y, channel: C0123}\n",
 			[]string{`gantry.yml:3: channel in repo "b": C0123 is already bound to repo "a" (a channel has one default repo)`}},
 		{"bad default branch", "repos:\n  hello: {path: x, default_branch: 'a b'}\n",
@@ -254,12 +257,13 @@ func TestParseServerErrors(t *testing.T) {
 			[]string{`gantry.yml:2: environments: "Prod" is not a valid environment name (lower-case letters, digits, - and _, starting with a letter or digit, at most 63 characters)`}},
 		{"unknown environment key", "environments:\n  prod: {deployer: [U012]}\n",
 			[]string{`gantry.yml:2: unknown key "deployer" in environment "prod" (did you mean "deployers"?)`}},
-		{"bad person", "environments:\n  prod:\n    deployers: [U012, '@alice', Bob]\n", []string{
-			`gantry.yml:3: deployers in environment "prod": "@alice" is not a Slack user ID (U… or W…), a user group ID (S…) or handle (S-name), "*" for everyone, or a console user name`,
-			`gantry.yml:3: deployers in environment "prod": "Bob" is not a Slack user ID (U… or W…), a user group ID (S…) or handle (S-name), "*" for everyone, or a console user name`,
+		{"bad person", "environments:\n  prod:\n    deployers: [U012, '@', '@<alice>', Bob]\n", []string{
+			`gantry.yml:3: deployers in environment "prod": "@" is not a Slack user ID (U… or W…) or @name, a user group ID (S…) or @handle (or S-handle), "*" for everyone, or a console user name`,
+			`gantry.yml:3: deployers in environment "prod": "@<alice>" is not a Slack user ID (U… or W…) or @name, a user group ID (S…) or @handle (or S-handle), "*" for everyone, or a console user name`,
+			`gantry.yml:3: deployers in environment "prod": "Bob" is not a Slack user ID (U… or W…) or @name, a user group ID (S…) or @handle (or S-handle), "*" for everyone, or a console user name`,
 		}},
 		{"short ID", "admins: [U1]\n",
-			[]string{`gantry.yml:1: admins: "U1" is not a Slack user ID (U… or W…), a user group ID (S…) or handle (S-name), "*" for everyone, or a console user name`}},
+			[]string{`gantry.yml:1: admins: "U1" is not a Slack user ID (U… or W…) or @name, a user group ID (S…) or @handle (or S-handle), "*" for everyone, or a console user name`}},
 		{"approval without approvers", "environments:\n  prod: {approval: true, approvers: []}\n",
 			[]string{`gantry.yml:2: environment "prod" requires approval but names no approvers`}},
 		{"approval not a boolean", "environments:\n  prod: {approval: required}\n",

@@ -46,6 +46,8 @@ const (
 	MethodChannelMembers = "conversations.members"
 	MethodUserInfo       = "users.info"
 	MethodUserByEmail    = "users.lookupByEmail"
+	MethodUsers          = "users.list"
+	MethodChannels       = "conversations.list"
 	MethodResponseURL    = "response_url" // a post to a slash command's or button's response_url
 )
 

@@ -54,12 +54,12 @@ func TestManifestAsksForWhatGantryUses(t *testing.T) {
 		"files:write",       // files.getUploadURLExternal, files.completeUploadExternal
 		"im:history",        // message.im, and conversations.replies in direct messages
 		"reactions:read",    // reaction_added
-		"usergroups:read",   // usergroups.list, usergroups.users.list
+		"usergroups:read",   // usergroups.list, usergroups.users.list: groups by ID or @handle
 		"channels:history",  // conversations.history and .replies: findPosted
 		"groups:history",    // the same in private channels
-		"channels:read",     // conversations.info: is the bot in a slash command's channel
+		"channels:read",     // conversations.info: is the bot in a slash command's channel; conversations.list: #names
 		"groups:read",       // the same for private channels
-		"users:read",        // users.info: people's display names on pages and in the console
+		"users:read",        // users.info: display names on pages and in the console; users.list: @names
 		"users:read.email",  // users.lookupByEmail: a failed build mentions its commit's author
 	}
 	if got := slices.Sorted(slices.Values(m.OAuth.Scopes.Bot)); !slices.Equal(got, slices.Sorted(slices.Values(scopes))) {

@@ -45,6 +45,8 @@ func DefaultLimits() map[string]Limit {
 		MethodChannelMembers: tier4,
 		MethodUserInfo:       tier4,
 		MethodUserByEmail:    tier3,
+		MethodUsers:          tier2,
+		MethodChannels:       tier2,
 		MethodResponseURL:    {PerMinute: 6000, Burst: 200},
 		"":                   tier3,
 	}

@@ -48,6 +48,9 @@ type Main struct {
 	metrics atomic.Pointer[web.Metrics] // for hooks made before the HTTP server
 	mu      sync.Mutex
 	closers []func() error
+
+	// reloading reloads the server config on SIGHUP once it is in use.
+	reloading atomic.Pointer[reloader]
 }
 
 // Run runs the subcommand in m.Args and returns the exit code.
@@ -238,7 +241,10 @@ func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) 
 
 // parts are the pieces every mode shares.
 type parts struct {
+	// cfg is the server config the parts were built from; live holds the
+	// one in use, which reload swaps (see restartOnly).
 	cfg      *spec.Server
+	live     *atomic.Pointer[spec.Server]
 	store    *jobs.Store
 	log      *jobs.Log
 	redactor *jobs.Redactor
@@ -296,7 +302,9 @@ func (m *Main) build(ctx context.Context) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{cfg: cfg, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewResolver(cfg, githubReader(gh)), github: gh,
+	live := new(atomic.Pointer[spec.Server])
+	live.Store(cfg)
+	p := &parts{cfg: cfg, live: live, store: store, log: log, redactor: redactor, localSecrets: local, sources: scm.NewLiveResolver(live, githubReader(gh)), github: gh,
 		previews: &previewKeeper{}}
 	ns := m.Getenv("GANTRY_REDIS_NAMESPACE")
 	if ns == "" {
@@ -427,7 +435,7 @@ func (m *Main) worker(ctx context.Context, p *parts) (*jobs.Worker, error) {
 // service builds the command service; notices is where a lock's reminder
 // and its end are said (nil: nowhere).
 func (m *Main) service(p *parts, notices bot.Surface) *commands.Service {
-	d := commands.Deps{Config: p.cfg, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink(),
+	d := commands.Deps{Config: p.cfg, Live: p.live, Store: p.store, Log: p.log, Sources: p.sources, Groups: p.groups, Channels: p.channels, Logger: m.logger, Links: p.jobLink(),
 		PreviewStopper: p.previews, PreviewLink: p.previewLink}
 	if notices != nil {
 		d.Notices = bot.Notices{Surface: notices}
@@ -473,6 +481,9 @@ func (m *Main) chores(ctx context.Context, p *parts, svc *commands.Service) {
 func (m *Main) runConsole(ctx context.Context) error {
 	p, err := m.build(ctx)
 	if err != nil {
+		return err
+	}
+	if err := m.useConfig(ctx, p, consoleNames); err != nil {
 		return err
 	}
 	gh, err := m.setupGitHub(p)
@@ -581,6 +592,9 @@ func (m *Main) runWorker(ctx context.Context) error {
 		return err
 	}
 	if err := m.checkLocalTrust(); err != nil {
+		return err
+	}
+	if err := m.useConfig(ctx, p, keptNames); err != nil {
 		return err
 	}
 	w, err := m.worker(ctx, p)

@@ -122,6 +122,9 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		}
 	}})
 	defer sched.Close()
+	if err := m.useConfig(ctx, p, slackNames(api, sched)); err != nil {
+		return err
+	}
 	p.names = slack.NewNames(api, sched, p.store, 0, m.logger)
 	srv, l, err := m.webServer(ctx, p, ":8080", gh.webhook())
 	if err != nil {
@@ -158,7 +161,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	svc := m.service(p, surface)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
 		Links: p.jobLink(), ArtifactLinks: p.artifactLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
-		Authors: &bot.Authors{Commits: p.sources, Users: p.cfg.Users, Email: slack.NewEmails(api, sched)},
+		Authors: &bot.Authors{Commits: p.sources, Users: func() map[string]string { return p.live.Load().Users }, Email: slack.NewEmails(api, sched)},
 	})
 	front := slack.New(slack.Config{
 		Socket: socketmode.New(api), Service: svc, Store: p.store, Surface: surface, BotUserID: who.UserID, Logger: m.logger,

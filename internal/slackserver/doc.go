@@ -60,8 +60,9 @@
 //
 // auth.test, chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
 // reactions.add, conversations.info, conversations.history,
-// conversations.replies, users.info, usergroups.list, usergroups.users.list,
-// files.getUploadURLExternal, files.completeUploadExternal, and
+// conversations.replies, conversations.members, conversations.list,
+// users.info, users.list, users.lookupByEmail, usergroups.list,
+// usergroups.users.list, files.getUploadURLExternal, files.completeUploadExternal, and
 // apps.connections.open. Bodies may be forms, multipart forms or JSON. Any
 // other method is answered unknown_method, recorded and logged.
 //
@@ -70,6 +71,11 @@
 // conversations.replies (parent, then replies) return it with
 // include_all_metadata, and honour oldest, latest, inclusive, limit and
 // cursor. SetUserGroupHandle names a user group for usergroups.list.
+// users.list (every user, the bot, bots and deleted users included) and
+// conversations.list (types, exclude_archived; private channels only where
+// the bot is a member) page by limit and an opaque cursor, with
+// next_cursor in response_metadata while more remain, and are held to
+// Tier 2 (DefaultLimits).
 //
 // Messages get unique, increasing ts values. A thread_ts that names a reply
 // means that reply's thread; one that names no message is thread_not_found

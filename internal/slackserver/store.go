@@ -97,6 +97,8 @@ type Channel struct {
 	NotMember bool
 	// Members are the people conversations.members lists.
 	Members []string
+	// Archived: conversations.list leaves it out with exclude_archived.
+	Archived bool
 }
 
 func (m *Message) clone() Message {

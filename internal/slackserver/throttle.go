@@ -18,15 +18,19 @@ type Limit struct {
 }
 
 // DefaultLimits are the limits a Server enforces unless told otherwise:
-// chat.postMessage about one a second per channel with a burst of 4, and
-// chat.update in Tier 3, 50 a minute with a burst of 20. Slack publishes the
+// chat.postMessage about one a second per channel with a burst of 4,
+// chat.update in Tier 3, 50 a minute with a burst of 20, and the lists
+// users.list and conversations.list in Tier 2, 20 a minute with a burst of
+// 5. Slack publishes the
 // rates, not the bursts ("Tier 3: 50+ per minute, occasional bursts"); the
 // bursts here are modest guesses, so a client that keeps to them keeps to
 // Slack's.
 func DefaultLimits() map[string]Limit {
 	return map[string]Limit{
-		"chat.postMessage": {PerMinute: 60, Burst: 4, PerChannel: true},
-		"chat.update":      {PerMinute: 50, Burst: 20},
+		"chat.postMessage":   {PerMinute: 60, Burst: 4, PerChannel: true},
+		"chat.update":        {PerMinute: 50, Burst: 20},
+		"users.list":         {PerMinute: 20, Burst: 5},
+		"conversations.list": {PerMinute: 20, Burst: 5},
 	}
 }
 

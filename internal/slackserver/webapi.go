@@ -78,6 +78,8 @@ var methods = map[string]apiHandler{
 	"conversations.members":        (*Server).conversationsMembers,
 	"users.info":                   (*Server).usersInfo,
 	"users.lookupByEmail":          (*Server).usersLookupByEmail,
+	"users.list":                   (*Server).usersList,
+	"conversations.list":           (*Server).conversationsList,
 	"usergroups.users.list":        (*Server).usergroupsUsersList,
 	"usergroups.list":              (*Server).usergroupsList,
 	"conversations.history":        (*Server).conversationsHistory,

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-ci/gantry/internal/slackserver"
+)
+
+// waitErr waits until the console's log matches re count times.
+func (s *consoleSession) waitErr(re string, count int, within time.Duration) {
+	s.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if len(rx.FindAllString(s.errOut.String(), -1)) >= count {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("the log never showed %q %d times", re, count)
+}
+
+// TestSIGHUPReloadsConfigAndKeepsOldOnError: a SIGHUP to the process makes
+// the console read gantry.yml again; the next command acts on the new
+// policy. A file that does not validate is reported with its file:line and
+// the policy in use stays.
+func TestSIGHUPReloadsConfigAndKeepsOldOnError(t *testing.T) {
+	dir := t.TempDir()
+	hello := gitRepo(t, filepath.Join(dir, "hello"), map[string]string{
+		".gantry.yml": "deploy:\n  staging:\n    steps: [echo \"deploying to staging\"]\n",
+	})
+	cfg := filepath.Join(dir, "gantry.yml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("repos:\n  hello: {path: " + hello + "}\nenvironments:\n  staging: {deployers: ['@bob']}\n")
+	s := startConsole(t, map[string]string{"GANTRY_CONFIG": cfg})
+	s.waitFor(`Ctrl-D quits`, 20*time.Second) // the SIGHUP handler is in place
+	s.typeLine("envs")
+	s.waitFor(`staging\*\ngantry > Nothing deployed yet\ngantry > Not locked\ngantry > Deployers: bob;`, 10*time.Second)
+	s.typeLine("deploy hello to staging") // the console's user is alice
+	s.waitFor(`you may not deploy to staging; deployers: bob\n`, 10*time.Second)
+
+	// Alice may deploy to staging now, with carol's approval; the workers
+	// count and a new environment need a restart: they are named, the
+	// rest applies.
+	write("repos:\n  hello: {path: " + hello + "}\n  again: {path: " + hello + "}\nworkers: 2\nenvironments:\n" +
+		"  staging: {deployers: ['@bob', '@alice'], approval: true, approvers: ['@carol']}\n  qa: {deployers: ['*']}\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitErr(`msg="config reloaded" changed="repos\.again, environments\.staging" needs_restart="workers, environments\.qa \(a new environment\)"`, 1, 10*time.Second)
+	for _, key := range []string{"workers", `"environments\.qa \(a new environment\)"`} {
+		s.waitErr(`level=WARN msg="config reload: this change needs a restart; the running value is kept" key=`+key, 1, time.Second)
+	}
+	s.typeLine("deploy again to staging")
+	s.waitFor(`#1: deploy again@main \([0-9a-f]{7}\) to staging is awaiting approval`, 20*time.Second)
+
+	// A broken file: one line with the file, the line and the problem,
+	// and the policy in use stays.
+	write("repos:\n  hello: {path: " + hello + "}\nenvironments:\n  staging: {approval: maybe}\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitErr(`level=ERROR msg="config not reloaded, keeping the one in use: `+regexp.QuoteMeta(cfg)+`:4: approval in environment \\"staging\\": [^\n]*"`, 1, 10*time.Second)
+	s.typeLine("deploy again to staging")
+	s.waitFor(`#2: deploy again@main \([0-9a-f]{7}\) to staging is awaiting approval`, 20*time.Second)
+	s.typeLine("envs")
+	s.waitFor(`staging\*\n(gantry > [^\n]*\n)*gantry > Deployers: bob, alice; approval required, by carol\n`, 10*time.Second)
+	if strings.Contains(s.out.String(), "*qa*") {
+		t.Error("envs lists qa, an environment added by a reload: it has no deploy queue until a restart")
+	}
+	if n := strings.Count(s.errOut.String(), `msg="config reloaded"`); n != 1 {
+		t.Errorf("%d reloads logged, want 1", n)
+	}
+}
+
+// slackNamesConfig writes the session's gantry.yml with the hello repo
+// and extra, and returns it.
+func slackNamesConfig(t *testing.T, s *slackSession, extra string) {
+	t.Helper()
+	hello := filepath.Join(filepath.Dir(s.env["GANTRY_CONFIG"]), "hello")
+	cfg := "repos:\n  hello: {path: " + hello + ", channel: '#builds'}\nrunner: {local: {trusted: true}}\n" + extra
+	if err := os.WriteFile(s.env["GANTRY_CONFIG"], []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slackPeople puts alice, bob and carol, the releasers group (bob) and
+// the #builds channel in the fake workspace.
+func slackPeople(s *slackSession) {
+	s.srv.AddUser(slackserver.User{ID: alice, Name: "alice", DisplayName: "Alice L."})
+	s.srv.AddUser(slackserver.User{ID: bob, Name: "bob"})
+	s.srv.AddUser(slackserver.User{ID: "U0CAROL", Name: "carol", DisplayName: "Carol"})
+	s.srv.AddUser(slackserver.User{ID: "U0GONE", Name: "alicia", Deleted: true})
+	s.srv.SetUserGroup("S0REL", bob)
+	s.srv.SetUserGroupHandle("S0REL", "releasers")
+	s.srv.AddChannel(slackserver.Channel{ID: chHello, Name: "builds"})
+}
+
+// TestSlackNamesInConfigResolveAtStart: #builds, @releasers and "@alice
+// l." (a display name) in gantry.yml act as the channel, group and person
+// they name; the workspace is read once at start, and again on reload,
+// where a new name applies and an unknown one keeps the config in use.
+func TestSlackNamesInConfigResolveAtStart(t *testing.T) {
+	s := newSlackSession(t)
+	slackPeople(s)
+	slackNamesConfig(t, s, "admins: ['@Alice L.']\nenvironments:\n  staging: {deployers: ['@releasers']}\n")
+	run := s.start("serve")
+	s.srv.WaitConnection(t, 1, 20*time.Second)
+	say := func(user, text string) {
+		s.srv.SendSlashCommand(slackserver.SlashCommand{Text: text, UserID: user, ChannelID: chHello})
+	}
+	say("U0CAROL", "build") // the channel's repo: #builds is C0BUILDS
+	s.response("U0CAROL", "Queued #1: build hello@main")
+	say("U0CAROL", "deploy staging")
+	if r := s.response("U0CAROL", "you may not deploy to staging"); !strings.Contains(r.Text, "S0REL") {
+		t.Errorf("the refusal does not name the group @releasers stands for: %s", r.Text)
+	}
+	say(bob, "deploy staging") // in @releasers
+	s.response(bob, "Queued #2: deploy hello@main")
+	say("U0CAROL", "unlock staging --force")
+	s.response("U0CAROL", "only admins may force an unlock; admins: <@U0ALICE>") // by display name
+	for method, want := range map[string]int{"users.list": 1, "usergroups.list": 1, "conversations.list": 1} {
+		if n := len(s.srv.Calls(method)); n != want {
+			t.Errorf("%d calls of %s at start, want %d", n, method, want)
+		}
+	}
+
+	// Reload: carol may deploy now.
+	slackNamesConfig(t, s, "admins: ['@Alice L.']\nenvironments:\n  staging: {deployers: ['@releasers', '@carol']}\n")
+	if err := run.m.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	say("U0CAROL", "deploy staging")
+	s.response("U0CAROL", "Queued #3: deploy hello@main")
+	if n := len(s.srv.Calls("users.list")); n != 2 {
+		t.Errorf("%d calls of users.list after one reload, want 2", n)
+	}
+
+	// A typo: the reload fails with the name's line and a hint, and carol
+	// still may deploy.
+	slackNamesConfig(t, s, "admins: ['@Alice L.']\nenvironments:\n  staging: {deployers: ['@releasers']}\nusers:\n  octocat: '@alic'\n")
+	err := run.m.reload(context.Background())
+	want := s.env["GANTRY_CONFIG"] + ":8: users: octocat: no Slack user @alic in this workspace (by handle or display name) — did you mean @alice?"
+	if err == nil || err.Error() != want {
+		t.Fatalf("reload: %v, want %s", err, want)
+	}
+	say("U0CAROL", "deploy staging")
+	s.response("U0CAROL", "Queued #4: deploy hello@main")
+}
+
+// TestUnknownSlackNameStopsStartWithFileLine: names that are not in the
+// workspace stop start-up, one line each with file:line and a hint.
+func TestUnknownSlackNameStopsStartWithFileLine(t *testing.T) {
+	s := newSlackSession(t)
+	slackPeople(s)
+	slackNamesConfig(t, s, "admins: ['@alicia', '@bobb']\nweb: {public_channels: ['#bulids']}\n")
+	s.wantExit = 1
+	s.start("serve")
+	if code := s.exit(30 * time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	cfg := s.env["GANTRY_CONFIG"]
+	for _, want := range []string{
+		"gantry: " + cfg + ":4: admins: no Slack user or user group @alicia in this workspace (by handle or display name) — did you mean @alice?\n",
+		cfg + ":4: admins: no Slack user or user group @bobb in this workspace (by handle or display name) — did you mean @bob?\n",
+		cfg + ":5: public_channels in web: no Slack channel #bulids that gantry can see (a private channel must have gantry invited; an archived one is left out) — did you mean #builds?\n",
+	} {
+		if !strings.Contains(s.errOut.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, s.errOut)
+		}
+	}
+	if strings.Contains(s.errOut.String(), "gantry is serving Slack") {
+		t.Error("gantry served Slack with names it could not resolve")
+	}
+}
+
+// TestWorkerReloadNamesWhatNeedsARestart: a worker acts on no policy, but
+// a reload still checks the file and names each change it will only
+// apply when restarted.
+func TestWorkerReloadNamesWhatNeedsARestart(t *testing.T) {
+	s := newSlackSession(t)
+	run := s.start("worker")
+	s.srv.WaitFor(t, 20*time.Second, "the worker to start", func(*slackserver.Server) bool {
+		return strings.Contains(s.errOut.String(), `msg="worker started"`)
+	})
+	cfg, err := os.ReadFile(s.env["GANTRY_CONFIG"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(strings.Replace(string(cfg), "workers: 10", "workers: 3", 1), "db: [db-1, db-2]", "db: [db-1, db-2, db-3]", 1)
+	if err := os.WriteFile(s.env["GANTRY_CONFIG"], []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.m.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`level=WARN msg="config reload: this change needs a restart; the running value is kept" key=workers`,
+		`level=WARN msg="config reload: this change needs a restart; the running value is kept" key=pools`,
+		`level=INFO msg="config reloaded" changed=nothing needs_restart="workers, pools"`,
+	} {
+		if !strings.Contains(s.errOut.String(), want) {
+			t.Errorf("the log does not say %s:\n%s", want, s.errOut)
+		}
+	}
+}
