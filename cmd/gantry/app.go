@@ -115,11 +115,13 @@ const usage = `usage: gantry [subcommand]
   worker       a worker alone: takes jobs from the queue and runs them
   check FILE   validate a .gantry.yml or gantry.yml and print what it would run;
                check --server gantry.yml .gantry.yml also checks the one against the other
+  fetch        inside an ECS job task: check the job's source out for its steps
+  collect      inside an ECS job task, after the steps: read test reports, upload artifacts
   version      print the version
 
 Settings come from the environment (SLACK_APP_TOKEN, SLACK_BOT_TOKEN, REDIS_URL,
 GANTRY_CONFIG, GANTRY_HTTP_ADDR, GANTRY_PUBLIC_URL, GITHUB_TOKEN, AWS_REGION …);
-see README.md.
+see README.md. SIGHUP makes a running gantry read its gantry.yml again.
 `
 
 // Close releases everything Run opened, newest first.
