@@ -47,6 +47,9 @@ type Deps struct {
 	Poll      time.Duration
 	Limits    Limits
 	Artifacts Artifacts // where jobs' artifacts are; zero: none served
+	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else:
+	// a worker's server, which has no pages, links or webhook.
+	ProbesOnly bool
 }
 
 // Limits bound how long and how much one client can hold the server.
@@ -111,6 +114,9 @@ func New(d Deps) *Server {
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	if d.Metrics != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}
+	if d.ProbesOnly {
+		return s
 	}
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("GET /jobs", s.jobList)

@@ -599,12 +599,25 @@ func (m *Main) runWorker(ctx context.Context) error {
 	if err := m.useConfig(ctx, p, keptNames); err != nil {
 		return err
 	}
+	probes, l, err := m.workerProbes(p)
+	if err != nil {
+		return err
+	}
 	w, err := m.worker(ctx, p)
 	if err != nil {
 		return err
 	}
 	m.logger.Info("worker started", "name", w.Name())
-	return w.Run(ctx)
+	if probes == nil {
+		return w.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- probes.Serve(ctx, l) }()
+	err = w.Run(ctx)
+	cancel()
+	return errors.Join(err, <-served)
 }
 
 // extraSubcommands are the subcommands that other files add.

@@ -135,8 +135,16 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		return err
 	}
 	var w *jobs.Worker
-	if withWorkers {
+	switch {
+	case withWorkers:
 		if w, err = m.worker(ctx, p); err != nil {
+			return err
+		}
+	case p.cfg.Runner.Kind == "ecs":
+		// A bot apart from the workers runs no jobs, but `stop #N` and the
+		// expiry sweep run here: it needs the ECS runner's StopTask to end
+		// a preview's task. The runner is built, never run.
+		if _, err := m.ecsRunner(ctx, p); err != nil {
 			return err
 		}
 	}

@@ -69,6 +69,26 @@ func (m *Main) webServer(ctx context.Context, p *parts, def string, webhook http
 	return srv, l, nil
 }
 
+// workerProbes is a worker's HTTP server when GANTRY_HTTP_ADDR is set:
+// /healthz, /readyz and /metrics (the jobs it ran, their durations, its
+// dropped log bytes), which a worker apart from the bot has nowhere else.
+// Unset, a worker listens on nothing.
+func (m *Main) workerProbes(p *parts) (*web.Server, net.Listener, error) {
+	addr := m.Getenv("GANTRY_HTTP_ADDR")
+	if addr == "" {
+		return nil, nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, &settingError{"GANTRY_HTTP_ADDR", fmt.Sprintf("cannot listen on %s: %v", addr, err)}
+	}
+	m.onClose(func() error { l.Close(); return nil })
+	p.metrics = web.NewMetrics(p.store)
+	m.metrics.Store(p.metrics)
+	m.logger.Info("worker probes listening", "addr", l.Addr().String())
+	return web.New(web.Deps{Store: p.store, Metrics: p.metrics, Logger: m.logger, ProbesOnly: true}), l, nil
+}
+
 // consoleHTTPAddr is where the console listens unless GANTRY_HTTP_ADDR says.
 const consoleHTTPAddr = "127.0.0.1:8080"
 
