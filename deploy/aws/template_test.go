@@ -159,7 +159,7 @@ func TestTemplateChecksCatchMistakes(t *testing.T) {
 		{"a parameter never used", "CacheNodeType:\n        Ref: RedisNodeType", "CacheNodeType: cache.t4g.small", "Parameters.RedisNodeType is never used"},
 		{"* on *", "Action: cloudwatch:PutMetricData", `Action: "*"`, "allows every action (*)"},
 		{"service:* on *", "Action: ecr:GetAuthorizationToken", "Action: ecr:*", "allows ecr:* on every resource"},
-		{"a scopable action on *", "Fn::Sub: arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${JobCluster}/*", `"*"`, "allows ecs:DescribeTasks on every resource"},
+		{"a scopable action on *", "Fn::Sub: arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${JobCluster}/*", `"*"`, "allows ecs:StopTask on every resource"},
 		{"an undocumented setting", "Name: GANTRY_PUBLIC_URL", "Name: GANTRY_BASE_URL", "GANTRY_BASE_URL is not a setting README.md's env var table documents"},
 		{"the bot without its public URL", "Name: GANTRY_PUBLIC_URL", "Name: GANTRY_LOG_LEVEL", "gantry bot needs GANTRY_PUBLIC_URL"},
 		{"a public URL without TLS", "Fn::Sub: https://${DomainName}\n          Secrets", "Fn::Sub: http://${DomainName}\n          Secrets", "want https://"},
