@@ -304,6 +304,16 @@ func (s *Store) Latest(ctx context.Context, user string) (*Job, error) {
 	return s.Get(ctx, id)
 }
 
+// DeadLettered is how many jobs were ever dead-lettered (the list keeps
+// only the newest).
+func (s *Store) DeadLettered(ctx context.Context) (int64, error) {
+	n, err := s.records.DeadTotal(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	return n, nil
+}
+
 // DeadLetters returns the dead-lettered job numbers, newest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]int64, error) {
 	ids, err := s.records.DeadLetters(ctx)

@@ -198,6 +198,9 @@ func TestErroredJobIsDeadLetteredAfterTheLimit(t *testing.T) {
 	if err != nil || len(dead) != 1 || dead[0] != j.ID {
 		t.Errorf("dead letters = %v (err %v), want [%d]", dead, err, j.ID)
 	}
+	if n, err := e.store.DeadLettered(ctx); n != 1 || err != nil {
+		t.Errorf("dead letters counted: %d (err %v), want 1", n, err)
+	}
 	var said bool
 	for _, ev := range allEvents(t, e.store) {
 		if ev.Job == j.ID && ev.State == jobs.Errored && ev.Text.String() == want {

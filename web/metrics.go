@@ -49,6 +49,8 @@ func NewMetrics(store *jobs.Store) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {
 		m.Registry.MustRegister(&queueCollector{store: store, queue: jobs.NewQueue(store)})
+		m.Registry.MustRegister(&funcGauge{desc: prometheus.NewDesc("gantry_dead_lettered_total",
+			"Jobs ever given up on after their last retry (dead-lettered).", nil, nil), read: store.DeadLettered, counter: true})
 	}
 	return m
 }
@@ -100,8 +102,9 @@ func (m *Metrics) gauge(name, help string, read func(context.Context) (int64, er
 // funcGauge is a gauge read from Redis when Prometheus scrapes, so every
 // process reports the same; it is left out of a scrape when the read fails.
 type funcGauge struct {
-	desc *prometheus.Desc
-	read func(context.Context) (int64, error)
+	desc    *prometheus.Desc
+	read    func(context.Context) (int64, error)
+	counter bool // a count that only grows, kept in Redis
 }
 
 func (g *funcGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
@@ -109,8 +112,12 @@ func (g *funcGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 func (g *funcGauge) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	kind := prometheus.GaugeValue
+	if g.counter {
+		kind = prometheus.CounterValue
+	}
 	if n, err := g.read(ctx); err == nil {
-		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(g.desc, kind, float64(n))
 	}
 }
 

@@ -237,7 +237,7 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 		t.Errorf("readyz %d", code)
 	}
 	_, body := get(t, f.srv.URL+"/metrics")
-	for _, want := range []string{`gantry_jobs{state="queued"} 1`, `gantry_queue_depth{kind="waiting"} 1`} {
+	for _, want := range []string{`gantry_jobs{state="queued"} 1`, `gantry_queue_depth{kind="waiting"} 1`, "# TYPE gantry_dead_lettered_total counter\ngantry_dead_lettered_total 0"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}

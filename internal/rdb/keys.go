@@ -18,6 +18,7 @@ import "strconv"
 //	{gantry}:queue              stream  jobs ready for a worker (consumer group "workers")       until acknowledged (trimmed)
 //	{gantry}:scheduled          zset    jobs waiting out a retry backoff, scored by due time     until due
 //	{gantry}:dead               list    dead-lettered job numbers                                the newest 10,000
+//	{gantry}:dead:total         string  how many jobs were ever dead-lettered (a counter)        for ever: one integer
 //	{gantry}:events             stream  announcements of transitions, steps and notes            the newest 100,000
 //	{gantry}:lease:N            string  the worker holding job N                                 the lease TTL
 //	{gantry}:log:N              string  job N's whole log (capped at 64 MiB)                     LOGS after the last write
@@ -70,6 +71,10 @@ func (k Keys) User(u string) string  { return k.p + "user:" + u }
 func (k Keys) Queue() string         { return k.p + "queue" }
 func (k Keys) Scheduled() string     { return k.p + "scheduled" }
 func (k Keys) Dead() string          { return k.p + "dead" }
+
+// DeadTotal counts every dead letter; the transition script builds it as
+// Dead() + ":total".
+func (k Keys) DeadTotal() string { return k.Dead() + ":total" }
 func (k Keys) Events() string        { return k.p + "events" }
 func (k Keys) Lease(id int64) string { return k.p + "lease:" + strconv.FormatInt(id, 10) }
 func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(id, 10) }

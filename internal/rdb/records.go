@@ -132,7 +132,8 @@ func (r *Records) GetAll(ctx context.Context, ids []int64) ([]map[string]string,
 //	ARGV[14] how long the record is kept once the job is final (ms),
 //	ARGV[first..] further fields to set, as name/value pairs.
 //
-// The dead-letter list keeps the newest 10,000 job numbers.
+// The dead-letter list keeps the newest 10,000 job numbers; KEYS[6] ..
+// ":total" (Keys.DeadTotal) counts every one, for the metric.
 const transitionLua = queueOfLua + `
 local function transition(first)
   local cur = redis.call('HGET', KEYS[1], 'state')
@@ -158,6 +159,7 @@ local function transition(first)
   if ARGV[8] == '1' then
     redis.call('LPUSH', KEYS[6], ARGV[1])
     redis.call('LTRIM', KEYS[6], 0, 9999)
+    redis.call('INCR', KEYS[6] .. ':total')
   end
   if ARGV[4] == 'now' then
     redis.call('XADD', queueOf(KEYS[4], redis.call('HGET', KEYS[1], 'class')), '*', 'job', ARGV[1])
@@ -324,7 +326,16 @@ func (r *Records) Latest(ctx context.Context, user string) (int64, bool, error) 
 	return id, err == nil, err
 }
 
-// DeadLetters is the dead-lettered job numbers, newest first.
+// DeadTotal is how many jobs were ever dead-lettered.
+func (r *Records) DeadTotal(ctx context.Context) (int64, error) {
+	n, err := r.r.Get(ctx, r.k.DeadTotal()).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// DeadLetters returns the dead-lettered job numbers, newest first.
 func (r *Records) DeadLetters(ctx context.Context) ([]int64, error) {
 	ids, err := r.r.LRange(ctx, r.k.Dead(), 0, -1).Result()
 	return ints(ids), err

@@ -103,6 +103,9 @@ func TestTransition(t *testing.T) {
 	if d := f.raw.LRange(ctx, f.k.Dead(), 0, -1).Val(); !slices.Equal(d, []string{"1"}) {
 		t.Errorf("dead letters %v", d)
 	}
+	if n, err := r.DeadTotal(ctx); n != 1 || err != nil {
+		t.Errorf("dead letters counted: %d, %v", n, err)
+	}
 	if a := f.stream(t, f.k.Audit()); len(a) != 1 || a[0]["who"] != "U1" || a[0]["job"] != "1" || a[0]["at"] != "42" {
 		t.Errorf("audit %v", a)
 	}
