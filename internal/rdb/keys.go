@@ -62,19 +62,19 @@ func NewKeys(ns string) Keys {
 	return Keys{p: "{" + ns + "}:"}
 }
 
-func (k Keys) Prefix() string        { return k.p }
-func (k Keys) Seq() string           { return k.p + "seq" }
-func (k Keys) Job(id int64) string   { return k.p + "job:" + strconv.FormatInt(id, 10) }
-func (k Keys) Active() string        { return k.p + "active" }
-func (k Keys) Recent() string        { return k.p + "recent" }
-func (k Keys) User(u string) string  { return k.p + "user:" + u }
-func (k Keys) Queue() string         { return k.p + "queue" }
-func (k Keys) Scheduled() string     { return k.p + "scheduled" }
-func (k Keys) Dead() string          { return k.p + "dead" }
+func (k Keys) Prefix() string       { return k.p }
+func (k Keys) Seq() string          { return k.p + "seq" }
+func (k Keys) Job(id int64) string  { return k.p + "job:" + strconv.FormatInt(id, 10) }
+func (k Keys) Active() string       { return k.p + "active" }
+func (k Keys) Recent() string       { return k.p + "recent" }
+func (k Keys) User(u string) string { return k.p + "user:" + u }
+func (k Keys) Queue() string        { return k.p + "queue" }
+func (k Keys) Scheduled() string    { return k.p + "scheduled" }
+func (k Keys) Dead() string         { return k.p + "dead" }
 
 // DeadTotal counts every dead letter; the transition script builds it as
 // Dead() + ":total".
-func (k Keys) DeadTotal() string { return k.Dead() + ":total" }
+func (k Keys) DeadTotal() string     { return k.Dead() + ":total" }
 func (k Keys) Events() string        { return k.p + "events" }
 func (k Keys) Lease(id int64) string { return k.p + "lease:" + strconv.FormatInt(id, 10) }
 func (k Keys) Log(id int64) string   { return k.p + "log:" + strconv.FormatInt(id, 10) }
