@@ -1,9 +1,9 @@
 package spec
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -67,7 +67,7 @@ func (s *Server) UndefinedPool(name, serverFile string) string {
 	if _, ok := s.Pools[name]; ok {
 		return ""
 	}
-	return undefined("pool", name, serverFile, slices.Sorted(maps.Keys(s.Pools)))
+	return undefined("pool", name, s.where(serverFile), slices.Sorted(maps.Keys(s.Pools)))
 }
 
 // UndefinedEnv is UndefinedPool for an environment.
@@ -75,11 +75,28 @@ func (s *Server) UndefinedEnv(name, serverFile string) string {
 	if _, ok := s.Environments[name]; ok {
 		return ""
 	}
-	return undefined("environment", name, serverFile, slices.Sorted(maps.Keys(s.Environments)))
+	return undefined("environment", name, s.where(serverFile), slices.Sorted(maps.Keys(s.Environments)))
 }
 
-func undefined(kind, name, serverFile string, have []string) string {
-	msg := fmt.Sprintf("%s %q is not defined in %s", kind, clip(name), cmp.Or(serverFile, "gantry.yml"))
+// where names the server config in a message: serverFile, else the file s
+// was read from; "" for the built-in defaults gantry runs on without one.
+func (s *Server) where(serverFile string) string {
+	switch {
+	case serverFile != "":
+		return serverFile
+	case strings.HasPrefix(s.file, "s3:") || strings.HasPrefix(s.file, "ssm:"):
+		return s.file
+	case s.file != "":
+		return filepath.Base(s.file)
+	}
+	return ""
+}
+
+func undefined(kind, name, where string, have []string) string {
+	if where == "" {
+		return fmt.Sprintf("%s %q is not defined: no gantry.yml is loaded (GANTRY_CONFIG names it), and gantry's built-in defaults have no %ss", kind, clip(name), kind)
+	}
+	msg := fmt.Sprintf("%s %q is not defined in %s", kind, clip(name), where)
 	switch near := suggest(name, have); {
 	case len(have) == 0:
 		return msg + fmt.Sprintf(", which defines no %ss", kind)

@@ -57,7 +57,10 @@ func TestCheckServerOfOnePlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := DefaultServer()
+	s, err := ParseServer("/etc/gantry/gantry.yml", []byte("workers: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := f.CheckServer(s, CrossCheck{Plans: []string{"branch"}}); err != nil {
 		t.Errorf("branch: %v", err)
 	}
@@ -68,5 +71,11 @@ func TestCheckServerOfOnePlan(t *testing.T) {
 		"app/.gantry.yml:7: deploy stage \"qa\": environment \"qa\" is not defined in gantry.yml, which defines no environments, so no one can deploy there"
 	if err := f.CheckServer(s, CrossCheck{}); err == nil || err.Error() != want {
 		t.Errorf("whole file:\n got %v\nwant %s", err, want)
+	}
+	// Without a gantry.yml the message says so, rather than blame a file
+	// that is not there.
+	want = "app/.gantry.yml:4: resources in pipeline \"nightly\": pool \"mysql\" is not defined: no gantry.yml is loaded (GANTRY_CONFIG names it), and gantry's built-in defaults have no pools"
+	if err := f.CheckServer(DefaultServer(), CrossCheck{Plans: []string{"nightly"}}); err == nil || err.Error() != want {
+		t.Errorf("defaults:\n got %v\nwant %s", err, want)
 	}
 }

@@ -34,8 +34,8 @@ func TestUnknownPoolIsAUserErrorNeverRetried(t *testing.T) {
 	}
 	before := writeConfig(t, "pools: {mysql: [mysql-1]}\nenvironments:\n  qa: {deployers: [\"*\"], approval: true, approvers: [alice]}\n")
 	for _, tt := range []struct{ name, config, defined string }{
-		{"other pools", "pools: {pg: [pg-1], redis: [redis-1]}\n", " (pools: pg, redis)"},
-		{"no pools", "", ", which defines no pools"},
+		{"other pools", "pools: {pg: [pg-1], redis: [redis-1]}\n", ` in gantry.yml (pools: pg, redis)`},
+		{"no gantry.yml", "", `: no gantry.yml is loaded (GANTRY_CONFIG names it), and gantry's built-in defaults have no pools`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := redistest.Start(t)
@@ -49,7 +49,7 @@ func TestUnknownPoolIsAUserErrorNeverRetried(t *testing.T) {
 				env["GANTRY_CONFIG"] = writeConfig(t, tt.config)
 			}
 			s, _ := startConsoleOn(t, env, srv.URL())
-			missing := `pool "mysql" is not defined in gantry.yml` + tt.defined
+			missing := `pool "mysql" is not defined` + tt.defined
 			s.typeLine("approve #1")
 			s.waitFor(`#1 +┃ .*errored.*`+regexp.QuoteMeta(`nothing ran: `+missing+`, and this job's .gantry.yml leases from it`), 15*time.Second)
 			s.typeLine("deploy " + repo + " qa")
