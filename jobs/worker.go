@@ -479,7 +479,15 @@ func (w *Worker) finish(ctx context.Context, d Delivery, j *Job, exitCode int, r
 }
 
 func (w *Worker) errored(j *Job, runErr error, logger *slog.Logger) Change {
-	logger.Error("job errored", "attempt", j.Attempt, "err", runErr)
+	// What a person must mend (a pool gantry.yml lacks, an image that does
+	// not exist) is said in the thread; gantry's own log keeps ERROR for
+	// what an operator must look at.
+	var ue *UserError
+	if errors.Is(runErr, ErrPermanent) && errors.As(runErr, &ue) {
+		logger.Warn("job errored", "attempt", j.Attempt, "err", runErr)
+	} else {
+		logger.Error("job errored", "attempt", j.Attempt, "err", runErr)
+	}
 	msg := UserMessage(runErr, j.ID)
 	if errors.Is(runErr, ErrPermanent) || j.Attempt >= w.cfg.MaxAttempts {
 		text := msg

@@ -62,6 +62,11 @@ func TestUnknownPoolIsAUserErrorNeverRetried(t *testing.T) {
 					t.Errorf("the console says %q:\n%s", never, out)
 				}
 			}
+			// A person's mistake is a warning in gantry's own log, not an
+			// error an operator is paged for.
+			if log := s.errOut.String(); !strings.Contains(log, `level=WARN msg="job errored"`) || strings.Contains(log, `level=ERROR msg="job errored"`) {
+				t.Errorf("gantry's log of the user error:\n%s", log)
+			}
 		})
 	}
 }
