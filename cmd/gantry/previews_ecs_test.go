@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,8 +13,6 @@ import (
 
 	"github.com/gantry-ci/gantry/internal/awsserver"
 	"github.com/gantry-ci/gantry/internal/rdb"
-	"github.com/gantry-ci/gantry/internal/redistest"
-	"github.com/gantry-ci/gantry/internal/slackserver"
 	"github.com/gantry-ci/gantry/jobs"
 )
 
@@ -24,7 +20,7 @@ import (
 // AWS stack runs them) the preview sweep and `stop #N` run in the bot,
 // which had no ECS runner, so an expired preview's task ran on for ever.
 func TestBotApartStopsECSPreviews(t *testing.T) {
-	rs := redistest.Start(t)
+	s := newSlackSession(t)
 	srv := awsserver.New(t)
 	srv.SetEnv()
 	ctx := context.Background()
@@ -42,52 +38,24 @@ func TestBotApartStopsECSPreviews(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := aws.ToString(out.Tasks[0].TaskArn)
-	store := jobs.NewStore(rs.RDB(), jobs.StoreConfig{})
+	store := jobs.NewStore(s.rdb.RDB(), jobs.StoreConfig{})
 	if ok, err := store.Previews().Open(ctx, rdb.Preview{Job: 7, Runner: "ecs", Handle: app, Addr: "10.0.0.7:8080", Repo: "hello", By: "U1",
 		Expires: time.Now().Add(-time.Second)}, 10); !ok || err != nil {
 		t.Fatalf("open the preview: %v %v", ok, err)
 	}
 
-	slack := slackserver.New(t)
-	cfg := filepath.Join(t.TempDir(), "gantry.yml")
-	// The bot needs no GitHub here: the repo is a local path.
-	local := strings.Replace(e2eConfig, "github: acme/hello", "path: "+t.TempDir(), 1)
-	if err := os.WriteFile(cfg, []byte(local), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"SLACK_APP_TOKEN": slackserver.AppToken, "SLACK_BOT_TOKEN": slackserver.BotToken, "SLACK_API_URL": slack.APIURL(),
-		"REDIS_URL": rs.URL(), "GANTRY_CONFIG": cfg, "GANTRY_HTTP_ADDR": "127.0.0.1:0",
-	}
-	errOut := &syncBuffer{}
-	m := &Main{Args: []string{"bot"}, Getenv: func(k string) string { return env[k] }, Stdout: &syncBuffer{}, Stderr: errOut}
-	runCtx, cancel := context.WithCancel(ctx)
-	exited := make(chan int, 1)
-	go func() { exited <- m.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			t.Error("the bot did not stop")
-		}
-		_ = m.Close()
-		if t.Failed() {
-			t.Logf("gantry's log:\n%s", errOut)
-		}
-	})
-
+	// The ECS runner's config; the bot needs no GitHub here, as the repo
+	// is a local path.
+	s.env["GANTRY_CONFIG"] = writeConfig(t, strings.Replace(e2eConfig, "github: acme/hello", "path: "+t.TempDir(), 1))
+	bot := s.start("bot")
 	deadline := time.Now().Add(30 * time.Second) // the sweep runs every few seconds
 	for {
 		task, _ := srv.Task(app)
 		if slices.ContainsFunc(task.StopRequests, func(r string) bool { return strings.Contains(r, "the preview of job #7 was stopped") }) {
 			break
 		}
-		select {
-		case code := <-exited:
-			exited <- code
+		if code, exited := bot.wait(0); exited {
 			t.Fatalf("the bot exited with %d", code)
-		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the expired preview's task was not stopped: %+v", task)

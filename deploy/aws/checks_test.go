@@ -8,10 +8,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -116,7 +116,7 @@ func references(node any, where string, local map[string]bool) []reference {
 				}
 			}
 		}
-		for _, k := range sortedKeys(n) {
+		for _, k := range slices.Sorted(maps.Keys(n)) {
 			out = append(out, references(n[k], where+"."+k, local)...)
 		}
 	case []any:
@@ -145,22 +145,13 @@ func subReferences(s, where string, local map[string]bool) []reference {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // allReferences walks every part of the template that may refer to names.
 func allReferences(tpl *template) []reference {
 	var out []reference
-	for _, name := range sortedKeys(tpl.Conditions) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Conditions)) {
 		out = append(out, references(tpl.Conditions[name], "Conditions."+name, nil)...)
 	}
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		r := tpl.Resources[name]
 		where := "Resources." + name
 		out = append(out, references(r.Properties, where+".Properties", nil)...)
@@ -177,7 +168,7 @@ func allReferences(tpl *template) []reference {
 			}
 		}
 	}
-	for _, name := range sortedKeys(tpl.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Outputs)) {
 		o := tpl.Outputs[name]
 		out = append(out, references(o, "Outputs."+name, nil)...)
 	}
@@ -224,7 +215,7 @@ func referenceProblems(tpl *template) []string {
 			out = append(out, fmt.Sprintf("%s: a condition may refer to parameters only, not resource %s", r.where, r.name))
 		}
 	}
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		if _, known := attributes[tpl.Resources[name].Type]; !known {
 			out = append(out, fmt.Sprintf("Resources.%s: type %s is not in this test's attribute table; add it", name, tpl.Resources[name].Type))
 		}
@@ -242,7 +233,7 @@ func unusedParameters(tpl *template) []string {
 		}
 	}
 	var out []string
-	for _, name := range sortedKeys(tpl.Parameters) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Parameters)) {
 		if !used[name] {
 			out = append(out, fmt.Sprintf("Parameters.%s is never used", name))
 		}
@@ -281,7 +272,7 @@ func stringsOf(v any) []string {
 func policyDocuments(node any, where string, visit func(where string, doc map[string]any)) {
 	switch n := node.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(n) {
+		for _, k := range slices.Sorted(maps.Keys(n)) {
 			if doc, ok := n[k].(map[string]any); ok && (k == "PolicyDocument" || k == "AssumeRolePolicyDocument") {
 				visit(where+"."+k, doc)
 				continue
@@ -300,7 +291,7 @@ func policyDocuments(node any, where string, visit func(where string, doc map[st
 // uses NotAction or NotResource.
 func iamProblems(tpl *template) []string {
 	var out []string
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		policyDocuments(tpl.Resources[name].Properties, "Resources."+name, func(where string, doc map[string]any) {
 			stmts, _ := doc["Statement"].([]any)
 			if len(stmts) == 0 {
@@ -482,7 +473,7 @@ func subText(v any) string {
 func taskDefinitionProblems(tpl *template, documented, commands map[string]bool) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		r := tpl.Resources[name]
 		if r.Type != "AWS::ECS::TaskDefinition" {
 			continue
@@ -502,7 +493,7 @@ func taskDefinitionProblems(tpl *template, documented, commands map[string]bool)
 			cat := fmt.Sprintf("%s.ContainerDefinitions[%d]", at, i)
 			cmd := stringsOf(cd["Command"])
 			if len(cmd) == 0 || !commands[cmd[0]] {
-				out = append(out, fmt.Sprintf("%s: Command %v is not a gantry subcommand (cmd/gantry has %s)", cat, cmd, strings.Join(sortedKeys(commands), ", ")))
+				out = append(out, fmt.Sprintf("%s: Command %v is not a gantry subcommand (cmd/gantry has %s)", cat, cmd, strings.Join(slices.Sorted(maps.Keys(commands)), ", ")))
 				continue
 			}
 			role := cmd[0]
@@ -532,7 +523,7 @@ func taskDefinitionProblems(tpl *template, documented, commands map[string]bool)
 					out = append(out, fmt.Sprintf("%s: secret %s comes from %v, which the execution role %s may not read (secretsmanager:GetSecretValue)", cat, n, m["ValueFrom"], exec))
 				}
 			}
-			for _, n := range sortedKeys(set) {
+			for _, n := range slices.Sorted(maps.Keys(set)) {
 				if !documented[n] {
 					out = append(out, fmt.Sprintf("%s: %s is not a setting README.md's env var table documents", cat, n))
 				}
@@ -566,7 +557,7 @@ func taskDefinitionProblems(tpl *template, documented, commands map[string]bool)
 func redisProblems(tpl *template) []string {
 	var out []string
 	services := map[string]bool{} // security groups of gantry's ECS services
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		r := tpl.Resources[name]
 		if r.Type != "AWS::ECS::Service" {
 			continue
@@ -581,7 +572,7 @@ func redisProblems(tpl *template) []string {
 		}
 	}
 	found := false
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		r := tpl.Resources[name]
 		if r.Type != "AWS::ElastiCache::ReplicationGroup" {
 			continue
@@ -620,7 +611,7 @@ func redisProblems(tpl *template) []string {
 	if !found {
 		out = append(out, "no AWS::ElastiCache::ReplicationGroup")
 	}
-	for _, name := range sortedKeys(tpl.Resources) {
+	for _, name := range slices.Sorted(maps.Keys(tpl.Resources)) {
 		r := tpl.Resources[name]
 		if r.Type == "AWS::SecretsManager::Secret" && strings.Contains(name, "Redis") && r.Properties["SecretString"] != nil {
 			if !strings.HasPrefix(subText(r.Properties["SecretString"]), "rediss://") {
