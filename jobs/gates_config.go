@@ -19,7 +19,6 @@ type ConfigGate struct {
 	// AnyEnv reports whether j may deploy to an environment the config
 	// does not define (the console's deploys may); nil: none may.
 	AnyEnv func(j *Job) bool
-	File   string // names the server config in messages; "" is gantry.yml
 }
 
 // Enter lets the job on, or ends it saying what is missing.
@@ -31,12 +30,12 @@ func (g *ConfigGate) Enter(ctx context.Context, x *Execution) (func(keep bool), 
 	cfg := g.Config()
 	var lacks []say.Text
 	for _, p := range j.Plan.Resources {
-		if msg := cfg.UndefinedPool(p, g.File); msg != "" {
+		if msg := cfg.UndefinedPool(p, ""); msg != "" {
 			lacks = append(lacks, say.F("%s, and this job's .gantry.yml leases from it", msg))
 		}
 	}
 	if j.Kind == Deploy && j.Env != "" && (g.AnyEnv == nil || !g.AnyEnv(j)) {
-		if msg := cfg.UndefinedEnv(j.Env, g.File); msg != "" {
+		if msg := cfg.UndefinedEnv(j.Env, ""); msg != "" {
 			lacks = append(lacks, say.F("%s, and this job deploys there", msg))
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // CrossCheck says how File.CheckServer checks a .gantry.yml against a
 // server config.
 type CrossCheck struct {
-	ServerFile string // names the server config in messages; "" is "gantry.yml"
+	ServerFile string // names the server config in messages; "": the file it was read from
 	// Plans limits the check to the file-wide settings and these plans
 	// (Plan.Name: "branch", "deploy staging"); none is the whole file.
 	Plans []string
@@ -62,7 +62,7 @@ func (f *File) CheckServer(s *Server, c CrossCheck) error {
 // UndefinedPool says, for people, that s does not define pool name:
 // `pool "mysql" is not defined in gantry.yml (pools: pg, redis)`, with a
 // "did you mean" where one is near. "" when s defines it. serverFile names
-// the server config; "" is "gantry.yml".
+// the server config; "": the file s was read from (see where).
 func (s *Server) UndefinedPool(name, serverFile string) string {
 	if _, ok := s.Pools[name]; ok {
 		return ""

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/gantry-ci/gantry/spec"
 )
 
 // Where GANTRY_CONFIG may point:
@@ -34,9 +35,6 @@ const (
 	// configReadTimeout bounds reading a remote config, the SDK's retries
 	// included, so a start-up that cannot reach S3 or SSM says so.
 	configReadTimeout = 30 * time.Second
-	// maxConfigBytes is more than any gantry.yml needs; it keeps a wrong
-	// key (say, a build artifact) from being read whole.
-	maxConfigBytes = 4 << 20
 )
 
 // readConfig reads the server config that GANTRY_CONFIG names: a file, an
@@ -50,7 +48,8 @@ func (m *Main) readConfig(where string) (data []byte, isFile bool, err error) {
 	case strings.HasPrefix(where, ssmConfigScheme):
 		data, err = readSSMConfig(where)
 	default:
-		data, err = os.ReadFile(where)
+		// At most what the parser takes, as gantry check reads it.
+		data, err = readAtMost(where, spec.MaxFileSize)
 		if err != nil {
 			return nil, false, &settingError{"GANTRY_CONFIG", fmt.Sprintf("cannot read %s: %v", where, err)}
 		}
@@ -100,12 +99,14 @@ func readS3Config(where string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %s", where, explainS3(bucket, key, err))
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxConfigBytes+1))
+	// At most what the parser takes: a wrong key (a build artifact, say)
+	// is not read whole.
+	data, err := io.ReadAll(io.LimitReader(out.Body, spec.MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", where, err)
 	}
-	if len(data) > maxConfigBytes {
-		return nil, fmt.Errorf("%s is larger than %d MiB: is it the server config?", where, maxConfigBytes>>20)
+	if len(data) > spec.MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d MiB, the most gantry reads of a config: is it the server config?", where, spec.MaxFileSize>>20)
 	}
 	return data, nil
 }
