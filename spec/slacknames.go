@@ -215,29 +215,60 @@ func (s *Server) replaceNames(f func(text string, kind NameKind) string) *Server
 	return &out
 }
 
+// candidate is a person or group a name may stand for.
+type candidate struct {
+	id, what string
+	user     WorkspaceUser // the person; zero for a group
+}
+
+// matches are the people (and, for a person, groups) whose handle is n,
+// and the people whose display name is n, without regard to case.
+func (w *Workspace) matches(n Name) (byHandle, byDisplay []candidate) {
+	name := strings.TrimPrefix(n.Text, "@")
+	for _, u := range w.Users {
+		switch {
+		case strings.EqualFold(u.Handle, name):
+			byHandle = append(byHandle, candidate{u.ID, "user @" + u.Handle, u})
+		case u.DisplayName != "" && strings.EqualFold(u.DisplayName, name):
+			byDisplay = append(byDisplay, candidate{u.ID, fmt.Sprintf("user @%s (%q)", u.Handle, u.DisplayName), u})
+		}
+	}
+	if n.Kind == NamePerson {
+		for _, g := range w.Groups {
+			if strings.EqualFold(g.Handle, name) {
+				byHandle = append(byHandle, candidate{id: g.ID, what: "user group @" + g.Handle})
+			}
+		}
+	}
+	return byHandle, byDisplay
+}
+
+// ByDisplayName lists, as "FILE:LINE: SUBJECT: …" lines, the names of s
+// that w resolves by a display name alone. Their owner may change a
+// display name, and someone else may take it up, so gantry says so at
+// each start and reload: the handle or the ID does not move.
+func (s *Server) ByDisplayName(w *Workspace) []string {
+	var out []string
+	for _, n := range s.names {
+		if n.Kind == NameChannel {
+			continue
+		}
+		byHandle, byDisplay := w.matches(n)
+		if len(byHandle) == 0 && len(byDisplay) == 1 {
+			u := byDisplay[0].user
+			out = append(out, fmt.Sprintf("%s:%d: %s: %s is the display name of user @%s, which they (or, once they change it, someone else) may change; write @%s or %s", s.file, n.Line, n.Subject, n.Text, u.Handle, u.Handle, u.ID))
+		}
+	}
+	return out
+}
+
 // lookup returns the ID n stands for, or the reason it has none.
 func (w *Workspace) lookup(n Name) (id, problem string) {
 	if n.Kind == NameChannel {
 		return w.channel(n.Text)
 	}
 	name := strings.TrimPrefix(n.Text, "@")
-	type candidate struct{ id, what string }
-	var byHandle, byDisplay []candidate
-	for _, u := range w.Users {
-		switch {
-		case strings.EqualFold(u.Handle, name):
-			byHandle = append(byHandle, candidate{u.ID, "user @" + u.Handle})
-		case u.DisplayName != "" && strings.EqualFold(u.DisplayName, name):
-			byDisplay = append(byDisplay, candidate{u.ID, fmt.Sprintf("user @%s (%q)", u.Handle, u.DisplayName)})
-		}
-	}
-	if n.Kind == NamePerson {
-		for _, g := range w.Groups {
-			if strings.EqualFold(g.Handle, name) {
-				byHandle = append(byHandle, candidate{g.ID, "user group @" + g.Handle})
-			}
-		}
-	}
+	byHandle, byDisplay := w.matches(n)
 	for _, found := range [][]candidate{byHandle, byDisplay} {
 		switch len(found) {
 		case 0:

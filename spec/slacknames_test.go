@@ -75,6 +75,21 @@ func TestSlackNamesInConfigResolveToIDs(t *testing.T) {
 	check("original admins", s.Admins, []string{"@Alice"})
 }
 
+// TestNamesByDisplayNameAreSaid: a display name is its owner's to change
+// (and, once changed, anyone's to take), so a person written by one is
+// named with the handle and ID that do not move; handles, groups and
+// channels are not.
+func TestNamesByDisplayNameAreSaid(t *testing.T) {
+	s, err := ParseServer("gantry.yml", []byte(namedConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`gantry.yml:10: approvers in environment "prod": @alice liddell is the display name of user @alice, which they (or, once they change it, someone else) may change; write @alice or U0ALICE`}
+	if d := cmp.Diff(want, s.ByDisplayName(workspace)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
 // TestUnknownSlackNameIsAProblemWithFileLine: each name that is not
 // there, or could be several people, is one problem at its line, with a
 // suggestion where one is near.

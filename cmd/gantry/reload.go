@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -36,7 +37,7 @@ func keptNames(_ context.Context, cfg *spec.Server) (*spec.Server, error) { retu
 // slackNames resolves names against the workspace, reading users,
 // user groups and channels once per call, and only the lists the config's
 // names need.
-func slackNames(api *goslack.Client, sched *slack.Scheduler) nameResolver {
+func slackNames(api *goslack.Client, sched *slack.Scheduler, logger *slog.Logger) nameResolver {
 	return func(ctx context.Context, cfg *spec.Server) (*spec.Server, error) {
 		people, channels := cfg.NeedsWorkspace()
 		if !people && !channels {
@@ -45,6 +46,9 @@ func slackNames(api *goslack.Client, sched *slack.Scheduler) nameResolver {
 		w, err := slack.ReadWorkspace(ctx, api, sched, people, channels)
 		if err != nil {
 			return nil, fmt.Errorf("resolve the names in the server config: %w", err)
+		}
+		for _, warning := range cfg.ByDisplayName(w) {
+			logger.Warn("config: a person named by display name: " + warning)
 		}
 		return cfg.ResolveNames(w)
 	}

@@ -131,6 +131,10 @@ func TestSlackNamesInConfigResolveAtStart(t *testing.T) {
 	s.response(bob, "Queued #2: deploy hello@main")
 	say("U0CAROL", "unlock staging --force")
 	s.response("U0CAROL", "only admins may force an unlock; admins: <@U0ALICE>") // by display name
+	// which gantry points out: its owner may change it, and another take it.
+	if !strings.Contains(s.errOut.String(), `admins: @Alice L. is the display name of user @alice, which they (or, once they change it, someone else) may change; write @alice or U0ALICE`) {
+		t.Errorf("gantry did not warn of the admin named by display name:\n%s", s.errOut)
+	}
 	for method, want := range map[string]int{"users.list": 1, "usergroups.list": 1, "conversations.list": 1} {
 		if n := len(s.srv.Calls(method)); n != want {
 			t.Errorf("%d calls of %s at start, want %d", n, method, want)

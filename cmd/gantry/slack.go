@@ -122,7 +122,7 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		}
 	}})
 	defer sched.Close()
-	if err := m.useConfig(ctx, p, slackNames(api, sched)); err != nil {
+	if err := m.useConfig(ctx, p, slackNames(api, sched, m.logger)); err != nil {
 		return err
 	}
 	p.names = slack.NewNames(api, sched, p.store, 0, m.logger)
