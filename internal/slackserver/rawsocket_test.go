@@ -1,6 +1,7 @@
 package slackserver
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,48 @@ func TestDisconnectSendsTheMessageThenCloses(t *testing.T) {
 	}
 	if srv.OpenConnections() != 0 {
 		t.Errorf("%d connections open after Disconnect", srv.OpenConnections())
+	}
+}
+
+// TestBacklogWriteFailureDoesNotHangTheServer sends a backlog larger than
+// the socket buffers to a client that resets its connection after the
+// hello: the write fails half way, what was not written waits for the next
+// connection, and the server still closes.
+func TestBacklogWriteFailureDoesNotHangTheServer(t *testing.T) {
+	srv := New(t)
+	text := strings.Repeat("x", 3000)
+	var last Envelope
+	for range 4000 { // about 14 MB, more than loopback buffers hold
+		last = srv.SendSlashCommand(SlashCommand{Text: text})
+	}
+	ws, _ := dialRaw(t, srv)
+	if err := ws.NetConn().(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.NetConn().Close() // a reset, with the backlog unread
+	srv.WaitFor(t, waitLong, "the reset connection to be forgotten", func(s *Server) bool {
+		return s.OpenConnections() == 0
+	})
+
+	second, _ := dialRaw(t, srv)
+	_ = second.SetReadDeadline(time.Now().Add(waitLong))
+	for {
+		var f struct {
+			EnvelopeID string `json:"envelope_id"`
+		}
+		if err := second.ReadJSON(&f); err != nil {
+			t.Fatalf("second connection, before envelope %s: %v", last.ID, err)
+		}
+		if f.EnvelopeID == last.ID {
+			break
+		}
+	}
+
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(waitLong):
+		t.Fatal("Close did not return after a backlog write failed")
 	}
 }

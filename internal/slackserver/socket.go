@@ -160,7 +160,9 @@ func (s *Server) register(c *wsConn) {
 			s.mu.Lock()
 			s.pending = append(pending[i:], s.pending...)
 			s.mu.Unlock()
-			c.drop()
+			// Close without waiting: the read loop that forgets c runs
+			// after register, in this goroutine, so drop would wait forever.
+			c.closeNet()
 			return
 		}
 		s.markDelivered(e, c, sent)
@@ -250,8 +252,13 @@ func (c *wsConn) writeLocked(frame []byte) error {
 // drop closes the TCP connection at once, without a close frame, and waits
 // until the reader has forgotten the connection.
 func (c *wsConn) drop() {
-	c.closed.Do(func() { _ = c.ws.NetConn().Close() })
+	c.closeNet()
 	<-c.done
+}
+
+// closeNet closes the TCP connection once; the read loop then ends.
+func (c *wsConn) closeNet() {
+	c.closed.Do(func() { _ = c.ws.NetConn().Close() })
 }
 
 // disconnect sends Slack's disconnect message and a close frame, gives the
