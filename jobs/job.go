@@ -195,6 +195,22 @@ func fmtTime(t time.Time) string {
 	return strconv.FormatInt(t.UnixMilli(), 10)
 }
 
+// fmtInt and fmtBool write a zero as "", which a record leaves out (see
+// Store.Create) and decodeJob reads back as zero.
+func fmtInt(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func fmtBool(b bool) string {
+	if !b {
+		return ""
+	}
+	return "true"
+}
+
 func parseTime(s string) time.Time {
 	if s == "" {
 		return time.Time{}
@@ -220,12 +236,12 @@ func (j *Job) fields() ([]string, error) {
 	return []string{
 		"kind", string(j.Kind), "repo", j.Repo, "ref", j.Ref, "sha", j.SHA, "message", j.Message, "env", j.Env,
 		"plan", string(plan), "source", string(j.Source), "path", j.Path, "clone_url", j.CloneURL,
-		"github", j.GitHub, "pr", strconv.Itoa(j.PR), "requester", j.Requester, "origin", j.Origin,
+		"github", j.GitHub, "pr", fmtInt(int64(j.PR)), "requester", j.Requester, "origin", j.Origin,
 		"channel", j.Channel, "thread_ts", j.ThreadTS, "reason", string(j.Reason),
-		"attempt", strconv.Itoa(j.Attempt), "step", strconv.Itoa(j.Step), "exit", exit,
-		"handle", j.Handle, "cursor", j.Cursor, "retried", strconv.FormatInt(j.Retried, 10), "decision", string(j.Decision),
-		"deployment", strconv.FormatInt(j.Deployment, 10), "after", strconv.FormatInt(j.After, 10), "class", j.Class(),
-		"requesters", strings.Join(j.Requesters, ","), "approvers", strings.Join(j.Approvers, ","), "private", strconv.FormatBool(j.Private),
+		"attempt", fmtInt(int64(j.Attempt)), "step", fmtInt(int64(j.Step)), "exit", exit,
+		"handle", j.Handle, "cursor", j.Cursor, "retried", fmtInt(j.Retried), "decision", string(j.Decision),
+		"deployment", fmtInt(j.Deployment), "after", fmtInt(j.After), "class", j.Class(),
+		"requesters", strings.Join(j.Requesters, ","), "approvers", strings.Join(j.Approvers, ","), "private", fmtBool(j.Private),
 		"policy", string(j.Policy), "rejection", string(j.Rejection), "override", string(j.Override),
 		"created", fmtTime(j.Created), "started", fmtTime(j.Started), "finished", fmtTime(j.Finished),
 	}, nil

@@ -199,7 +199,7 @@ func (s *Store) move(ctx context.Context, id int64, c Change, end *runEnd) (Stat
 		retried = attempt > 1
 		var err error
 		if end != nil {
-			res, err = s.records.Finish(ctx, id, m, end.d.MsgID, end.owner)
+			res, err = s.records.Finish(ctx, id, m, rdb.Delivery(end.d), end.owner)
 		} else {
 			res, err = s.records.Transition(ctx, id, m)
 		}

@@ -48,15 +48,16 @@ for i = 7, #ARGV, 3 do
     out[#out + 1] = {0, cur}
   else
     local jk = ARGV[1] .. 'job:' .. id
-    local st = redis.call('HGET', jk, 'state')
+    local f = redis.call('HMGET', jk, 'state', 'cancel_by', 'started')
+    local st = f[1]
     if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' or st == 'errored' or st == 'awaiting_approval' then
       redis.call('XACK', stream, ARGV[2], msg)
       if cur then redis.call('DEL', lk) end
       if st then out[#out + 1] = {3, st} else out[#out + 1] = {2} end
     else
       redis.call('SET', lk, ARGV[3], 'PX', ARGV[4])
-      if ARGV[5] ~= '' and (st == 'queued' or st == 'waiting') and not redis.call('HGET', jk, 'cancel_by') then
-        local started = redis.call('HGET', jk, 'started')
+      if ARGV[5] ~= '' and (st == 'queued' or st == 'waiting') and not f[2] then
+        local started = f[3]
         if not started or started == '' then started = ARGV[5] end
         redis.call('HSET', jk, 'state', 'running', 'started', started)
         redis.call('XADD', events, 'MAXLEN', '~', ARGV[6], '*', 'job', id, 'type', 'state', 'state', 'running', 'text', '')

@@ -179,18 +179,18 @@ var transitionScript = redis.NewScript(transitionLua + `return transition(15)`)
 // queue, in one step. KEYS[1..7] and ARGV[1..14] as transitionLua says;
 // further:
 //
-//	KEYS[8] the job's lease
+//	KEYS[8] the job's lease, KEYS[9] the stream the delivery is on
 //	ARGV[15] the queue's consumer group, ARGV[16] the delivery's stream id,
 //	ARGV[17] the worker (lease owner), ARGV[18..] fields to set
 //
-// When the job exists, the delivery is acknowledged on its class's stream
-// (Queue.Trim removes it later), whether the move was made or refused (the job moved on
+// When the job exists, the delivery is acknowledged (Queue.Trim removes
+// it later), whether the move was made or refused (the job moved on
 // without this run); the worker's lease goes either way. The reply is
 // transition's.
 var finishScript = redis.NewScript(transitionLua + `
 local res = transition(18)
 if res[2] ~= '' then
-  redis.call('XACK', queueOf(KEYS[4], redis.call('HGET', KEYS[1], 'class')), ARGV[15], ARGV[16])
+  redis.call('XACK', KEYS[9], ARGV[15], ARGV[16])
 end
 if redis.call('GET', KEYS[8]) == ARGV[17] then redis.call('DEL', KEYS[8]) end
 return res
@@ -229,12 +229,16 @@ func (r *Records) Transition(ctx context.Context, id int64, m Move) (Moved, erro
 }
 
 // Finish is Transition for a worker's run's last move, which also
-// acknowledges the run's delivery msgID (when the job exists) and
-// deletes owner's lease on the job (only owner's), in the same step.
-func (r *Records) Finish(ctx context.Context, id int64, m Move, msgID, owner string) (Moved, error) {
+// acknowledges the run's delivery d (when the job exists) and deletes
+// owner's lease on the job (only owner's), in the same step.
+func (r *Records) Finish(ctx context.Context, id int64, m Move, d Delivery, owner string) (Moved, error) {
 	keys, args := r.moveArgs(id, m)
-	keys = append(keys, r.k.Lease(id))
-	args = append(args, workerGroup, msgID, owner)
+	stream := d.Stream
+	if stream == "" {
+		stream = r.k.Queue()
+	}
+	keys = append(keys, r.k.Lease(id), stream)
+	args = append(args, workerGroup, d.MsgID, owner)
 	args = pairs(args, m.Set)
 	return moved(r.batch.run(ctx, finishScript, keys, args...))
 }

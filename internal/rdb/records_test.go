@@ -154,13 +154,13 @@ func TestFinish(t *testing.T) {
 	f.raw.Set(ctx, f.k.Lease(3), "w2", time.Minute)
 	f.job(t, 2, "state", "cancelled")
 
-	if m, err := r.Finish(ctx, 1, rdb.Move{From: []string{"running"}, To: "succeeded", Type: "state"}, ds[0].MsgID, "w1"); err != nil || !m.OK {
+	if m, err := r.Finish(ctx, 1, rdb.Move{From: []string{"running"}, To: "succeeded", Type: "state"}, ds[0], "w1"); err != nil || !m.OK {
 		t.Fatalf("finish: %+v, %v", m, err)
 	}
-	if m, err := r.Finish(ctx, 2, rdb.Move{From: []string{"running"}, To: "succeeded", Type: "state"}, ds[1].MsgID, "w1"); err != nil || m != (rdb.Moved{Prev: "cancelled"}) {
+	if m, err := r.Finish(ctx, 2, rdb.Move{From: []string{"running"}, To: "succeeded", Type: "state"}, ds[1], "w1"); err != nil || m != (rdb.Moved{Prev: "cancelled"}) {
 		t.Fatalf("refused finish: %+v, %v", m, err)
 	}
-	if m, err := r.Finish(ctx, 3, rdb.Move{From: []string{"running"}, To: "succeeded", Type: "state"}, ds[2].MsgID, "w1"); err != nil || !m.OK {
+	if m, err := r.Finish(ctx, 3, rdb.Move{From: []string{"running"}, To: "succeeded", Type: "state"}, ds[2], "w1"); err != nil || !m.OK {
 		t.Fatalf("finish under another's lease: %+v, %v", m, err)
 	}
 	if st := f.hash(t, f.k.Job(2))["state"]; st != "cancelled" {
@@ -179,11 +179,26 @@ func TestFinish(t *testing.T) {
 	// No such job: nothing acknowledged.
 	f.raw.XAdd(ctx, redisXAdd(f.k.Queue(), 9))
 	ds, _ = q.Take(ctx, "w1", 10, 0)
-	if m, err := r.Finish(ctx, 9, rdb.Move{To: "succeeded", Type: "state"}, ds[0].MsgID, "w1"); err != nil || m != (rdb.Moved{}) {
+	if m, err := r.Finish(ctx, 9, rdb.Move{To: "succeeded", Type: "state"}, ds[0], "w1"); err != nil || m != (rdb.Moved{}) {
 		t.Fatalf("finish of no job: %+v, %v", m, err)
 	}
 	if n := f.pending(t); n != 1 {
 		t.Errorf("%d deliveries pending, want the one of no job", n)
+	}
+
+	// A deploy's delivery is acknowledged on the deploy stream it came from.
+	deploys := f.k.QueueOf("deploy")
+	f.job(t, 4, "state", "running", "class", "deploy")
+	f.raw.XAdd(ctx, redisXAdd(deploys, 4))
+	ds, _ = q.Take(ctx, "w1", 10, 0)
+	if len(ds) != 1 || ds[0].Stream != deploys {
+		t.Fatalf("take of a deploy: %+v", ds)
+	}
+	if m, err := r.Finish(ctx, 4, rdb.Move{To: "succeeded", Type: "state"}, ds[0], "w1"); err != nil || !m.OK {
+		t.Fatalf("finish of a deploy: %+v, %v", m, err)
+	}
+	if p, err := f.raw.XPending(ctx, deploys, "workers").Result(); err != nil || p.Count != 0 {
+		t.Errorf("deploy stream pending = %+v, %v; want its delivery acknowledged", p, err)
 	}
 }
 
