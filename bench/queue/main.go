@@ -12,7 +12,11 @@
 //   - -mode phases: the queue's halves apart, with no worker: Store.Create
 //     of -jobs jobs, then Queue.Take (batches of 100) and Queue.Done of
 //     them; and redis-benchmark's LPUSH/RPOP on the same Redis.
-//   - -mode all: the three.
+//   - -mode floor: the Redis commands of a job's life (create, take,
+//     claim, read, finish) sent bare, with no script, in pipelines of 100
+//     jobs from one connection; it reports Redis's CPU a job, the least any
+//     code can spend while it keeps what gantry's scripts keep.
+//   - -mode all: the four.
 //
 // Every job uses gantry's default store and log settings (events kept:
 // 100,000; log cap 64 MiB). Keys live in a namespace of their own, deleted
@@ -23,6 +27,7 @@
 //	go run ./bench/queue -redis 127.0.0.1:6379 -mode e2e -jobs 20000
 //	go run ./bench/queue -mode steady -rate 1000 -for 10s
 //	go run ./bench/queue -mode e2e -gates   # workers with gantry serve's resource gate
+//	go run ./bench/queue -mode floor -jobs 40000
 //	go run ./bench/queue -short     # every mode, small, in a few seconds
 package main
 
@@ -44,7 +49,7 @@ import (
 
 func main() {
 	addr := flag.String("redis", "127.0.0.1:6379", "Redis address")
-	mode := flag.String("mode", "all", "e2e, steady, phases or all")
+	mode := flag.String("mode", "all", "e2e, steady, phases, floor or all")
 	short := flag.Bool("short", false, "every measurement small: a run of a few seconds")
 	cfg := config{}
 	flag.IntVar(&cfg.Jobs, "jobs", 20000, "jobs per throughput measurement")
@@ -90,9 +95,9 @@ func shortConfig(cfg config) config {
 // run makes the measurements of mode and writes what they saw to out.
 func run(ctx context.Context, rdb *redis.Client, mode string, cfg config, out io.Writer) error {
 	switch mode {
-	case "e2e", "steady", "phases", "all":
+	case "e2e", "steady", "phases", "floor", "all":
 	default:
-		return fmt.Errorf("-mode %q: want e2e, steady, phases or all", mode)
+		return fmt.Errorf("-mode %q: want e2e, steady, phases, floor or all", mode)
 	}
 	b := newBench(rdb, fmt.Sprintf("gantry-bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6))
 	defer b.cleanup(context.Background())
@@ -131,6 +136,15 @@ func run(ctx context.Context, rdb *redis.Client, mode string, cfg config, out io
 			t.RedisCPU.Seconds(), perJob(t.RedisCPU, t.Jobs), t.OwnCPU.Seconds(), perJob(t.OwnCPU, t.Jobs))
 		fmt.Fprintf(out, "result bench=gantry mode=e2e jobs=%d workers=%d concurrency=%d gates=%v clients=%d seconds=%.3f jobs_per_s=%.0f\n",
 			t.Jobs, cfg.Workers, cfg.Concurrency, cfg.Gates, cfg.Clients, t.Elapsed.Seconds(), t.PerSecond())
+	}
+	if mode == "floor" || mode == "all" {
+		f, err := b.floor(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "floor: a job's Redis commands bare, %d jobs a pipeline, one connection (%d jobs; Redis %s):\n", floorBatch, f.Jobs, persistence)
+		fmt.Fprintf(out, "  Redis CPU %.2fs, %.1fµs a job\n", f.RedisCPU.Seconds(), perJob(f.RedisCPU, f.Jobs))
+		fmt.Fprintf(out, "result bench=gantry mode=floor jobs=%d redis_us_per_job=%.1f\n", f.Jobs, perJob(f.RedisCPU, f.Jobs))
 	}
 	return nil
 }

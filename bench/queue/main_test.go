@@ -25,7 +25,7 @@ func TestShort(t *testing.T) {
 	t.Logf("short run took %v:\n%s", time.Since(began).Round(time.Millisecond), out.String())
 	for _, want := range []struct{ mode, field string }{
 		{"phases", "enqueue_per_s"}, {"phases", "dequeue_per_s"},
-		{"steady", "p99_ms"}, {"e2e", "jobs_per_s"},
+		{"steady", "p99_ms"}, {"e2e", "jobs_per_s"}, {"floor", "redis_us_per_job"},
 	} {
 		re := regexp.MustCompile(`(?m)^result bench=gantry mode=` + want.mode + ` .*\b` + want.field + `=([0-9.]+)`)
 		m := re.FindStringSubmatch(out.String())
