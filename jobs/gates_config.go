@@ -13,7 +13,9 @@ import (
 // both, but against the config of its time and process: gantry.yml may
 // have changed since, or another gantry with another gantry.yml queued
 // it. Run anyway, the job would wait for ever, fail on every retry, or
-// run without its resource or its environment's role.
+// run without its resource or its environment's role. A worker places it
+// before the gates that wait and again after them, since a reload while
+// the job waited its turn may have removed its environment.
 type ConfigGate struct {
 	Config func() *spec.Server // the server config as this worker reads it now
 	// AnyEnv reports whether j may deploy to an environment the config

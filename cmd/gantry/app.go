@@ -345,12 +345,14 @@ func repoSlots(cfg *spec.Server) map[string][]string {
 }
 
 // gates are what a job passes before it runs: the build it follows, the
-// pools and environment it needs defined in gantry.yml (the console's
-// deploys may go anywhere), its environment's turn, a place among its
-// repo's running builds, then its resources.
+// pools and environment it needs defined in gantry.yml as it reads now,
+// after any reload (the console's deploys may go anywhere), its
+// environment's turn, a place among its repo's running builds, its
+// resources, and gantry.yml once more: a reload while the job waited may
+// have removed its environment.
 func (p *parts) gates() []jobs.Gate {
-	gs := []jobs.Gate{&jobs.AfterGate{}, &jobs.ConfigGate{Config: func() *spec.Server { return p.cfg },
-		AnyEnv: func(j *jobs.Job) bool { return j.Channel == bot.ConsoleChannel }}}
+	defined := &jobs.ConfigGate{Config: p.live.Load, AnyEnv: func(j *jobs.Job) bool { return j.Channel == bot.ConsoleChannel }}
+	gs := []jobs.Gate{&jobs.AfterGate{}, defined}
 	if p.slots != nil {
 		gs = append(gs, &jobs.EnvGate{Slots: p.slots, Known: func(env string) bool {
 			_, ok := p.cfg.Environments[env]
@@ -364,8 +366,7 @@ func (p *parts) gates() []jobs.Gate {
 	if p.pools != nil {
 		rg.Pools = p.pools
 	}
-	gs = append(gs, rg)
-	return gs
+	return append(gs, rg, defined)
 }
 
 // secrets are the values of gantry's own settings that must never be shown.

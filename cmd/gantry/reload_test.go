@@ -220,3 +220,87 @@ func TestWorkerReloadNamesWhatNeedsARestart(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadThatRemovesAnEnvironmentStopsItsQueuedDeploys: a deploy that
+// waits in the queue while a reload removes its environment from
+// gantry.yml does not deploy when a worker takes it: it ends errored,
+// saying the environment is not defined.
+func TestReloadThatRemovesAnEnvironmentStopsItsQueuedDeploys(t *testing.T) {
+	s := newSlackSession(t)
+	path := s.env["GANTRY_CONFIG"]
+	base, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneWorker := strings.Replace(string(base), "workers: 10", "workers: 1", 1)
+	if err := os.WriteFile(path, []byte(oneWorker+"environments:\n  staging: {deployers: [\"*\"]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := s.start("serve")
+	s.srv.WaitConnection(t, 1, 20*time.Second)
+	say := func(channel, text string) {
+		s.srv.SendSlashCommand(slackserver.SlashCommand{Text: text, UserID: alice, ChannelID: channel})
+	}
+	say(chSlow, "build") // the one worker is busy with it
+	s.card(chSlow, 1, "running", time.Minute)
+	say(chHello, "deploy staging")
+	s.card(chHello, 2, "queued", time.Minute)
+
+	if err := os.WriteFile(path, []byte(oneWorker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.m.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	say(chSlow, "cancel #1")
+	card := s.card(chHello, 2, "errored", time.Minute)
+	if want := `environment "staging" is not defined`; !strings.Contains(card.VisibleText(), want) {
+		t.Errorf("the deploy's card does not say %s:\n%s", want, card.VisibleText())
+	}
+	for _, m := range s.srv.History(chHello) {
+		if strings.Contains(m.Text, "to staging") && strings.Contains(m.Text, "deploying") {
+			t.Errorf("the deploy ran: %s", m.Text)
+		}
+	}
+}
+
+// TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt: the same
+// for a deploy a worker holds already, waiting for its turn behind another
+// deploy there: once the turn comes, it ends errored rather than deploy.
+func TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt(t *testing.T) {
+	s := newSlackSession(t)
+	path := s.env["GANTRY_CONFIG"]
+	base, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chLong = "C0LONG"
+	long := gitRepo(t, filepath.Join(t.TempDir(), "long"), map[string]string{
+		".gantry.yml": "deploy:\n  staging:\n    steps: [\"echo rolling out; sleep 300\"]\n",
+	})
+	without := strings.Replace(string(base), "repos:\n", "repos:\n  long: {path: "+long+", channel: "+chLong+"}\n", 1)
+	if err := os.WriteFile(path, []byte(without+"environments:\n  staging: {deployers: [\"*\"]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := s.start("serve")
+	s.srv.WaitConnection(t, 1, 20*time.Second)
+	say := func(channel, text string) {
+		s.srv.SendSlashCommand(slackserver.SlashCommand{Text: text, UserID: alice, ChannelID: channel})
+	}
+	say(chLong, "deploy staging")
+	s.card(chLong, 1, "running", time.Minute)
+	say(chHello, "deploy staging")
+	s.card(chHello, 2, "waiting", time.Minute)
+
+	if err := os.WriteFile(path, []byte(without), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.m.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	say(chLong, "cancel #1")
+	card := s.card(chHello, 2, "errored", time.Minute)
+	if want := `environment "staging" is not defined`; !strings.Contains(card.VisibleText(), want) {
+		t.Errorf("the deploy's card does not say %s:\n%s", want, card.VisibleText())
+	}
+}
