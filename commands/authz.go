@@ -12,8 +12,8 @@ import (
 
 // IsAdmin reports whether the person may do admin things. In the console
 // the person at the keyboard is an admin.
-func (s *Service) IsAdmin(r *Request) bool {
-	return r.Console || s.cfg().IsAdmin(r.User)
+func (s *Service) IsAdmin(ctx context.Context, r *Request) bool {
+	return r.Console || s.cfg(ctx).IsAdmin(r.User)
 }
 
 // isOneOf reports whether the person is among people: "*" is everyone, a
@@ -53,7 +53,7 @@ func IsOneOf(ctx context.Context, groups Groups, user string, people []string) (
 // the environment's deployers; a job with no requester (started by GitHub)
 // may be cancelled by anyone who may run it.
 func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool, say.Text, error) {
-	if s.IsAdmin(r) || (j.Requester != "" && j.Requester == r.User) {
+	if s.IsAdmin(ctx, r) || (j.Requester != "" && j.Requester == r.User) {
 		return true, "", nil
 	}
 	who := []say.Text{}
@@ -62,7 +62,7 @@ func (s *Service) mayCancel(ctx context.Context, r *Request, j *jobs.Job) (bool,
 	}
 	who = append(who, "admins")
 	if j.Kind == jobs.Deploy {
-		env := s.cfg().Environments[j.Env]
+		env := s.cfg(ctx).Environments[j.Env]
 		ok, err := s.isOneOf(ctx, r, env.Deployers)
 		if err != nil || ok {
 			return ok, "", err

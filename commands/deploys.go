@@ -15,8 +15,8 @@ import (
 
 const defaultApprovalTTL = time.Hour
 
-func (s *Service) environment(name string) (spec.Environment, bool) {
-	env, ok := s.cfg().Environments[name]
+func (s *Service) environment(ctx context.Context, name string) (spec.Environment, bool) {
+	env, ok := s.cfg(ctx).Environments[name]
 	if ok && env.ApprovalTTL <= 0 {
 		env.ApprovalTTL = defaultApprovalTTL
 	}
@@ -35,7 +35,7 @@ func (s *Service) awaiting(ctx context.Context, r *Request, id int64) (*jobs.Job
 	if err != nil {
 		return nil, spec.Environment{}, err
 	}
-	env, _ := s.environment(j.Env)
+	env, _ := s.environment(ctx, j.Env)
 	if j.Kind != jobs.Deploy || j.State != jobs.AwaitingApproval {
 		msg := say.F("%s is not awaiting approval: it is %s", j.Name(), j.State)
 		if j.Decision != "" {
@@ -48,11 +48,11 @@ func (s *Service) awaiting(ctx context.Context, r *Request, id int64) (*jobs.Job
 
 // approversOf is who may approve deploys to env: its approvers, or the
 // admins where it names none.
-func (s *Service) approversOf(env spec.Environment) []string {
+func (s *Service) approversOf(ctx context.Context, env spec.Environment) []string {
 	if len(env.Approvers) > 0 {
 		return env.Approvers
 	}
-	return s.cfg().Admins
+	return s.cfg(ctx).Admins
 }
 
 // mayDecide applies who may approve or reject: the environment's approvers
@@ -61,7 +61,7 @@ func (s *Service) approversOf(env spec.Environment) []string {
 func (s *Service) mayDecide(ctx context.Context, r *Request, j *jobs.Job, env spec.Environment, verb string) error {
 	ok := false
 	if len(env.Approvers) == 0 {
-		ok = s.IsAdmin(r)
+		ok = s.IsAdmin(ctx, r)
 	} else {
 		var err error
 		if ok, err = s.isOneOf(ctx, r, env.Approvers); err != nil {
@@ -170,6 +170,7 @@ func (s *Service) expire(ctx context.Context, j *jobs.Job, env spec.Environment)
 // calls it every few seconds; approve and reject check the time themselves
 // too, so a late sweep never lets an expired request through.
 func (s *Service) ExpireApprovals(ctx context.Context) error {
+	ctx = s.pin(ctx) // one config for the whole pass, whatever a reload does meanwhile
 	active, err := s.store.Active(ctx)
 	if err != nil {
 		return err
@@ -184,7 +185,7 @@ func (s *Service) ExpireApprovals(ctx context.Context) error {
 			}
 			continue
 		}
-		env, _ := s.environment(j.Env)
+		env, _ := s.environment(ctx, j.Env)
 		if s.expired(j, env) {
 			if err := s.expire(ctx, j, env); err != nil {
 				return err
@@ -222,12 +223,12 @@ func (s *Service) buildFailed(ctx context.Context, j *jobs.Job) (bool, error) {
 // mayDeploy checks that r's person may deploy to env: its deployers, or
 // anyone in the console when the environment is not configured.
 func (s *Service) mayDeploy(ctx context.Context, r *Request, envName string) (spec.Environment, error) {
-	env, configured := s.environment(envName)
+	env, configured := s.environment(ctx, envName)
 	if !configured {
 		if r.Console {
 			return env, nil
 		}
-		return env, jobs.Userf("%s", s.cfg().UndefinedEnv(envName, ""))
+		return env, jobs.Userf("%s", s.cfg(ctx).UndefinedEnv(envName, ""))
 	}
 	ok, err := s.isOneOf(ctx, r, env.Deployers)
 	if err != nil {
@@ -304,7 +305,7 @@ func auditVerb(action string) string {
 // job they may see, those about an environment they deploy to or approve
 // for, and the rest (pool releases) to everyone.
 func (s *Service) visibleEntries(ctx context.Context, r *Request, entries []jobs.AuditEntry) ([]jobs.AuditEntry, error) {
-	if s.IsAdmin(r) {
+	if s.IsAdmin(ctx, r) {
 		return entries, nil
 	}
 	seen := map[int64]bool{}
@@ -327,7 +328,7 @@ func (s *Service) visibleEntries(ctx context.Context, r *Request, entries []jobs
 			}
 			ok = v
 		case e.Env != "":
-			env := s.cfg().Environments[e.Env]
+			env := s.cfg(ctx).Environments[e.Env]
 			var err error
 			if ok, err = s.isOneOf(ctx, r, append(append([]string{}, env.Deployers...), env.Approvers...)); err != nil {
 				return nil, err

@@ -31,7 +31,7 @@ func (s *Service) envNames(ctx context.Context) ([]string, error) {
 	for _, n := range names {
 		set[n] = true
 	}
-	for n := range s.cfg().Environments {
+	for n := range s.cfg(ctx).Environments {
 		set[n] = true
 	}
 	return slices.Sorted(maps.Keys(set)), nil
@@ -70,17 +70,17 @@ func deployed(j *jobs.Job) say.Text {
 }
 
 // policyLine says who may deploy to env and who approves.
-func (s *Service) policyLine(name string) say.Text {
-	env, configured := s.cfg().Environments[name]
+func (s *Service) policyLine(ctx context.Context, name string) say.Text {
+	env, configured := s.cfg(ctx).Environments[name]
 	if !configured {
 		return "Policy: not in the server config (only the console deploys here)"
 	}
 	t := say.F("Deployers: %s", people(env.Deployers))
 	switch {
 	case env.Approval:
-		t += say.F("; approval required, by %s", people(s.approversOf(env)))
+		t += say.F("; approval required, by %s", people(s.approversOf(ctx, env)))
 	default:
-		t += say.F("; approval where the deploy stage asks for it, by %s", people(s.approversOf(env)))
+		t += say.F("; approval where the deploy stage asks for it, by %s", people(s.approversOf(ctx, env)))
 	}
 	if env.Branch != "" {
 		t += say.F("; only commits on %s", env.Branch)
@@ -156,7 +156,7 @@ func (s *Service) envs(ctx context.Context, r *Request, c *Command) (Reply, erro
 		if err != nil {
 			return Reply{}, err
 		}
-		b.F("\n%s\n%s", lock, s.policyLine(name))
+		b.F("\n%s\n%s", lock, s.policyLine(ctx, name))
 		for _, j := range waiting(active, name) {
 			b.F("\nWaiting: %s", Line(j, s.now()))
 		}
@@ -183,7 +183,7 @@ func (s *Service) envStatus(ctx context.Context, r *Request, c *Command) (Reply,
 	if name == "" {
 		name = c.Target
 	}
-	if _, ok := s.cfg().Environments[name]; !ok && !r.Console {
+	if _, ok := s.cfg(ctx).Environments[name]; !ok && !r.Console {
 		return Reply{}, jobs.Userf("there is no job or environment called %q", name)
 	}
 	var b say.Builder

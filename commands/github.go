@@ -45,6 +45,7 @@ func (s *Service) Webhooks(statuses StatusReporter) *Webhooks {
 // events for repositories gantry does not build, and commits it cannot
 // build, are logged and dropped.
 func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
+	ctx = w.s.pin(ctx) // one config for the whole pass, whatever a reload does meanwhile
 	log := w.logger.With("delivery", ev.Delivery, "event", ev.Kind, "repo", ev.Repo, "sender", ev.Sender)
 	switch ev.Kind {
 	case "push", "pull_request":
@@ -55,7 +56,7 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 		log.Debug("GitHub webhook ignored: not a push or pull request")
 		return nil
 	}
-	name, rc, ok := w.repoFor(ev.Repo)
+	name, rc, ok := w.repoFor(ctx, ev.Repo)
 	if !ok {
 		log.Info("GitHub webhook ignored: no configured repo has this github")
 		return nil
@@ -94,9 +95,9 @@ func (w *Webhooks) Handle(ctx context.Context, ev *scm.WebhookEvent) error {
 
 // repoFor finds the configured repo whose github is full (owner/name, in
 // any case, as GitHub matches them); the first by name when several are.
-func (w *Webhooks) repoFor(full string) (string, spec.Repo, bool) {
-	for _, name := range slices.Sorted(maps.Keys(w.s.cfg().Repos)) {
-		rc := w.s.cfg().Repos[name]
+func (w *Webhooks) repoFor(ctx context.Context, full string) (string, spec.Repo, bool) {
+	for _, name := range slices.Sorted(maps.Keys(w.s.cfg(ctx).Repos)) {
+		rc := w.s.cfg(ctx).Repos[name]
 		if rc.GitHub != "" && strings.EqualFold(rc.GitHub, full) {
 			return name, rc, true
 		}
@@ -134,7 +135,7 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 	if err != nil {
 		return err
 	}
-	if err := f.CheckServer(w.s.cfg(), spec.CrossCheck{Plans: []string{pipeline}}); err != nil {
+	if err := f.CheckServer(w.s.cfg(ctx), spec.CrossCheck{Plans: []string{pipeline}}); err != nil {
 		log.Warn("GitHub webhook: nothing queued: .gantry.yml needs a pool gantry.yml does not define", "err", err)
 		return w.reportInvalid(src, ev, err)
 	}

@@ -23,7 +23,7 @@ func (s *Service) repoFor(ctx context.Context, r *Request, c *Command) (string, 
 	if c.Repo != "" {
 		return c.Repo, nil
 	}
-	if name, ok := s.cfg().RepoForChannel(r.Channel); ok {
+	if name, ok := s.cfg(ctx).RepoForChannel(r.Channel); ok {
 		return name, nil
 	}
 	example := s.commandExample(ctx, r, c)
@@ -63,7 +63,7 @@ func (s *Service) commandExample(ctx context.Context, r *Request, c *Command) st
 		_, ok := f.Pipelines["branch"]
 		return ok
 	}
-	configured := slices.Sorted(maps.Keys(s.cfg().Repos))
+	configured := slices.Sorted(maps.Keys(s.cfg(ctx).Repos))
 	candidates := configured
 	if r.Console {
 		candidates = append(slices.Clip(candidates), "examples/hello")
@@ -126,7 +126,7 @@ func (s *Service) resolvePlan(ctx context.Context, r *Request, repo, ref string,
 	}
 	// Queued, a job that needs a pool this server does not define could
 	// only end errored; its environment mayDeploy has checked already.
-	if err := f.CheckServer(s.cfg(), spec.CrossCheck{Plans: []string{plan.Name}, AnyEnv: true}); err != nil {
+	if err := f.CheckServer(s.cfg(ctx), spec.CrossCheck{Plans: []string{plan.Name}, AnyEnv: true}); err != nil {
 		return nil, nil, &jobs.UserError{Msg: say.F("nothing was queued: %s", say.Quote(err.Error())), Err: err}
 	}
 	return src, plan, nil
@@ -239,7 +239,7 @@ func (s *Service) queueDeploy(ctx context.Context, r *Request, c *Command, why s
 	j.Override = pol.override
 	if pol.needsApproval() {
 		j.State = jobs.AwaitingApproval
-		j.Approvers = s.approversOf(env)
+		j.Approvers = s.approversOf(ctx, env)
 	}
 	if err := s.create(ctx, r, j); err != nil {
 		return nil, err
@@ -442,7 +442,7 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 		}
 	}
 	for _, p := range old.Plan.Resources {
-		if msg := s.cfg().UndefinedPool(p, ""); msg != "" {
+		if msg := s.cfg(ctx).UndefinedPool(p, ""); msg != "" {
 			return Reply{}, jobs.Userf("nothing was queued: %s, and %s's .gantry.yml leases from it", msg, old.Name())
 		}
 	}
@@ -465,7 +465,7 @@ func (s *Service) retry(ctx context.Context, r *Request, c *Command) (Reply, err
 			j.Rejection = say.F("%s was %s", old.Name(), old.Decision)
 		}
 		if j.State == jobs.AwaitingApproval {
-			j.Approvers = s.approversOf(env)
+			j.Approvers = s.approversOf(ctx, env)
 		}
 	}
 	if err := s.create(ctx, r, j); err != nil {

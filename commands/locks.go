@@ -28,8 +28,8 @@ type Notices interface {
 }
 
 // lockTTL is how long a lock on env stands when no time is given.
-func (s *Service) lockTTL(env string) time.Duration {
-	if e, ok := s.cfg().Environments[env]; ok && e.LockTTL > 0 {
+func (s *Service) lockTTL(ctx context.Context, env string) time.Duration {
+	if e, ok := s.cfg(ctx).Environments[env]; ok && e.LockTTL > 0 {
 		return e.LockTTL
 	}
 	return spec.DefaultLockTTL
@@ -66,7 +66,7 @@ func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, erro
 	}
 	ttl := c.For
 	if ttl == 0 {
-		ttl = s.lockTTL(c.Env)
+		ttl = s.lockTTL(ctx, c.Env)
 	}
 	l, ok, err := s.store.LockEnv(ctx, jobs.LockRequest{Env: c.Env, Holder: r.User, Why: typed(c.Reason), For: ttl, Channel: r.Channel, Thread: r.ThreadTS})
 	if err != nil {
@@ -80,8 +80,8 @@ func (s *Service) lock(ctx context.Context, r *Request, c *Command) (Reply, erro
 }
 
 func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	if c.Force && !s.IsAdmin(r) {
-		return Reply{}, jobs.Userf("only admins may force an unlock; admins: %s", people(s.cfg().Admins))
+	if c.Force && !s.IsAdmin(ctx, r) {
+		return Reply{}, jobs.Userf("only admins may force an unlock; admins: %s", people(s.cfg(ctx).Admins))
 	}
 	before, err := s.store.EnvLock(ctx, c.Env)
 	if err != nil {
@@ -90,7 +90,7 @@ func (s *Service) unlock(ctx context.Context, r *Request, c *Command) (Reply, er
 	u, err := s.store.UnlockEnv(ctx, c.Env, r.User, c.Force)
 	if errors.Is(err, jobs.ErrNotHolder) {
 		return Reply{}, jobs.Userf("%s is locked by %s; only they may unlock it, or an admin with `unlock %s --force` (admins: %s)",
-			c.Env, Mention(u.Holder), c.Env, people(s.cfg().Admins))
+			c.Env, Mention(u.Holder), c.Env, people(s.cfg(ctx).Admins))
 	}
 	if err != nil {
 		return Reply{}, err
@@ -128,6 +128,7 @@ func (s *Service) notice(ctx context.Context, channel, thread, mention string, t
 // processes sweep, and a lapsed lock no longer stands even before a sweep
 // removes it.
 func (s *Service) SweepLocks(ctx context.Context) error {
+	ctx = s.pin(ctx) // one config for the whole pass, whatever a reload does meanwhile
 	names, err := s.envNames(ctx)
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ func (s *Service) pool(ctx context.Context, r *Request, c *Command) (Reply, erro
 		return s.poolRelease(ctx, r, c)
 	}
 	if c.Target != "" {
-		if _, ok := s.cfg().Pools[c.Target]; !ok {
+		if _, ok := s.cfg(ctx).Pools[c.Target]; !ok {
 			return Reply{}, jobs.Userf("there is no pool called %q", c.Target)
 		}
 	}
@@ -75,8 +75,8 @@ func (s *Service) pool(ctx context.Context, r *Request, c *Command) (Reply, erro
 }
 
 func (s *Service) poolRelease(ctx context.Context, r *Request, c *Command) (Reply, error) {
-	if !s.IsAdmin(r) {
-		return Reply{}, jobs.Userf("only admins may release a resource; admins: %s", people(s.cfg().Admins))
+	if !s.IsAdmin(ctx, r) {
+		return Reply{}, jobs.Userf("only admins may release a resource; admins: %s", people(s.cfg(ctx).Admins))
 	}
 	if _, ok := s.pools.PoolOf(c.Target); !ok {
 		return Reply{}, jobs.Userf("there is no resource called %q", c.Target)

@@ -20,10 +20,10 @@ type PreviewStopper interface {
 // mayStopPreview says who may stop or extend job j's preview: its
 // requester, deployers of any environment, admins.
 func (s *Service) mayStopPreview(ctx context.Context, r *Request, j *jobs.Job) (bool, say.Text, error) {
-	if s.IsAdmin(r) || (j.Requester != "" && j.Requester == r.User) {
+	if s.IsAdmin(ctx, r) || (j.Requester != "" && j.Requester == r.User) {
 		return true, "", nil
 	}
-	for _, env := range s.cfg().Environments {
+	for _, env := range s.cfg(ctx).Environments {
 		ok, err := s.isOneOf(ctx, r, env.Deployers)
 		if err != nil || ok {
 			return ok, "", err
@@ -54,7 +54,7 @@ func (s *Service) preview(ctx context.Context, r *Request, c *Command) (Reply, e
 	recs := s.store.Previews()
 	ttl := c.For
 	if ttl == 0 {
-		ttl = s.cfg().Previews.PreviewTTL()
+		ttl = s.cfg(ctx).Previews.PreviewTTL()
 	}
 	if _, ok, err := recs.Get(ctx, j.ID); err != nil {
 		return Reply{}, err
@@ -82,7 +82,7 @@ func (s *Service) preview(ctx context.Context, r *Request, c *Command) (Reply, e
 	}
 	if all, err := recs.List(ctx); err != nil {
 		return Reply{}, err
-	} else if max := s.cfg().Previews.PreviewMax(); len(all) >= max {
+	} else if max := s.cfg(ctx).Previews.PreviewMax(); len(all) >= max {
 		return Reply{}, jobs.Userf("no preview: %d previews already run, the most gantry keeps at once (previews.max); `stop #N` one of them (see `envs`)", max)
 	}
 	n := &jobs.Job{
@@ -135,7 +135,7 @@ func (s *Service) previewLines(ctx context.Context, r *Request) (say.Text, error
 		return "", nil
 	}
 	var b say.Builder
-	b.F("*Previews* (%d of at most %d)", len(all), s.cfg().Previews.PreviewMax())
+	b.F("*Previews* (%d of at most %d)", len(all), s.cfg(ctx).Previews.PreviewMax())
 	for _, p := range all {
 		j, err := s.store.Get(ctx, p.Job)
 		if err != nil {

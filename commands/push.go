@@ -24,7 +24,7 @@ import (
 // next push's.
 func (w *Webhooks) autoDeploys(ctx context.Context, log *slog.Logger, ev *scm.WebhookEvent, name string, rc spec.Repo, build *jobs.Job) error {
 	wanted := map[string]bool{}
-	for env, e := range w.s.cfg().Environments {
+	for env, e := range w.s.cfg(ctx).Environments {
 		if e.OnPush {
 			wanted[env] = true
 		}
@@ -54,7 +54,7 @@ func (w *Webhooks) autoDeploys(ctx context.Context, log *slog.Logger, ev *scm.We
 			log.Warn("push to deploy: the default branch's .gantry.yml has no deploy stage for an on_push environment", "env", env)
 			continue
 		}
-		if branch := cmp.Or(w.s.cfg().Environments[env].Branch, stage.Branch, def.Ref); branch != ev.Branch {
+		if branch := cmp.Or(w.s.cfg(ctx).Environments[env].Branch, stage.Branch, def.Ref); branch != ev.Branch {
 			continue
 		}
 		if err := w.supersede(ctx, log, name, env, build); err != nil {

@@ -86,9 +86,10 @@ const maxCatchUp = 10_000
 // Tick starts the jobs of every schedule with a tick due now that no
 // process has taken yet. The errors of all schedules are joined.
 func (sc *Scheduler) Tick(ctx context.Context) error {
+	ctx = sc.s.pin(ctx) // one config for the whole pass, whatever a reload does meanwhile
 	sc.readFiles(ctx)
 	var errs []error
-	for _, s := range sc.all() {
+	for _, s := range sc.all(ctx) {
 		if err := sc.tick(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("schedule %s: %w", s.Name, err))
 		}
@@ -136,8 +137,8 @@ func (sc *Scheduler) tick(ctx context.Context, s spec.Schedule) error {
 
 // all are the server config's schedules, as it is now, and those of the
 // repos' files.
-func (sc *Scheduler) all() []spec.Schedule {
-	list := sc.s.cfg().Schedules
+func (sc *Scheduler) all(ctx context.Context) []spec.Schedule {
+	list := sc.s.cfg(ctx).Schedules
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	return append(slices.Clone(list), sc.fromFiles...)
@@ -148,7 +149,7 @@ func (sc *Scheduler) all() []spec.Schedule {
 // server config was reloaded since. A repo whose file cannot be read keeps
 // the schedules read before.
 func (sc *Scheduler) readFiles(ctx context.Context) {
-	now, cfg := sc.now(), sc.s.cfg()
+	now, cfg := sc.now(), sc.s.cfg(ctx)
 	sc.mu.Lock()
 	// A reloaded server config may have other repos, or other channels.
 	due := sc.readAt.IsZero() || now.Sub(sc.readAt) >= sc.refresh || cfg != sc.readFrom
@@ -187,7 +188,7 @@ func (sc *Scheduler) readFile(ctx context.Context, repo string) ([]spec.Schedule
 	if err != nil {
 		return nil, err
 	}
-	channel := sc.s.cfg().Repos[repo].Channel
+	channel := sc.s.cfg(ctx).Repos[repo].Channel
 	var out []spec.Schedule
 	for _, s := range f.Schedules {
 		if channel == "" {
@@ -245,7 +246,7 @@ func (s *Service) schedules(ctx context.Context, r *Request, c *Command) (Reply,
 	sc := s.scheduler
 	var list []spec.Schedule
 	if sc != nil {
-		list = sc.all()
+		list = sc.all(ctx)
 	}
 	if len(list) == 0 {
 		return Reply{Text: "No schedules: they are set under schedules: in the server config (gantry.yml) or in a repo's .gantry.yml on its default branch.", Ephemeral: true}, nil

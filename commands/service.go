@@ -154,9 +154,29 @@ func NewService(d Deps) *Service {
 	return s
 }
 
-// cfg is the server config as it is now: each call sees one whole config,
-// the old or the new one when a reload swaps them.
-func (s *Service) cfg() *spec.Server { return s.live.Load() }
+// configKey is the context key of the server config one request acts on.
+type configKey struct{}
+
+// pin returns ctx holding the server config in use now, unless it holds
+// one already. Everything a request decides then reads that one config,
+// even when a reload swaps it meanwhile: a deploy reads .gantry.yml from
+// the repo between its permission check and its approval rule, and must
+// not take one from the old config and the other from the new.
+func (s *Service) pin(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(configKey{}).(*spec.Server); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, configKey{}, s.live.Load())
+}
+
+// cfg is the server config ctx's request acts on (see pin); outside a
+// request, the one in use now.
+func (s *Service) cfg(ctx context.Context) *spec.Server {
+	if c, ok := ctx.Value(configKey{}).(*spec.Server); ok {
+		return c
+	}
+	return s.live.Load()
+}
 
 // Handle parses the request's text and acts on it. It always answers:
 // a reply for the person, or an empty Reply when the text was not for gantry.
@@ -173,6 +193,7 @@ func (s *Service) Handle(ctx context.Context, r *Request) Reply {
 
 // Do acts on a parsed command (buttons and reactions come here directly).
 func (s *Service) Do(ctx context.Context, r *Request, c *Command) Reply {
+	ctx = s.pin(ctx)
 	h, ok := s.handlers[c.Verb]
 	if !ok {
 		return Reply{Text: say.Words(HelpText("")), Ephemeral: true}

@@ -16,14 +16,14 @@ import (
 
 // mayView reports whether r's person may see j; when not, who says who may.
 func (s *Service) mayView(ctx context.Context, r *Request, j *jobs.Job) (ok bool, who say.Text, err error) {
-	if s.IsAdmin(r) || j.RequestedBy(r.User) {
+	if s.IsAdmin(ctx, r) || j.RequestedBy(r.User) {
 		return true, "", nil
 	}
 	if j.Channel != "" && r.Channel == j.Channel {
 		return true, "", nil // asked in the job's own channel, so a member of it
 	}
 	if j.Kind == jobs.Deploy {
-		env := s.cfg().Environments[j.Env]
+		env := s.cfg(ctx).Environments[j.Env]
 		people := append(append([]string{}, env.Deployers...), env.Approvers...)
 		if ok, err := s.isOneOf(ctx, r, people); err != nil || ok {
 			return ok, "", err
@@ -104,8 +104,8 @@ func (s *Service) onlyVisible(ctx context.Context, r *Request, js []*jobs.Job) (
 
 // mayBuild applies the repo's builders: empty is anyone.
 func (s *Service) mayBuild(ctx context.Context, r *Request, repo string) error {
-	rc, ok := s.cfg().Repos[repo]
-	if !ok || len(rc.Builders) == 0 || s.IsAdmin(r) {
+	rc, ok := s.cfg(ctx).Repos[repo]
+	if !ok || len(rc.Builders) == 0 || s.IsAdmin(ctx, r) {
 		return nil
 	}
 	ok, err := s.isOneOf(ctx, r, rc.Builders)
@@ -121,7 +121,7 @@ func (s *Service) mayBuild(ctx context.Context, r *Request, repo string) error {
 // underCap refuses a request from a person who already has as many jobs
 // queued, waiting or running as limits.queued_per_person allows.
 func (s *Service) underCap(ctx context.Context, r *Request) error {
-	limit := s.cfg().Limits.QueuedPerPerson
+	limit := s.cfg(ctx).Limits.QueuedPerPerson
 	if limit <= 0 || r.User == "" {
 		return nil
 	}
