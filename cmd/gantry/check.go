@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gantry-ci/gantry/bot/slack"
 	"github.com/gantry-ci/gantry/spec"
 )
 
@@ -54,7 +55,14 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		if err != nil {
 			return m.checkFailed(err)
 		}
+		names, code := m.checkNames(ctx, cfg)
+		if code != 0 {
+			return code
+		}
 		m.printServer(path, cfg)
+		if names != "" {
+			fmt.Fprintf(m.Stdout, "  names: %s\n", names)
+		}
 		return 0
 	}
 	f, err := spec.Parse(path, data)
@@ -71,6 +79,35 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		fmt.Fprintf(m.Stdout, "%s defines every pool and environment it needs\n", serverPath)
 	}
 	return m.printPlans(f)
+}
+
+// checkNames resolves the @names and #channels of cfg against the Slack
+// workspace, as gantry does when it starts, when SLACK_APP_TOKEN and
+// SLACK_BOT_TOKEN are set; without them it says where the names will be
+// resolved. It returns what to print about the names ("" when cfg has
+// none), or a non-zero exit code once it has said what is wrong.
+func (m *Main) checkNames(ctx context.Context, cfg *spec.Server) (string, int) {
+	people, channels := cfg.NeedsWorkspace()
+	if !people && !channels {
+		return "", 0
+	}
+	if m.Getenv("SLACK_APP_TOKEN") == "" && m.Getenv("SLACK_BOT_TOKEN") == "" {
+		return "not checked: gantry resolves @names and #channels against Slack when it starts (set SLACK_APP_TOKEN and SLACK_BOT_TOKEN to check them here)", 0
+	}
+	api, err := m.slackClient()
+	if err == nil {
+		_, err = m.slackIdentity(ctx, api)
+	}
+	if err != nil {
+		fmt.Fprintln(m.Stderr, "gantry check:", err)
+		return "", 1
+	}
+	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: m.logger})
+	defer sched.Close()
+	if _, err := slackNames(api, sched, m.logger)(ctx, cfg); err != nil {
+		return "", m.checkFailed(err)
+	}
+	return "every @name and #channel is in the Slack workspace", 0
 }
 
 // printServer writes what a valid server config sets up.

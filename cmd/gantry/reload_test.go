@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -302,5 +303,37 @@ func TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt(t *testing.T) {
 	card := s.card(chHello, 2, "errored", time.Minute)
 	if want := `environment "staging" is not defined`; !strings.Contains(card.VisibleText(), want) {
 		t.Errorf("the deploy's card does not say %s:\n%s", want, card.VisibleText())
+	}
+}
+
+// TestCheckResolvesSlackNamesWithTokens: gantry check of a server config
+// resolves its @names and #channels against Slack, as start does, when
+// the Slack tokens are set, and names each unknown one at its line;
+// without them it says the names are left for start.
+func TestCheckResolvesSlackNamesWithTokens(t *testing.T) {
+	s := newSlackSession(t)
+	slackPeople(s)
+	check := func(env map[string]string) (int, string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		m := &Main{Args: []string{"check", s.env["GANTRY_CONFIG"]}, Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: &errOut}
+		code := m.Run(context.Background())
+		_ = m.Close()
+		return code, out.String(), errOut.String()
+	}
+	cfg := s.env["GANTRY_CONFIG"]
+
+	slackNamesConfig(t, s, "admins: ['@alice', '@releasers']\n")
+	if code, out, errOut := check(s.env); code != 0 || !strings.Contains(out, "names: every @name and #channel is in the Slack workspace") {
+		t.Errorf("check of known names: exit %d\n%s%s", code, out, errOut)
+	}
+
+	slackNamesConfig(t, s, "admins: ['@alicia']\n")
+	code, _, errOut := check(s.env)
+	if want := cfg + ":4: admins: no Slack user or user group @alicia in this workspace (by handle or display name) — did you mean @alice?\n"; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("check of an unknown name: exit %d, want 1 and %q:\n%s", code, want, errOut)
+	}
+	if code, out, _ := check(map[string]string{}); code != 0 || !strings.Contains(out, "names: not checked: gantry resolves @names and #channels against Slack when it starts") {
+		t.Errorf("check without tokens: exit %d\n%s", code, out)
 	}
 }
