@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -215,12 +217,7 @@ func (r *Runner) EndPreview(job int64) bool {
 // (stopped, expired, or closed by a PR), and removes the records of local
 // previews whose owning gantry on this host is no longer running.
 func (r *Runner) SweepPreviews(ctx context.Context, recs *rdb.Previews) error {
-	r.mu.Lock()
-	ids := make([]int64, 0, len(r.kept))
-	for id := range r.kept {
-		ids = append(ids, id)
-	}
-	r.mu.Unlock()
+	ids := r.keptIDs()
 	for _, id := range ids {
 		p, ok, err := recs.Get(ctx, id)
 		if err != nil {
@@ -250,15 +247,17 @@ func (r *Runner) SweepPreviews(ctx context.Context, recs *rdb.Previews) error {
 	return nil
 }
 
+// keptIDs are the jobs whose previews this process runs.
+func (r *Runner) keptIDs() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Keys(r.kept))
+}
+
 // ClosePreviews ends every preview this process runs and removes their
 // records, at shutdown: a local preview does not outlive its gantry.
 func (r *Runner) ClosePreviews(ctx context.Context, recs *rdb.Previews) {
-	r.mu.Lock()
-	ids := make([]int64, 0, len(r.kept))
-	for id := range r.kept {
-		ids = append(ids, id)
-	}
-	r.mu.Unlock()
+	ids := r.keptIDs()
 	for _, id := range ids {
 		if r.EndPreview(id) {
 			_, _, _ = recs.Close(ctx, id)
