@@ -15,8 +15,15 @@ import (
 
 func runMain(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runMainEnv(t, nil, args...)
+}
+
+// runMainEnv runs gantry with args and the settings of env, and returns
+// its exit code, stdout and stderr.
+func runMainEnv(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	m := &Main{Args: args, Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errOut}
+	m := &Main{Args: args, Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: &errOut}
 	code := m.Run(context.Background())
 	_ = m.Close()
 	return code, out.String(), errOut.String()

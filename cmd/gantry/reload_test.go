@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -228,41 +227,9 @@ func TestWorkerReloadNamesWhatNeedsARestart(t *testing.T) {
 // saying the environment is not defined.
 func TestReloadThatRemovesAnEnvironmentStopsItsQueuedDeploys(t *testing.T) {
 	s := newSlackSession(t)
-	path := s.env["GANTRY_CONFIG"]
-	base, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oneWorker := strings.Replace(string(base), "workers: 10", "workers: 1", 1)
-	if err := os.WriteFile(path, []byte(oneWorker+"environments:\n  staging: {deployers: [\"*\"]}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := s.start("serve")
-	s.srv.WaitConnection(t, 1, 20*time.Second)
-	say := func(channel, text string) {
-		s.srv.SendSlashCommand(slackserver.SlashCommand{Text: text, UserID: alice, ChannelID: channel})
-	}
-	say(chSlow, "build") // the one worker is busy with it
-	s.card(chSlow, 1, "running", time.Minute)
-	say(chHello, "deploy staging")
-	s.card(chHello, 2, "queued", time.Minute)
-
-	if err := os.WriteFile(path, []byte(oneWorker), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := run.m.reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	say(chSlow, "cancel #1")
-	card := s.card(chHello, 2, "errored", time.Minute)
-	if want := `environment "staging" is not defined`; !strings.Contains(card.VisibleText(), want) {
-		t.Errorf("the deploy's card does not say %s:\n%s", want, card.VisibleText())
-	}
-	for _, m := range s.srv.History(chHello) {
-		if strings.Contains(m.Text, "to staging") && strings.Contains(m.Text, "deploying") {
-			t.Errorf("the deploy ran: %s", m.Text)
-		}
-	}
+	// The one worker is busy with a build of slow while the deploy queues.
+	removedEnvStopsDeploy(t, s, func(cfg string) string { return strings.Replace(cfg, "workers: 10", "workers: 1", 1) },
+		chSlow, "build", "queued")
 }
 
 // TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt: the same
@@ -270,16 +237,29 @@ func TestReloadThatRemovesAnEnvironmentStopsItsQueuedDeploys(t *testing.T) {
 // deploy there: once the turn comes, it ends errored rather than deploy.
 func TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt(t *testing.T) {
 	s := newSlackSession(t)
+	const chLong = "C0LONG"
+	long := gitRepo(t, filepath.Join(t.TempDir(), "long"), map[string]string{
+		".gantry.yml": "deploy:\n  staging:\n    steps: [\"echo rolling out; sleep 300\"]\n",
+	})
+	removedEnvStopsDeploy(t, s, func(cfg string) string {
+		return strings.Replace(cfg, "repos:\n", "repos:\n  long: {path: "+long+", channel: "+chLong+"}\n", 1)
+	}, chLong, "deploy staging", "waiting")
+}
+
+// removedEnvStopsDeploy runs gantry serve on the session's gantry.yml, as
+// edit changes it, plus a staging environment. Alice types blocker in
+// blockerChannel (job #1, which keeps running) and then deploys hello to
+// staging (#2, which must reach state); a reload removes staging and #1
+// is cancelled. #2 must end errored, saying staging is not defined,
+// without deploying.
+func removedEnvStopsDeploy(t *testing.T, s *slackSession, edit func(string) string, blockerChannel, blocker, state string) {
+	t.Helper()
 	path := s.env["GANTRY_CONFIG"]
 	base, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const chLong = "C0LONG"
-	long := gitRepo(t, filepath.Join(t.TempDir(), "long"), map[string]string{
-		".gantry.yml": "deploy:\n  staging:\n    steps: [\"echo rolling out; sleep 300\"]\n",
-	})
-	without := strings.Replace(string(base), "repos:\n", "repos:\n  long: {path: "+long+", channel: "+chLong+"}\n", 1)
+	without := edit(string(base))
 	if err := os.WriteFile(path, []byte(without+"environments:\n  staging: {deployers: [\"*\"]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -288,10 +268,10 @@ func TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt(t *testing.T) {
 	say := func(channel, text string) {
 		s.srv.SendSlashCommand(slackserver.SlashCommand{Text: text, UserID: alice, ChannelID: channel})
 	}
-	say(chLong, "deploy staging")
-	s.card(chLong, 1, "running", time.Minute)
+	say(blockerChannel, blocker)
+	s.card(blockerChannel, 1, "running", time.Minute)
 	say(chHello, "deploy staging")
-	s.card(chHello, 2, "waiting", time.Minute)
+	s.card(chHello, 2, state, time.Minute)
 
 	if err := os.WriteFile(path, []byte(without), 0o644); err != nil {
 		t.Fatal(err)
@@ -299,10 +279,15 @@ func TestReloadThatRemovesAnEnvironmentStopsDeploysWaitingForIt(t *testing.T) {
 	if err := run.m.reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	say(chLong, "cancel #1")
+	say(blockerChannel, "cancel #1")
 	card := s.card(chHello, 2, "errored", time.Minute)
 	if want := `environment "staging" is not defined`; !strings.Contains(card.VisibleText(), want) {
 		t.Errorf("the deploy's card does not say %s:\n%s", want, card.VisibleText())
+	}
+	for _, m := range s.srv.History(chHello) {
+		if strings.Contains(m.Text, "to staging") && strings.Contains(m.Text, "deploying") {
+			t.Errorf("the deploy ran: %s", m.Text)
+		}
 	}
 }
 
@@ -315,11 +300,7 @@ func TestCheckResolvesSlackNamesWithTokens(t *testing.T) {
 	slackPeople(s)
 	check := func(env map[string]string) (int, string, string) {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		m := &Main{Args: []string{"check", s.env["GANTRY_CONFIG"]}, Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: &errOut}
-		code := m.Run(context.Background())
-		_ = m.Close()
-		return code, out.String(), errOut.String()
+		return runMainEnv(t, env, "check", s.env["GANTRY_CONFIG"])
 	}
 	cfg := s.env["GANTRY_CONFIG"]
 
