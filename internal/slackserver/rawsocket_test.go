@@ -25,6 +25,7 @@ func dialRaw(t *testing.T, srv *Server) (*websocket.Conn, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
+	_ = ws.SetReadDeadline(time.Now().Add(waitLong)) // a missing frame fails the test, never hangs it
 	var hello struct {
 		Type           string `json:"type"`
 		NumConnections int    `json:"num_connections"`
@@ -37,6 +38,11 @@ func dialRaw(t *testing.T, srv *Server) (*websocket.Conn, string) {
 	}
 	if hello.Type != "hello" || hello.ConnectionInfo.AppID != AppID || hello.NumConnections < 1 {
 		t.Fatalf("hello = %+v", hello)
+	}
+	// Once the client has its hello, the connection is open: Disconnect
+	// and new envelopes reach it.
+	if n := srv.OpenConnections(); n < 1 {
+		t.Fatalf("%d open connections after the hello", n)
 	}
 	return ws, wsURL
 }

@@ -108,24 +108,9 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.wg.Add(1)
-	hello := map[string]any{
-		"type":            "hello",
-		"num_connections": len(s.conns) + 1,
-		"debug_info": map[string]any{
-			"host":                        "slackserver",
-			"build_number":                1,
-			"approximate_connection_time": 18060,
-		},
-		"connection_info": map[string]any{"app_id": AppID},
-	}
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	if err := c.write(mustJSON(hello)); err != nil {
-		s.logf("slackserver: send hello: %v", err)
-		_ = ws.Close()
-		return
-	}
 	s.register(c)
 	s.wg.Add(1)
 	go func() {
@@ -135,7 +120,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	c.readLoop()
 }
 
-// register makes c an open connection and sends it what waited for one.
+// register makes c an open connection, then sends it the hello and what
+// waited for a connection. c is open before the hello goes out, so a client
+// that has read its hello finds it among the open connections (Disconnect,
+// DropConnection and new envelopes reach it), and c's write lock is taken
+// before s.mu is released, so nothing overtakes the hello or the backlog.
 func (s *Server) register(c *wsConn) {
 	s.mu.Lock()
 	if s.closed {
@@ -143,26 +132,45 @@ func (s *Server) register(c *wsConn) {
 		_ = c.ws.Close() // the read loop ends at once
 		return
 	}
+	hello := mustJSON(map[string]any{
+		"type":            "hello",
+		"num_connections": len(s.conns) + 1,
+		"debug_info": map[string]any{
+			"host":                        "slackserver",
+			"build_number":                1,
+			"approximate_connection_time": 18060,
+		},
+		"connection_info": map[string]any{"app_id": AppID},
+	})
 	s.connTotal++
 	c.n = s.connTotal
 	s.conns = append(s.conns, c)
 	pending := s.pending
 	s.pending = nil
-	c.wmu.Lock() // before s.mu is released: nothing overtakes the backlog
+	c.wmu.Lock()
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.trace("slackserver: connection %d open", c.n)
 
+	// A write that fails puts back what was not sent and closes the
+	// connection without waiting: the read loop that forgets c runs after
+	// register, in this goroutine, so drop would wait forever.
+	fail := func(unsent []*Envelope, err error) {
+		c.wmu.Unlock()
+		s.trace("slackserver: connection %d: %v", c.n, err)
+		s.mu.Lock()
+		s.pending = append(unsent, s.pending...)
+		s.mu.Unlock()
+		c.closeNet()
+	}
+	if err := c.writeLocked(hello); err != nil {
+		fail(pending, err)
+		return
+	}
 	for i, e := range pending {
 		sent := time.Now()
 		if err := c.writeLocked(e.frame()); err != nil {
-			c.wmu.Unlock()
-			s.mu.Lock()
-			s.pending = append(pending[i:], s.pending...)
-			s.mu.Unlock()
-			// Close without waiting: the read loop that forgets c runs
-			// after register, in this goroutine, so drop would wait forever.
-			c.closeNet()
+			fail(pending[i:], err)
 			return
 		}
 		s.markDelivered(e, c, sent)
