@@ -17,7 +17,7 @@ type Metrics struct {
 	Registry     *prometheus.Registry
 	JobsFinished *prometheus.CounterVec   // by kind and state
 	JobDuration  *prometheus.HistogramVec // by kind
-	CallErrors   *prometheus.CounterVec   // by service (slack, github, aws) and call
+	CallErrors   *prometheus.CounterVec   // by service (slack, github, aws, events) and call
 	AckLatency   prometheus.Histogram     // Slack envelope received to ack written
 	LogDropped   prometheus.Counter       // job log bytes a writer had to drop
 }
@@ -35,7 +35,7 @@ func NewMetrics(store *jobs.Store) *Metrics {
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600},
 		}, []string{"kind"}),
 		CallErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_external_call_errors_total", Help: "Failed calls to Slack, GitHub and AWS.",
+			Name: "gantry_external_call_errors_total", Help: "Failed calls to Slack, GitHub, AWS and event endpoints, by service and call.",
 		}, []string{"service", "call"}),
 		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "gantry_slack_ack_latency_seconds", Help: "Time from a Socket Mode envelope's arrival to its ack.",
@@ -64,7 +64,7 @@ func (m *Metrics) JobEnded(j *jobs.Job, now time.Time) {
 }
 
 // CallError counts a failed call to an outside service: service is
-// "slack", "github" or "aws", call what was called.
+// "slack", "github", "aws" or "events", call what was called.
 func (m *Metrics) CallError(service, call string) {
 	if m == nil {
 		return

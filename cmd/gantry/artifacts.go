@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/gantry-ci/gantry/artifacts"
 	"github.com/gantry-ci/gantry/artifacts/s3"
 	"github.com/gantry-ci/gantry/web"
@@ -21,7 +19,7 @@ import (
 func (m *Main) artifactStores(ctx context.Context, p *parts) error {
 	a := p.cfg.Artifacts
 	if a.Bucket != "" {
-		cfg, err := config.LoadDefaultConfig(ctx)
+		cfg, err := m.loadAWS(ctx)
 		if err != nil {
 			return &settingError{"artifacts.bucket", fmt.Sprintf("cannot load the AWS configuration for S3: %v", err)}
 		}

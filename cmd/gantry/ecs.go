@@ -19,11 +19,9 @@ import (
 	"github.com/gantry-ci/gantry/spec"
 )
 
-// awsClients loads the AWS SDK's own configuration chain (AWS_REGION,
-// credentials, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, shared
-// files, the task role) and makes the clients gantry uses.
+// awsClients makes the clients the ecs runner uses (see loadAWS).
 func (m *Main) awsClients(ctx context.Context) (ecsrun.Clients, aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := m.loadAWS(ctx)
 	if err != nil {
 		return ecsrun.Clients{}, aws.Config{}, &settingError{"AWS", fmt.Sprintf("cannot load the AWS configuration: %v", err)}
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +76,10 @@ func TestWorkerRunsJobAsECSTask(t *testing.T) {
 	}
 	url, sha := bareRepo(t)
 
-	env := map[string]string{"REDIS_URL": rs.URL(), "GANTRY_CONFIG": cfgPath, "ECS_CONTAINER_METADATA_URI_V4": metadata}
+	env := map[string]string{"REDIS_URL": rs.URL(), "GANTRY_CONFIG": cfgPath, "ECS_CONTAINER_METADATA_URI_V4": metadata,
+		"GANTRY_HTTP_ADDR": "127.0.0.1:0"}
+	// One throttled poll: the SDK retries it, and /metrics counts it.
+	srv.FailNext("DescribeTasks", 1, awsserver.Throttling())
 	stderr := &syncBuffer{}
 	m := &Main{Args: []string{"worker"}, Getenv: func(k string) string { return env[k] }, Stdout: &syncBuffer{}, Stderr: stderr}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,6 +155,19 @@ func TestWorkerRunsJobAsECSTask(t *testing.T) {
 	}
 	if !protectedWhileBusy {
 		t.Error("the worker's task was never protected while it ran the job")
+	}
+	probes := regexp.MustCompile(`worker probes listening"? addr=(\S+)`).FindStringSubmatch(stderr.String())
+	if probes == nil {
+		t.Fatal("the worker did not say where it listens")
+	}
+	resp, err := http.Get("http://" + probes[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `gantry_external_call_errors_total{call="ECS.DescribeTasks",service="aws"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("/metrics does not count the throttled DescribeTasks (%s):\n%s", want, regexp.MustCompile(`(?m)^gantry_external.*$`).FindAllString(string(body), -1))
 	}
 	waitUntil(t, "protection off when idle", func() bool { task, _ := srv.Task(workerARN); return !task.Protected })
 	waitUntil(t, "the queue depth metric", func() bool {

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	awseb "github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/gantry-ci/gantry/events"
@@ -54,7 +53,7 @@ func (m *Main) setupEvents(ctx context.Context, p *parts) (*eventParts, error) {
 		routes = append(routes, events.Route{Endpoint: h.Name(), Types: w.Types})
 	}
 	if eb := ec.EventBridge; eb != nil {
-		awsCfg, err := config.LoadDefaultConfig(ctx)
+		awsCfg, err := m.loadAWS(ctx)
 		if err != nil {
 			return nil, &settingError{"AWS", fmt.Sprintf("cannot load the AWS configuration for events.eventbridge: %v", err)}
 		}
