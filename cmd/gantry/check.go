@@ -114,6 +114,9 @@ func (m *Main) checkNames(ctx context.Context, cfg *spec.Server) (string, int) {
 func (m *Main) printServer(path string, cfg *spec.Server) {
 	fmt.Fprintf(m.Stdout, "%s: valid server config\n", path)
 	fmt.Fprintf(m.Stdout, "  runner: %s, workers: %d\n", orDefault(cfg.Runner.Kind, "local"), cfg.Workers)
+	if untrustedLocal(cfg) {
+		fmt.Fprintf(m.Stdout, "  note: the local runner is not trusted, so `gantry serve` and `gantry worker` refuse to start with this file (the console runs it); %s\n", trustAdvice)
+	}
 	fmt.Fprintf(m.Stdout, "  repos: %s\n", keys(cfg.Repos))
 	fmt.Fprintf(m.Stdout, "  pools: %s\n", keys(cfg.Pools))
 	fmt.Fprintf(m.Stdout, "  environments: %s\n", keys(cfg.Environments))

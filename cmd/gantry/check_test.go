@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantry-ci/gantry/internal/redistest"
 )
 
 func runMain(t *testing.T, args ...string) (int, string, string) {
@@ -63,6 +65,37 @@ func TestCheckServerConfig(t *testing.T) {
 	code, _, errOut := runMain(t, "check", path)
 	if code != 1 || !strings.Contains(errOut, path+":1:") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestCheckSaysServeRefusesAnUntrustedLocalRunner: a server config with
+// no runner passed check and then stopped serve at start-up.
+func TestCheckSaysServeRefusesAnUntrustedLocalRunner(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ file, note string }{
+		{"repos:\n  hello: {path: /srv/hello}\n", "note: the local runner is not trusted"},
+		{"runner: {kind: local, local: {trusted: true}}\nrepos:\n  hello: {path: /srv/hello}\n", ""},
+	} {
+		path := filepath.Join(dir, "gantry.yml")
+		os.WriteFile(path, []byte(c.file), 0o644)
+		code, out, errOut := runMain(t, "check", path)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if c.note == "" && strings.Contains(out, "note:") {
+			t.Errorf("a trusted local runner gets a note:\n%s", out)
+		}
+		if c.note != "" && !strings.Contains(out, c.note) {
+			t.Errorf("check of %q does not say serve refuses it:\n%s", c.file, out)
+		}
+		if c.note == "" {
+			continue
+		}
+		// and a worker does refuse that very file.
+		code, _, errOut = runMainEnv(t, map[string]string{"GANTRY_CONFIG": path, "REDIS_URL": redistest.Start(t).URL()}, "worker")
+		if code != 1 || !strings.Contains(errOut, "runner.local.trusted") {
+			t.Errorf("a worker with the file check warned of: exit %d, %s", code, errOut)
+		}
 	}
 }
 

@@ -20,14 +20,19 @@ func (m *Main) checkLocalTrust() error {
 	if err != nil {
 		return err
 	}
-	if cfg.Runner.Kind != "" && cfg.Runner.Kind != "local" {
+	if !untrustedLocal(cfg) {
 		return nil
 	}
-	if cfg.Runner.Local.Trusted {
-		return nil
-	}
-	return &settingError{"runner.local.trusted", "the local runner runs every branch's code on this machine, next to gantry; " +
-		"set runner.local.trusted: true in gantry.yml only if every branch of every repo is trusted, or use runner.kind: ecs"}
+	return &settingError{"runner.local.trusted", "the local runner runs every branch's code on this machine, next to gantry; " + trustAdvice}
+}
+
+// trustAdvice is what to do about an untrusted local runner.
+const trustAdvice = "set runner.local.trusted: true in gantry.yml only if every branch of every repo is trusted, or use runner.kind: ecs"
+
+// untrustedLocal says whether cfg runs jobs on the local runner without
+// trusting it, which serve and worker refuse.
+func untrustedLocal(cfg *spec.Server) bool {
+	return (cfg.Runner.Kind == "" || cfg.Runner.Kind == "local") && !cfg.Runner.Local.Trusted
 }
 
 // localSecrets reads the values of the secrets the server config grants,
