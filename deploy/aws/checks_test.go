@@ -45,6 +45,8 @@ var attributes = map[string][]string{
 	"AWS::IAM::Role":                              {"Arn", "RoleId"},
 	"AWS::Logs::LogGroup":                         {"Arn"},
 	"AWS::Route53::RecordSet":                     {},
+	"AWS::S3::Bucket":                             {"Arn", "DomainName", "DualStackDomainName", "RegionalDomainName", "WebsiteURL"},
+	"AWS::S3::BucketPolicy":                       {},
 	"AWS::SecretsManager::Secret":                 {"Id"},
 	"AWS::SNS::Subscription":                      {"Arn"},
 	"AWS::SNS::Topic":                             {"TopicArn", "TopicName"},
@@ -436,7 +438,16 @@ func roleOf(tpl *template, v any) string {
 // readableSecrets are the Resource entries of the Allow statements for
 // secretsmanager:GetSecretValue in role's inline policies.
 func readableSecrets(tpl *template, role string) []any {
+	return allowedResources(tpl, role, "secretsmanager:GetSecretValue")
+}
+
+// allowedResources are the Resource entries of the Allow statements for
+// action in role's inline policies.
+func allowedResources(tpl *template, role, action string) []any {
 	var out []any
+	if tpl.Resources[role] == nil {
+		return nil
+	}
 	policyDocuments(tpl.Resources[role].Properties, role, func(where string, doc map[string]any) {
 		if strings.HasSuffix(where, "AssumeRolePolicyDocument") {
 			return
@@ -444,7 +455,7 @@ func readableSecrets(tpl *template, role string) []any {
 		stmts, _ := doc["Statement"].([]any)
 		for _, s := range stmts {
 			st, _ := s.(map[string]any)
-			if st["Effect"] == "Allow" && slices.Contains(stringsOf(st["Action"]), "secretsmanager:GetSecretValue") {
+			if st["Effect"] == "Allow" && slices.Contains(stringsOf(st["Action"]), action) {
 				if rs, ok := st["Resource"].([]any); ok {
 					out = append(out, rs...)
 				} else {
@@ -453,6 +464,48 @@ func readableSecrets(tpl *template, role string) []any {
 			}
 		}
 	})
+	return out
+}
+
+// runnerConfigText is the text of the RunnerConfig output's Fn::Sub.
+func runnerConfigText(tpl *template) string {
+	sub, _ := tpl.Outputs["RunnerConfig"]["Value"].(map[string]any)["Fn::Sub"].([]any)
+	if len(sub) != 2 {
+		return ""
+	}
+	text, _ := sub[0].(string)
+	return text
+}
+
+var jobRoleRE = regexp.MustCompile(`(?:build_role_arn|task_role_arn): \$\{(\w+)\.Arn\}`)
+
+// featureProblems: the roles can do what artifacts and events need. Every
+// job task role the RunnerConfig output names (the build role, each
+// deploy role) may put objects in the artifacts bucket, since the task
+// uploads them itself; the bot's role may read them, to presign links,
+// and put events on the bus.
+func featureProblems(tpl *template) []string {
+	var out []string
+	need := func(role, action, resource string) {
+		if slices.ContainsFunc(allowedResources(tpl, role, action), func(r any) bool { return subText(r) == resource }) {
+			return
+		}
+		out = append(out, fmt.Sprintf("Resources.%s: no Allow of %s on %s", role, action, resource))
+	}
+	const objects = "${ArtifactsBucket.Arn}/*"
+	roles := jobRoleRE.FindAllStringSubmatch(runnerConfigText(tpl), -1)
+	if len(roles) == 0 {
+		out = append(out, "Outputs.RunnerConfig names no job roles (build_role_arn: ${ROLE.Arn})")
+	}
+	for _, m := range roles {
+		need(m[1], "s3:PutObject", objects)
+	}
+	bot := ""
+	if td, ok := tpl.Resources["BotTaskDefinition"]; ok {
+		bot = roleOf(tpl, td.Properties["TaskRoleArn"])
+	}
+	need(bot, "s3:GetObject", objects)
+	need(bot, "events:PutEvents", "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")
 	return out
 }
 

@@ -135,6 +135,13 @@ func TestTemplateTaskDefinitionsMatchREADMEAndGantry(t *testing.T) {
 	report(t, taskDefinitionProblems(tpl, documented, commands))
 }
 
+// The job roles may upload artifacts and the bot may presign them and
+// publish events: config keys gantry accepts are not refused by AWS.
+func TestTemplateRolesReachArtifactsAndEvents(t *testing.T) {
+	_, tpl := readTemplate(t)
+	report(t, featureProblems(tpl))
+}
+
 func TestTemplateRedisIsPrivateEncryptedAndReplicated(t *testing.T) {
 	_, tpl := readTemplate(t)
 	report(t, redisProblems(tpl))
@@ -147,7 +154,7 @@ func TestTemplateChecksCatchMistakes(t *testing.T) {
 	documented, commands := readmeAndCommands(t)
 	all := func(tpl *template) []string {
 		return slices.Concat(referenceProblems(tpl), unusedParameters(tpl), iamProblems(tpl),
-			taskDefinitionProblems(tpl, documented, commands), redisProblems(tpl))
+			taskDefinitionProblems(tpl, documented, commands), redisProblems(tpl), featureProblems(tpl))
 	}
 	for _, tc := range []struct{ name, old, new, want string }{
 		{"Ref to a missing resource", "Ref: RedisSubnetGroup", "Ref: RedisSubnets", `Ref "RedisSubnets": no such resource`},
@@ -171,6 +178,9 @@ func TestTemplateChecksCatchMistakes(t *testing.T) {
 		{"Redis reachable from job tasks", "Fn::GetAtt: [ServiceSecurityGroup, GroupId]\n          Description: gantry bot and worker tasks", "Fn::GetAtt: [JobSecurityGroup, GroupId]\n          Description: gantry bot and worker tasks", "Redis is reachable from something other than gantry's own services"},
 		{"Redis without TLS", "TransitEncryptionEnabled: true", "TransitEncryptionEnabled: false", "TransitEncryptionEnabled is false"},
 		{"Redis without a replica", "NumCacheClusters: 2", "NumCacheClusters: 1", "NumCacheClusters is 1"},
+		{"a build that cannot upload its artifacts", "Sid: UploadArtifacts\n                Effect: Allow\n                Action: s3:PutObject", "Sid: UploadArtifacts\n                Effect: Allow\n                Action: s3:GetObject", "Resources.BuildRole: no Allow of s3:PutObject"},
+		{"a bot that cannot presign artifact links", "Action: s3:GetObject", "Action: s3:GetObjectAcl", "no Allow of s3:GetObject"},
+		{"a bot that cannot publish events", "Action: events:PutEvents", "Action: events:PutRule", "no Allow of events:PutEvents"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(text, tc.old) {
@@ -257,11 +267,10 @@ func TestTemplateImageChecksCatchMistakes(t *testing.T) {
 // tasks' security group, the log group, the job roles and the image.
 func TestTemplateRunnerConfigOutputIsAValidRunner(t *testing.T) {
 	_, tpl := readTemplate(t)
-	sub, _ := tpl.Outputs["RunnerConfig"]["Value"].(map[string]any)["Fn::Sub"].([]any)
-	if len(sub) != 2 {
+	text := runnerConfigText(tpl)
+	if text == "" {
 		t.Fatal("Outputs.RunnerConfig.Value is not Fn::Sub [TEXT, VARIABLES]")
 	}
-	text, _ := sub[0].(string)
 	filled := map[string]string{
 		"JobCluster": "gantry-jobs", "Subnets": "subnet-0aaa, subnet-0bbb", "JobSecurityGroup.GroupId": "sg-0123456789abcdef0",
 		"JobLogGroup": "/gantry/jobs", "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/gantry:abc1234",
