@@ -1,6 +1,7 @@
 // Package docs_test checks gantry's documentation: the README and the
 // guides under docs/ link only to files of this repository that exist (or
-// to web addresses), so the docs stand alone.
+// to web addresses), so the docs stand alone, and their YAML examples are
+// files gantry accepts.
 package docs_test
 
 import (
