@@ -143,6 +143,7 @@ func (w *Webhooks) start(ctx context.Context, log *slog.Logger, ev *scm.WebhookE
 		Kind: jobs.Build, Repo: name, Ref: cmp.Or(ev.Branch, ev.Tag), SHA: src.SHA, Message: src.Message, Plan: *plan, Source: src.Kind, Path: src.Path,
 		CloneURL: cmp.Or(src.CloneURL, ev.CloneURL), GitHub: src.GitHub, PR: ev.PR, Origin: "github", Channel: rc.Channel,
 	}
+	w.s.markPrivate(ctx, j)
 	if err := w.s.store.Create(ctx, j); err != nil {
 		return err
 	}

@@ -145,8 +145,15 @@ func (s *Service) create(ctx context.Context, r *Request, j *jobs.Job) error {
 	if len(j.Requesters) == 0 && j.Requester != "" {
 		j.Requesters = []string{j.Requester}
 	}
+	s.markPrivate(ctx, j)
+	return s.store.Create(ctx, j)
+}
+
+// markPrivate records whether j's channel is private (its page then stays
+// behind signed links), for every job a channel sees: a person's, a
+// schedule's or a webhook's.
+func (s *Service) markPrivate(ctx context.Context, j *jobs.Job) {
 	if s.channels != nil && j.Channel != "" {
 		j.Private = s.channels.Private(ctx, j.Channel)
 	}
-	return s.store.Create(ctx, j)
 }

@@ -108,10 +108,6 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 	if err != nil {
 		return err
 	}
-	gh, err := m.setupGitHub(p)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sched := slack.NewScheduler(slack.SchedulerConfig{Logger: m.logger, OnFatal: func(err error) {
@@ -122,6 +118,14 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 		}
 	}})
 	defer sched.Close()
+	// Before the webhook service is made: it marks the jobs of private
+	// channels as private too.
+	p.groups = slack.NewGroups(api, sched, 0)
+	p.channels = slack.NewPeople(api, sched, 0)
+	gh, err := m.setupGitHub(p)
+	if err != nil {
+		return err
+	}
 	if err := m.useConfig(ctx, p, slackNames(api, sched, m.logger)); err != nil {
 		return err
 	}
@@ -164,8 +168,6 @@ func (m *Main) runSlack(ctx context.Context, withWorkers bool) error {
 			return bot.JobMessage(j, p.store.Now(), link), nil
 		},
 	})
-	p.groups = slack.NewGroups(api, sched, 0)
-	p.channels = slack.NewPeople(api, sched, 0)
 	svc := m.service(p, surface)
 	threads := bot.NewThreads(p.store, p.log, surface, bot.ThreadsConfig{
 		Links: p.jobLink(), ArtifactLinks: p.artifactLink(), Logger: m.logger, UploadFailed: true, QuietUnasked: true, Claim: p.store.FirstSeen, Unclaim: p.store.Forget,
