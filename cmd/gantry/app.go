@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/gantry-ci/gantry/internal/rdb"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -51,6 +52,12 @@ type Main struct {
 
 	// reloading reloads the server config on SIGHUP once it is in use.
 	reloading atomic.Pointer[reloader]
+	// hup receives SIGHUP from the start of a command that runs until
+	// stopped (see catchHUP).
+	hup chan os.Signal
+	// defaultFile: ./gantry.yml was the config once, so from then on it
+	// must be there; a reload never falls back to the built-in defaults.
+	defaultFile atomic.Bool
 }
 
 // Run runs the subcommand in m.Args and returns the exit code.
@@ -73,6 +80,10 @@ func (m *Main) Run(ctx context.Context) int {
 			fmt.Fprintln(m.Stderr, "gantry:", err)
 			return 1
 		}
+	}
+	switch sub {
+	case "console", "worker", "serve", "bot":
+		m.catchHUP()
 	}
 	switch sub {
 	case "console":
@@ -184,14 +195,17 @@ type settingError struct {
 func (e *settingError) Error() string { return e.name + ": " + e.problem }
 
 // loadConfig reads the server config named by GANTRY_CONFIG (a file, s3:// or
-// ssm:, see configsource.go), ./gantry.yml,
-// or the built-in defaults.
+// ssm:, see configsource.go), ./gantry.yml, or the built-in defaults when
+// there is no ./gantry.yml and never was: a ./gantry.yml that goes away
+// (or cannot be read) is an error, so a reload keeps the config in use.
 func (m *Main) loadConfig() (*spec.Server, error) {
 	path := m.Getenv("GANTRY_CONFIG")
 	if path == "" {
-		if _, err := os.Stat("gantry.yml"); err != nil {
+		_, err := os.Stat("gantry.yml")
+		if errors.Is(err, fs.ErrNotExist) && !m.defaultFile.Load() {
 			return spec.DefaultServer(), nil
 		}
+		m.defaultFile.Store(true)
 		path = "gantry.yml"
 	}
 	data, isFile, err := m.readConfig(path)

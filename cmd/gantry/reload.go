@@ -74,10 +74,11 @@ func (m *Main) useConfig(ctx context.Context, p *parts, names nameResolver) erro
 	m.reloading.Store(&reloader{p: p, names: names})
 	ctx, stop := context.WithCancel(ctx)
 	m.onClose(func() error { stop(); return nil })
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	if m.hup == nil {
+		m.catchHUP()
+	}
+	hup := m.hup
 	go func() {
-		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():
@@ -88,6 +89,17 @@ func (m *Main) useConfig(ctx context.Context, p *parts, names nameResolver) erro
 		}
 	}()
 	return nil
+}
+
+// catchHUP catches SIGHUP from the start of a command that runs until
+// stopped: Go's default for it is to exit, and a SIGHUP meant as "reload"
+// may come while gantry is still connecting to Redis or Slack. One that
+// comes before the config is in use is acted on once it is.
+func (m *Main) catchHUP() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	m.hup = hup
+	m.onClose(func() error { signal.Stop(hup); return nil })
 }
 
 // reload reads GANTRY_CONFIG again, validates it, resolves its names and

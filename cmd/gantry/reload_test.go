@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -82,6 +83,72 @@ func TestSIGHUPReloadsConfigAndKeepsOldOnError(t *testing.T) {
 	}
 	if n := strings.Count(s.errOut.String(), `msg="config reloaded"`); n != 1 {
 		t.Errorf("%d reloads logged, want 1", n)
+	}
+}
+
+// TestSIGHUPWithTheDefaultFileGoneKeepsTheConfig: with no GANTRY_CONFIG,
+// gantry reads ./gantry.yml; a reload after it was moved away (a save by
+// rename, a checkout) fell back to the built-in defaults and dropped every
+// repo, environment and admin.
+func TestSIGHUPWithTheDefaultFileGoneKeepsTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	hello := gitRepo(t, filepath.Join(dir, "hello"), map[string]string{
+		".gantry.yml": "deploy:\n  staging:\n    steps: [echo \"deploying to staging\"]\n",
+	})
+	if err := os.WriteFile(filepath.Join(dir, "gantry.yml"), []byte("repos:\n  hello: {path: "+hello+"}\nenvironments:\n  staging: {deployers: ['@bob']}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	s := startConsole(t, nil)
+	s.waitFor(`Ctrl-D quits`, 20*time.Second)
+	if err := os.Remove(filepath.Join(dir, "gantry.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitErr(`level=ERROR msg="config not reloaded, keeping the one in use: GANTRY_CONFIG: cannot read gantry.yml: [^"]*no such file`, 1, 10*time.Second)
+	s.typeLine("envs")
+	s.waitFor(`staging\*\n(gantry > [^\n]*\n)*gantry > Deployers: bob;`, 10*time.Second)
+	if strings.Contains(s.errOut.String(), `msg="config reloaded"`) {
+		t.Errorf("a reload without the file applied something:\n%s", s.errOut)
+	}
+}
+
+// TestSIGHUPDuringStartUpDoesNotStopGantry: gantry caught SIGHUP only once
+// its config was in use, and Go's default for it is to exit, so a reload
+// sent while a worker waited for Redis killed it.
+func TestSIGHUPDuringStartUpDoesNotStopGantry(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c // a Redis that never answers
+		}
+	}()
+	t.Setenv("REDIS_URL", "redis://"+l.Addr().String())
+	t.Setenv("GANTRY_CONFIG", "")
+	cmd, errOut, done := startGantry(t, "worker")
+	conn := <-accepted // the worker is past catching signals: it pings Redis
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// Now Redis goes away: the worker stops by itself, saying why.
+	l.Close()
+	conn.Close()
+	for c := range accepted {
+		c.Close()
+	}
+	if code := exitWithin(t, done, 30*time.Second, errOut); code != 1 || !strings.Contains(errOut.String(), "gantry: REDIS_URL: cannot reach") {
+		t.Errorf("the worker exited %d (want 1, not killed by SIGHUP); stderr: %s", code, errOut)
 	}
 }
 
