@@ -55,6 +55,13 @@ func (m *Main) check(ctx context.Context, args []string) int {
 		if err != nil {
 			return m.checkFailed(err)
 		}
+		// What start-up refuses of a valid file, check refuses too.
+		if cfg.Runner.Kind == "ecs" {
+			if err := checkECSSecrets(cfg); err != nil {
+				fmt.Fprintf(m.Stderr, "gantry check: %s: %v\n", path, err)
+				return 1
+			}
+		}
 		names, code := m.checkNames(ctx, cfg)
 		if code != 0 {
 			return code

@@ -99,6 +99,27 @@ func TestCheckSaysServeRefusesAnUntrustedLocalRunner(t *testing.T) {
 	}
 }
 
+// TestCheckRefusesWhatTheECSRunnerRefuses: a file: secret with the ecs
+// runner passed check and then stopped the worker at start.
+func TestCheckRefusesWhatTheECSRunnerRefuses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gantry.yml")
+	runner := "runner: {kind: ecs, ecs: {cluster: ci, launch_type: FARGATE, fetch_image: gantry:1, subnets: [subnet-1], log_group: /gantry/jobs, execution_role_arn: arn:aws:iam::123456789012:role/x}}\n"
+	for _, c := range []struct{ file, want string }{
+		{"repos:\n  hello: {github: acme/hello, secrets: {NPM_TOKEN: file:/etc/npm}}\n" + runner,
+			`gantry check: ` + path + `: repos.hello.secrets.NPM_TOKEN: "file:/etc/npm" cannot be used with the ecs runner`},
+		{"repos:\n  hello: {github: acme/hello, secrets: {NPM_TOKEN: arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/npm}}\n" +
+			strings.Replace(runner, ", execution_role_arn: arn:aws:iam::123456789012:role/x", "", 1),
+			`gantry check: ` + path + `: runner.ecs.execution_role_arn: is not set: ECS fetches the secrets of jobs with it`},
+	} {
+		os.WriteFile(path, []byte(c.file), 0o644)
+		code, out, errOut := runMain(t, "check", path)
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("check of\n%s= exit %d\nstdout: %s\nstderr: %s\nwant: %s", c.file, code, out, errOut, c.want)
+		}
+	}
+}
+
 func TestBadSettingStopsStartUpNamingIt(t *testing.T) {
 	var errOut bytes.Buffer
 	env := map[string]string{"REDIS_URL": "mysql://nope"}
