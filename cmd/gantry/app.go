@@ -125,7 +125,8 @@ const usage = `usage: gantry [subcommand]
   bot          the Slack bot and HTTP server alone
   worker       a worker alone: takes jobs from the queue and runs them
   check FILE   validate a .gantry.yml or gantry.yml and print what it would run;
-               check --server gantry.yml .gantry.yml also checks the one against the other
+               check --server gantry.yml .gantry.yml also checks the one against the other;
+               a server config may be s3://BUCKET/KEY or ssm:NAME, as in GANTRY_CONFIG
   fetch        inside an ECS job task: check the job's source out for its steps
   collect      inside an ECS job task, after the steps: read test reports, upload artifacts
   version      print the version

@@ -15,7 +15,8 @@ import (
 
 // checkUsage is what `gantry check` says when its arguments are wrong.
 const checkUsage = `usage: gantry check FILE                      (a .gantry.yml or a server gantry.yml, told apart by what it holds)
-       gantry check --server GANTRY_YML FILE   (also: does the server config define every pool and environment FILE needs?)`
+       gantry check --server GANTRY_YML FILE   (also: does the server config define every pool and environment FILE needs?)
+A server config may also be read where GANTRY_CONFIG keeps it: s3://BUCKET/KEY or ssm:NAME.`
 
 // check validates a .gantry.yml or a server gantry.yml and prints what it
 // would run; with --server, it checks a .gantry.yml against a server
@@ -180,7 +181,14 @@ func readCheckInput(ctx context.Context, path string) ([]byte, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		data, err := readAtMost(path, spec.MaxFileSize)
+		var data []byte
+		var err error
+		if isRemoteConfig(path) {
+			// What GANTRY_CONFIG may name, read as gantry reads it.
+			data, err = readRemoteConfig(path)
+		} else {
+			data, err = readAtMost(path, spec.MaxFileSize)
+		}
 		done <- result{data, err}
 	}()
 	select {

@@ -42,12 +42,7 @@ const (
 // whose directory relative repo paths are resolved against. Any failure is
 // a settingError naming GANTRY_CONFIG.
 func (m *Main) readConfig(where string) (data []byte, isFile bool, err error) {
-	switch {
-	case strings.HasPrefix(where, s3ConfigScheme):
-		data, err = readS3Config(where)
-	case strings.HasPrefix(where, ssmConfigScheme):
-		data, err = readSSMConfig(where)
-	default:
+	if !isRemoteConfig(where) {
 		// At most what the parser takes, as gantry check reads it.
 		data, err = readAtMost(where, spec.MaxFileSize)
 		if err != nil {
@@ -55,7 +50,7 @@ func (m *Main) readConfig(where string) (data []byte, isFile bool, err error) {
 		}
 		return data, true, nil
 	}
-	if err != nil {
+	if data, err = readRemoteConfig(where); err != nil {
 		return nil, false, &settingError{"GANTRY_CONFIG", err.Error()}
 	}
 	return data, false, nil
@@ -71,6 +66,20 @@ func remoteAWS(ctx context.Context, where string) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("%s needs AWS_REGION (the region of the bucket or parameter), which is not set", where)
 	}
 	return cfg, nil
+}
+
+// isRemoteConfig says whether where names an S3 object or an SSM
+// parameter rather than a file.
+func isRemoteConfig(where string) bool {
+	return strings.HasPrefix(where, s3ConfigScheme) || strings.HasPrefix(where, ssmConfigScheme)
+}
+
+// readRemoteConfig reads the S3 object or SSM parameter where names.
+func readRemoteConfig(where string) ([]byte, error) {
+	if strings.HasPrefix(where, s3ConfigScheme) {
+		return readS3Config(where)
+	}
+	return readSSMConfig(where)
 }
 
 // parseS3Config splits s3://BUCKET/KEY.
@@ -122,7 +131,9 @@ func explainS3(bucket, key string, err error) string {
 		case "NoSuchBucket":
 			return fmt.Sprintf("there is no bucket %s", bucket)
 		case "AccessDenied", "Forbidden":
-			return fmt.Sprintf("access denied: gantry's role needs s3:GetObject on arn:aws:s3:::%s/%s", bucket, key)
+			// S3 answers a missing key this way too when the caller may
+			// not list the bucket.
+			return fmt.Sprintf("access denied: gantry's role needs s3:GetObject on arn:aws:s3:::%s/%s (and kms:Decrypt if the object is encrypted with a KMS key); without s3:ListBucket on the bucket, S3 also says this when there is no such key", bucket, key)
 		}
 	}
 	var re *smithyhttp.ResponseError

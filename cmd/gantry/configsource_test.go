@@ -171,3 +171,30 @@ func TestConfigRemoteWithoutRegion(t *testing.T) {
 		t.Fatalf("err = %v, want GANTRY_CONFIG: … needs AWS_REGION", err)
 	}
 }
+
+// TestCheckReadsTheConfigGANTRYCONFIGNames: `gantry check` took only
+// files, so the config gantry on AWS reads (ssm:, s3://) could not be
+// checked where it is kept.
+func TestCheckReadsTheConfigGANTRYCONFIGNames(t *testing.T) {
+	srv, s3 := configWorld(t)
+	srv.PutParameter("/gantry/config", remoteConfig, true)
+	putObject(t, s3, "acme-gantry", "gantry.yml", remoteConfig)
+	repo := filepath.Join(t.TempDir(), ".gantry.yml")
+	if err := os.WriteFile(repo, []byte("deploy:\n  qa: {steps: [make deploy]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, where := range []string{"ssm:/gantry/config", "s3://acme-gantry/gantry.yml"} {
+		code, out, errOut := runMain(t, "check", where)
+		if code != 0 || !strings.Contains(out, where+": valid server config") || !strings.Contains(out, "workers: 3") {
+			t.Errorf("check %s: exit %d\n%s%s", where, code, out, errOut)
+		}
+		code, _, errOut = runMain(t, "check", "--server", where, repo)
+		if code != 1 || !strings.Contains(errOut, `environment "qa" is not defined in `+where) {
+			t.Errorf("check --server %s: exit %d, want the repo file's qa refused against it:\n%s", where, code, errOut)
+		}
+	}
+	code, _, errOut := runMain(t, "check", "ssm:/gantry/nothing")
+	if code != 1 || !strings.Contains(errOut, "gantry check: cannot read ssm:/gantry/nothing: there is no SSM parameter /gantry/nothing in this region") {
+		t.Errorf("check of a missing parameter: exit %d, %s", code, errOut)
+	}
+}
