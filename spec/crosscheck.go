@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -67,6 +68,9 @@ func (s *Server) UndefinedPool(name, serverFile string) string {
 	if _, ok := s.Pools[name]; ok {
 		return ""
 	}
+	if slices.Contains(s.Unstarted.Pools, name) {
+		return unstarted("pool", name, s.where(serverFile))
+	}
 	return undefined("pool", name, s.where(serverFile), slices.Sorted(maps.Keys(s.Pools)))
 }
 
@@ -75,7 +79,14 @@ func (s *Server) UndefinedEnv(name, serverFile string) string {
 	if _, ok := s.Environments[name]; ok {
 		return ""
 	}
+	if slices.Contains(s.Unstarted.Environments, name) {
+		return unstarted("environment", name, s.where(serverFile))
+	}
 	return undefined("environment", name, s.where(serverFile), slices.Sorted(maps.Keys(s.Environments)))
+}
+
+func unstarted(kind, name, where string) string {
+	return fmt.Sprintf("%s %q was added to %s by a reload and is in use only once gantry restarts", kind, clip(name), cmp.Or(where, "gantry.yml"))
 }
 
 // where names the server config in a message: serverFile, else the file s

@@ -34,8 +34,18 @@ type Server struct {
 	Events    Events     // where job state changes are published
 	Previews  Previews   // how many previews run at once, and for how long
 
+	// Unstarted are the pools and environments the file defines that a
+	// running process left out because a reload added them: they take a
+	// restart (a reload in cmd/gantry sets them). None in a file as parsed.
+	Unstarted Unstarted
+
 	file  string // the file it was read from, for the problems of ResolveNames
 	names []Name // persons, groups and channels written by name, to resolve
+}
+
+// Unstarted names what a reload added that waits for a restart.
+type Unstarted struct {
+	Pools, Environments []string
 }
 
 // Previews bound the previews (preview #N, preview: in .gantry.yml).

@@ -41,6 +41,7 @@ type consoleSession struct {
 	out    *syncBuffer
 	errOut *syncBuffer
 	done   chan int
+	m      *Main
 }
 
 func startConsole(t *testing.T, env map[string]string) *consoleSession {
@@ -54,6 +55,7 @@ func startConsole(t *testing.T, env map[string]string) *consoleSession {
 	pr, pw := io.Pipe()
 	s := &consoleSession{t: t, in: pw, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
 	m := &Main{Args: []string{"console"}, Getenv: func(k string) string { return env[k] }, Stdin: pr, Stdout: s.out, Stderr: s.errOut}
+	s.m = m
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { s.done <- m.Run(ctx) }()
 	t.Cleanup(func() {

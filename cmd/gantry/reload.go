@@ -147,7 +147,14 @@ func restartOnly(started, next *spec.Server) (*spec.Server, []string) {
 	}
 	keep("runner", started.Runner, next.Runner, func() { out.Runner = started.Runner })
 	keep("workers", started.Workers, next.Workers, func() { out.Workers = started.Workers })
-	keep("pools", started.Pools, next.Pools, func() { out.Pools = started.Pools })
+	keep("pools", started.Pools, next.Pools, func() {
+		out.Pools = started.Pools
+		for _, name := range slices.Sorted(maps.Keys(next.Pools)) {
+			if _, ok := started.Pools[name]; !ok {
+				out.Unstarted.Pools = append(out.Unstarted.Pools, name)
+			}
+		}
+	})
 	keep("retry", started.Retry, next.Retry, func() { out.Retry = started.Retry })
 	keep("retention", started.Retention, next.Retention, func() { out.Retention = started.Retention })
 	keep("artifacts", started.Artifacts, next.Artifacts, func() { out.Artifacts = started.Artifacts })
@@ -169,6 +176,7 @@ func restartOnly(started, next *spec.Server) (*spec.Server, []string) {
 		if !ok {
 			// Deploys to it would run without its one-at-a-time queue.
 			keys = append(keys, "environments."+name+" (a new environment)")
+			out.Unstarted.Environments = append(out.Unstarted.Environments, name)
 			continue
 		}
 		keep("environments."+name+".secrets", was.Secrets, e.Secrets, func() { e.Secrets = was.Secrets })

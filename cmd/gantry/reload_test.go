@@ -152,6 +152,41 @@ func TestSIGHUPDuringStartUpDoesNotStopGantry(t *testing.T) {
 	}
 }
 
+// TestPoolAddedByAReloadSaysItTakesARestart: a pool a reload added was
+// reported as "not defined in gantry.yml", though the file defines it.
+func TestPoolAddedByAReloadSaysItTakesARestart(t *testing.T) {
+	dir := t.TempDir()
+	hello := gitRepo(t, filepath.Join(dir, "hello"), map[string]string{
+		".gantry.yml": "resources: [mysql]\npipelines:\n  branch: {steps: [echo $GANTRY_RESOURCE_MYSQL]}\n",
+	})
+	cfg := filepath.Join(dir, "gantry.yml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("repos:\n  hello: {path: " + hello + "}\npools:\n  pg: [pg-1]\n")
+	s := startConsole(t, map[string]string{"GANTRY_CONFIG": cfg})
+	s.waitFor(`Ctrl-D quits`, 20*time.Second)
+	write("repos:\n  hello: {path: " + hello + "}\npools:\n  pg: [pg-1]\n  mysql: [mysql-1]\nenvironments:\n  qa: {deployers: ['*']}\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitErr(`msg="config reloaded"`, 1, 10*time.Second)
+	s.typeLine("build hello")
+	s.waitFor(`nothing was queued: [^\n]*pool "mysql" was added to gantry.yml by a reload and is in use only once gantry restarts`, 10*time.Second)
+
+	// The same for an environment, as the config gate and the chat read it.
+	live := s.m.reloading.Load().p.live.Load()
+	if got := live.UndefinedEnv("qa", ""); !strings.Contains(got, `environment "qa" was added to gantry.yml by a reload`) {
+		t.Errorf("UndefinedEnv(qa) after the reload = %q", got)
+	}
+	if got := live.UndefinedEnv("prod", ""); !strings.Contains(got, `environment "prod" is not defined in gantry.yml`) {
+		t.Errorf("UndefinedEnv(prod) = %q", got)
+	}
+}
+
 // slackNamesConfig writes the session's gantry.yml with the hello repo
 // and extra, and returns it.
 func slackNamesConfig(t *testing.T, s *slackSession, extra string) {
