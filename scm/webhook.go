@@ -159,6 +159,11 @@ func fromPush(ev *WebhookEvent, e *github.PushEvent) error {
 		ev.Kind, ev.Branch = "push", branch
 	}
 	ev.SHA = strings.ToLower(e.GetAfter())
+	if id := e.GetHeadCommit().GetID(); isTag && id != "" {
+		// An annotated tag's "after" is the tag object, which is not a
+		// commit; head_commit is the commit it tags.
+		ev.SHA = strings.ToLower(id)
+	}
 	if !isSHA(ev.SHA) {
 		return fmt.Errorf("after %q is not a commit SHA", e.GetAfter())
 	}

@@ -83,6 +83,12 @@ func TestParseWebhookPush(t *testing.T) {
 		push: githubserver.Push{Repo: "acme/hello", Tag: "v1.0.0", After: first},
 		want: scm.WebhookEvent{Kind: "push", Delivery: "d-1", Repo: "acme/hello", CloneURL: "https://github.com/acme/hello.git", Tag: "v1.0.0", SHA: first, Sender: "octocat"},
 	}, {
+		// GitHub sends an annotated tag's tag object as "after", and the
+		// commit it tags as head_commit.
+		name: "annotated tag",
+		push: githubserver.Push{Repo: "acme/hello", Tag: "v1.1.0", After: first, TagObject: "5d1f0c3b9a7e2d4c6b8a0f1e3d5c7b9a1f2e4d6c"},
+		want: scm.WebhookEvent{Kind: "push", Delivery: "d-1", Repo: "acme/hello", CloneURL: "https://github.com/acme/hello.git", Tag: "v1.1.0", SHA: first, Sender: "octocat"},
+	}, {
 		name: "deleted branch",
 		push: githubserver.Push{Repo: "acme/hello", Branch: "old", Deleted: true, Before: first, Sender: "bob"},
 		want: scm.WebhookEvent{Kind: "push", Delivery: "d-1", Repo: "acme/hello", CloneURL: "https://github.com/acme/hello.git", Branch: "old", SHA: githubserver.ZeroSHA, Deleted: true, Sender: "bob"},

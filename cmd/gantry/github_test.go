@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -292,6 +293,27 @@ func TestConsoleRunsSignedPushWebhooksOnce(t *testing.T) {
 	s.waitForLog(`msg="GitHub push ignored: the branch was deleted"`, 5*time.Second)
 	s.typeLine("queue")
 	s.waitFor(`gantry > Nothing is queued or running\.`, 5*time.Second)
+}
+
+// TestConsoleRunsTheTagPipelineOfAnAnnotatedTag: GitHub sends an annotated
+// tag's object as the push's "after", which is no commit; gantry read it
+// as one, and the push was dropped.
+func TestConsoleRunsTheTagPipelineOfAnAnnotatedTag(t *testing.T) {
+	s := startGitHubConsole(t)
+	withTag := strings.Replace(fmt.Sprintf(helloSpec, s.gh.gate), "pipelines:\n", "pipelines:\n  tag:\n    steps:\n      - echo \"tag build of $GANTRY_REF at $GANTRY_SHA\"\n", 1)
+	sha := s.gh.commit(map[string]string{".gantry.yml": withTag}, "add a tag pipeline")
+	// The same sort of tag both ways: lightweight (after is the commit),
+	// then annotated (after is the tag object).
+	for i, object := range []string{"", "5d1f0c3b9a7e2d4c6b8a0f1e3d5c7b9a1f2e4d6c"} {
+		tag := fmt.Sprintf("v1.%d.0", i)
+		push := githubserver.PushPayload(githubserver.Push{Repo: "acme/hello", Tag: tag, After: sha, TagObject: object, CloneURL: s.gh.CloneURL("acme/hello")})
+		if code, body := s.hook(hookSecret, "push", "delivery-tag-"+tag, push); code != http.StatusAccepted {
+			t.Fatalf("the push of %s answered %d %q", tag, code, body)
+		}
+		n := strconv.Itoa(i + 1)
+		s.waitFor(`#`+n+` +│ tag build of `+regexp.QuoteMeta(tag)+` at `+sha, 15*time.Second)
+		s.waitFor(`#`+n+` +┃ ✅ #`+n+` succeeded`, 15*time.Second)
+	}
 }
 
 func TestConsolePullRequestPushesSupersedeAndCloseCancels(t *testing.T) {

@@ -72,6 +72,9 @@ type Push struct {
 	Tag           string // sets Ref to refs/tags/Tag
 	Ref           string // the full ref, when neither Branch nor Tag is set
 	Before, After string // default: ZeroSHA for Before, a made-up SHA for After
+	// TagObject, for an annotated tag, is the tag object's SHA: GitHub
+	// sends it as "after", and the commit (After) as head_commit.id only.
+	TagObject     string
 	Created       bool
 	Deleted       bool // After becomes ZeroSHA and there is no head commit
 	Forced        bool
@@ -133,10 +136,14 @@ func PushPayload(p Push) map[string]any {
 	}
 	repo := hookRepo(p.Repo, p.CloneURL, p.DefaultBranch, true)
 	now := time.Now().UTC().Truncate(time.Second)
+	after := p.After
+	if p.TagObject != "" && !p.Deleted {
+		after = p.TagObject
+	}
 	out := map[string]any{
-		"ref": ref, "before": p.Before, "after": p.After,
+		"ref": ref, "before": p.Before, "after": after,
 		"created": p.Created || p.Before == ZeroSHA, "deleted": p.Deleted, "forced": p.Forced,
-		"base_ref": nil, "compare": repo["html_url"].(string) + "/compare/" + prefix(p.Before, 12) + "..." + prefix(p.After, 12),
+		"base_ref": nil, "compare": repo["html_url"].(string) + "/compare/" + prefix(p.Before, 12) + "..." + prefix(after, 12),
 		"repository":  repo,
 		"pusher":      map[string]any{"name": p.Pusher, "email": p.Pusher + "@users.noreply.github.com"},
 		"sender":      hookUser(p.Sender),
