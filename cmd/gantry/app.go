@@ -55,6 +55,8 @@ type Main struct {
 	// hup receives SIGHUP from the start of a command that runs until
 	// stopped (see catchHUP).
 	hup chan os.Signal
+	// slackTimeout bounds each Slack Web API call (0: slackCallTimeout).
+	slackTimeout time.Duration
 	// defaultFile: ./gantry.yml was the config once, so from then on it
 	// must be there; a reload never falls back to the built-in defaults.
 	defaultFile atomic.Bool

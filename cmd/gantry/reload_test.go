@@ -266,6 +266,35 @@ func TestSlackNamesInConfigResolveAtStart(t *testing.T) {
 	s.response("U0CAROL", "Queued #4: deploy hello@main")
 }
 
+// TestReloadRidesOutASlackThatNeverAnswers: gantry's Slack calls had no
+// deadline, so a Slack that took a reload's users.list and never answered
+// held that reload, and every SIGHUP after it, for ever. Now the call
+// times out, is tried again, and the reload goes through.
+func TestReloadRidesOutASlackThatNeverAnswers(t *testing.T) {
+	s := newSlackSession(t)
+	slackPeople(s)
+	slackNamesConfig(t, s, "admins: ['@alice']\n")
+	s.tune = func(m *Main) { m.slackTimeout = 500 * time.Millisecond }
+	s.start("serve")
+	s.srv.WaitConnection(t, 1, 20*time.Second)
+	s.srv.HangNext("users.list", 1)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// users.list is paced at Slack's Tier 2 (20 a minute): the retry waits.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.errOut.String(), `msg="config reloaded"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload never ended; users.list calls: %d", s.srv.CallCount("users.list"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	timedOut := regexp.MustCompile(`msg="slack call failed; trying again" method=users\.list [^\n]*Client\.Timeout exceeded`)
+	if !timedOut.MatchString(s.errOut.String()) || s.srv.CallCount("users.list") != 3 {
+		t.Errorf("want users.list at start, the call that hung and its retry (%d calls), and the timeout logged", s.srv.CallCount("users.list"))
+	}
+}
+
 // TestUnknownSlackNameStopsStartWithFileLine: names that are not in the
 // workspace stop start-up, one line each with file:line and a hint.
 func TestUnknownSlackNameStopsStartWithFileLine(t *testing.T) {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -54,8 +56,14 @@ func (m *Main) slackClient() (*goslack.Client, error) {
 		}
 		opts = append(opts, goslack.OptionAPIURL(api))
 	}
+	// A Slack that accepts a call and never answers must not hold a
+	// thread's message, a reload or start-up for ever.
+	opts = append(opts, goslack.OptionHTTPClient(&http.Client{Timeout: cmp.Or(m.slackTimeout, slackCallTimeout)}))
 	return goslack.New(botToken, opts...), nil
 }
+
+// slackCallTimeout bounds one Slack Web API call, a file upload included.
+const slackCallTimeout = time.Minute
 
 // slackIdentity checks both tokens with Slack before anything starts, so a
 // wrong one stops start-up with one line that names it.

@@ -43,6 +43,8 @@ type slackSession struct {
 	main   *mainRun // the first Main started
 	// wantExit is the exit code the session's first Main should end with.
 	wantExit int
+	// tune, when set, adjusts each Main before it runs.
+	tune func(*Main)
 }
 
 // gitRepo makes a git checkout with files, committed on main.
@@ -183,6 +185,9 @@ func (s *slackSession) start(args ...string) *mainRun {
 	t := s.t
 	t.Helper()
 	m := &Main{Args: args, Getenv: func(k string) string { return s.env[k] }, Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: s.errOut}
+	if s.tune != nil {
+		s.tune(m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &mainRun{m: m, args: args, cancel: cancel, done: make(chan int, 1)}
 	go func() { r.done <- m.Run(ctx) }()

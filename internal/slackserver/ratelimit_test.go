@@ -2,6 +2,8 @@ package slackserver
 
 import (
 	"errors"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -71,6 +73,34 @@ func TestFailNext(t *testing.T) {
 	}
 	if m, _ := srv.Message("C0BUILDS", ts); m.Text != "x" {
 		t.Errorf("failed update changed the message to %q", m.Text)
+	}
+}
+
+// TestHangNextHoldsTheCallUntilTheClientGivesUp: a hung call gets no
+// answer until the client's timeout, the next one is answered, and Close
+// does not wait for a call still hanging.
+func TestHangNextHoldsTheCallUntilTheClientGivesUp(t *testing.T) {
+	srv := New(t)
+	srv.HangNext("chat.postMessage", 2)
+	impatient := slack.New(BotToken, slack.OptionAPIURL(srv.APIURL()), slack.OptionHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
+	_, _, err := impatient.PostMessage("C0BUILDS", slack.MsgOptionText("x", false))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("post: %v, want the client's timeout", err)
+	}
+	// The second hangs with no timeout at all: Close ends it.
+	posted := make(chan error, 1)
+	go func() {
+		_, _, err := newAPI(srv).PostMessage("C0BUILDS", slack.MsgOptionText("y", false))
+		posted <- err
+	}()
+	srv.WaitFor(t, 5*time.Second, "the second call", func(s *Server) bool { return s.CallCount("chat.postMessage") == 2 })
+	if len(srv.History("C0BUILDS")) != 0 {
+		t.Error("a hung call posted its message")
+	}
+	srv.Close()
+	if err := <-posted; err == nil {
+		t.Error("a call the server never answered succeeded")
 	}
 }
 

@@ -81,11 +81,12 @@ type Server struct {
 	http *httptest.Server
 	base string // http://127.0.0.1:PORT, no trailing slash
 
-	mu      sync.Mutex
-	changes changes.Signal // wakes WaitFor on every state change
-	closed  bool
-	ids     int64 // counter behind generated IDs
-	lastTS  int64 // last ts handed out, in microseconds
+	mu       sync.Mutex
+	changes  changes.Signal // wakes WaitFor on every state change
+	closed   bool
+	stopping chan struct{} // closed by Close: hung calls (HangNext) end
+	ids      int64         // counter behind generated IDs
+	lastTS   int64         // last ts handed out, in microseconds
 
 	calls   []Call
 	faults  map[string][]*fault
@@ -138,6 +139,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 		responses:  map[string]*responseURL{},
 		tickets:    map[string]bool{},
 		pings:      cfg.pingInterval > 0,
+		stopping:   make(chan struct{}),
 	}
 	s.users[BotUserID] = &User{ID: BotUserID, Name: BotName, RealName: "Gantry", IsBot: true}
 
@@ -171,6 +173,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.stopping)
 	conns := append([]*wsConn(nil), s.conns...)
 	s.notifyLocked()
 	s.mu.Unlock()

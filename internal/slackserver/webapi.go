@@ -52,6 +52,7 @@ type reply struct {
 	errCode     string
 	header      http.Header
 	throttled   bool // a 429 of the limits
+	hang        bool // no answer at all (HangNext)
 }
 
 // apiRequest is a parsed Web API request.
@@ -134,6 +135,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		req = &apiRequest{method: method, args: url.Values{}, at: time.Now()}
 	}
 	s.record(req, rep)
+	if rep.hang {
+		// Until the client gives up (its timeout, or it goes away).
+		select {
+		case <-r.Context().Done():
+		case <-s.stopping:
+		}
+		return
+	}
 	writeReply(w, rep)
 }
 
@@ -281,10 +290,13 @@ type fault struct {
 	retryAfter time.Duration
 	errCode    string // with status 200: {"ok":false,"error":errCode}
 	afterApply bool   // run the method first, then answer with the fault
+	hang       bool   // never answer (HangNext)
 }
 
 func (f *fault) reply() reply {
 	switch {
+	case f.hang:
+		return reply{hang: true}
 	case f.status == http.StatusTooManyRequests:
 		secs := int64(math.Ceil(f.retryAfter.Seconds()))
 		r := reply{
@@ -352,6 +364,13 @@ func (s *Server) RateLimitAfterApply(method string, n int, retryAfter time.Durat
 // {"ok":false,"error":errorCode} without doing anything.
 func (s *Server) FailNext(method string, n int, errorCode string) {
 	s.addFault(method, &fault{n: n, status: http.StatusOK, errCode: errorCode})
+}
+
+// HangNext makes the next n calls of method never answer: the request
+// stays open until the client gives up or the server closes, as a Slack
+// that accepted the connection and stalled.
+func (s *Server) HangNext(method string, n int) {
+	s.addFault(method, &fault{n: n, hang: true})
 }
 
 // FailNextHTTP makes the next n calls of method answer with the HTTP status
