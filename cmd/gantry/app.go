@@ -571,7 +571,7 @@ func (m *Main) runConsole(ctx context.Context) error {
 			}
 			if key.String() != said {
 				said = key.String()
-				inputEnded(m.Stdout, active)
+				inputEnded(m.Stdout, active, m.Getenv("REDIS_URL") != "")
 			}
 		})
 		if errors.Is(err, context.Canceled) {
@@ -586,8 +586,11 @@ func (m *Main) runConsole(ctx context.Context) error {
 
 // inputEnded says, once the console's input has ended, which jobs it still
 // waits for, and for a job that needs a person (an approval) that nobody
-// can give it from this console any more.
-func inputEnded(w io.Writer, active []*jobs.Job) {
+// can give it from this console any more. It is said again only when a job
+// comes or goes or starts to await approval, so it names no other state,
+// which would go stale. shared: the console's Redis is a REDIS_URL, which
+// a gantry bot or another console may share.
+func inputEnded(w io.Writer, active []*jobs.Job, shared bool) {
 	var b strings.Builder
 	b.WriteString("gantry > input ended; waiting for")
 	approval := false
@@ -595,13 +598,18 @@ func inputEnded(w io.Writer, active []*jobs.Job) {
 		if i > 0 {
 			b.WriteString(",")
 		}
-		state := strings.ReplaceAll(string(j.State), "_", " ")
-		fmt.Fprintf(&b, " %s %s %s (%s)", j.Name(), j.What(), j.Repo, state)
-		approval = approval || j.State == jobs.AwaitingApproval
+		fmt.Fprintf(&b, " %s %s %s", j.Name(), j.What(), j.Repo)
+		if j.State == jobs.AwaitingApproval {
+			b.WriteString(" (awaiting approval)")
+			approval = true
+		}
 	}
 	b.WriteString(". Ctrl-C quits.")
-	if approval {
-		b.WriteString(" A deploy awaiting approval cannot be approved here any more: approve it from Slack or another console on the same Redis, or Ctrl-C and run it again.")
+	switch {
+	case approval && shared:
+		b.WriteString(" A deploy awaiting approval cannot be approved here any more: approve it from a gantry bot or console on the same Redis, or Ctrl-C and run it again.")
+	case approval:
+		b.WriteString(" A deploy awaiting approval cannot be approved here any more, and nothing else reaches this console's embedded Redis: Ctrl-C and run it again.")
 	}
 	fmt.Fprintln(w, b.String())
 }

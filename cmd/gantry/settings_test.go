@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-ci/gantry/internal/redistest"
 	"github.com/gantry-ci/gantry/internal/slackserver"
+	"github.com/gantry-ci/gantry/jobs"
 )
 
 // runOnce runs gantry with args and env until it stops by itself, and
@@ -139,5 +140,27 @@ func TestConsoleSaysWhatItWaitsForWhenInputEnds(t *testing.T) {
 	s.waitFor(`#1: deploy hello@main \(\w+\) to production is awaiting approval`, 20*time.Second)
 	s.in.Close() // Ctrl-D
 	s.waitFor(`gantry > input ended; waiting for #1 deploy to production hello \(awaiting approval\)\. Ctrl-C quits\. `+
-		`A deploy awaiting approval cannot be approved here any more`, 10*time.Second)
+		`A deploy awaiting approval cannot be approved here any more: approve it from a gantry bot or console on the same Redis`, 10*time.Second)
+}
+
+// TestInputEndedNamesNoStateThatGoesStale: the message named each job's
+// state once, and kept saying "queued" of a job that ran; and it sent
+// people to another console on an embedded Redis nothing else can reach.
+func TestInputEndedNamesNoStateThatGoesStale(t *testing.T) {
+	active := []*jobs.Job{
+		{ID: 1, Kind: jobs.Deploy, Env: "production", Repo: "hello", State: jobs.AwaitingApproval},
+		{ID: 2, Kind: jobs.Build, Repo: "hello", State: jobs.Queued},
+	}
+	var shared, embedded strings.Builder
+	inputEnded(&shared, active, true)
+	inputEnded(&embedded, active, false)
+	if want := "gantry > input ended; waiting for #1 deploy to production hello (awaiting approval), #2 build hello. Ctrl-C quits."; !strings.HasPrefix(shared.String(), want) {
+		t.Errorf("got  %q\nwant %q…", shared.String(), want)
+	}
+	if !strings.Contains(shared.String(), "approve it from a gantry bot or console on the same Redis") {
+		t.Errorf("with a REDIS_URL: %q", shared.String())
+	}
+	if s := embedded.String(); strings.Contains(s, "same Redis") || !strings.Contains(s, "nothing else reaches this console's embedded Redis: Ctrl-C and run it again") {
+		t.Errorf("with the embedded Redis: %q", s)
+	}
 }
