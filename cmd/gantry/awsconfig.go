@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -24,7 +26,11 @@ func (m *Main) loadAWS(ctx context.Context) (aws.Config, error) {
 	count := middleware.FinalizeMiddlewareFunc("GantryCallErrors", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		out, md, err := next.HandleFinalize(ctx, in)
 		if err != nil && ctx.Err() == nil {
-			m.metrics.Load().CallError("aws", awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx))
+			call := awsmiddleware.GetServiceID(ctx) + "." + awsmiddleware.GetOperationName(ctx)
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || !expectedAWSErrors[call+" "+ae.ErrorCode()] {
+				m.metrics.Load().CallError("aws", call)
+			}
 		}
 		return out, md, err
 	})
@@ -34,4 +40,12 @@ func (m *Main) loadAWS(ctx context.Context) (aws.Config, error) {
 		return s.Finalize.Add(count, middleware.After)
 	})
 	return cfg, nil
+}
+
+// expectedAWSErrors are answers that every job gets and gantry expects,
+// not failures: a job's log stream does not exist until its task runs,
+// and a task definition family is unknown until its first job.
+var expectedAWSErrors = map[string]bool{
+	"CloudWatch Logs.GetLogEvents ResourceNotFoundException": true,
+	"ECS.DescribeTaskDefinition ClientException":             true,
 }
