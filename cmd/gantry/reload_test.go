@@ -274,7 +274,7 @@ func TestReloadRidesOutASlackThatNeverAnswers(t *testing.T) {
 	s := newSlackSession(t)
 	slackPeople(s)
 	slackNamesConfig(t, s, "admins: ['@alice']\n")
-	s.tune = func(m *Main) { m.slackTimeout = 500 * time.Millisecond }
+	s.tune = func(m *Main) { m.slackTimeout = time.Second }
 	s.start("serve")
 	s.srv.WaitConnection(t, 1, 20*time.Second)
 	s.srv.HangNext("users.list", 1)
@@ -290,7 +290,9 @@ func TestReloadRidesOutASlackThatNeverAnswers(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	timedOut := regexp.MustCompile(`msg="slack call failed; trying again" method=users\.list [^\n]*Client\.Timeout exceeded`)
-	if !timedOut.MatchString(s.errOut.String()) || s.srv.CallCount("users.list") != 3 {
+	// At least: at start, the call that hung, and its retry (a slow
+	// machine may time out and retry at start too).
+	if !timedOut.MatchString(s.errOut.String()) || s.srv.CallCount("users.list") < 3 {
 		t.Errorf("want users.list at start, the call that hung and its retry (%d calls), and the timeout logged", s.srv.CallCount("users.list"))
 	}
 }
