@@ -255,6 +255,9 @@ func (m *Main) connectRedis(ctx context.Context) (redis.UniversalClient, error) 
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return nil, &settingError{"REDIS_URL", fmt.Sprintf("cannot reach %s: %v", redactURL(url), err)}
 	}
+	if err := checkRedisVersion(ctx, rdb); err != nil {
+		return nil, &settingError{"REDIS_URL", err.Error()}
+	}
 	return rdb, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -259,4 +260,33 @@ func redactURL(raw string) string {
 		}
 	}
 	return scheme + "://" + head + "?" + strings.Join(params, "&")
+}
+
+// checkRedisVersion refuses a Redis older than 6.2, which gantry's queue
+// needs (XAUTOCLAIM, XTRIM … MINID): on an older one start-up would pass
+// and the first reclaim or trim would fail. A server that does not say
+// its version (INFO refused) is let through.
+func checkRedisVersion(ctx context.Context, rdb redis.UniversalClient) error {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return nil
+	}
+	for line := range strings.Lines(info) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		parts := strings.SplitN(v, ".", 3)
+		major, err1 := strconv.Atoi(parts[0])
+		minor := 0
+		var err2 error
+		if len(parts) > 1 {
+			minor, err2 = strconv.Atoi(parts[1])
+		}
+		if err1 == nil && err2 == nil && (major < 6 || major == 6 && minor < 2) {
+			return fmt.Errorf("the server is Redis %s; gantry needs Redis 6.2 or newer (its queue uses XAUTOCLAIM and XTRIM … MINID)", v)
+		}
+		return nil
+	}
+	return nil
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +249,87 @@ func TestSentinelURLFollowsAFailover(t *testing.T) {
 func portOf(addr string) string {
 	_, p, _ := strings.Cut(addr, ":")
 	return p
+}
+
+// oldRedis is a server that speaks just enough RESP to be an old Redis:
+// PONG to PING, its version to INFO, and "unknown command" (as Redis 5
+// answers HELLO) to the rest.
+func oldRedis(t *testing.T, version string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					args, err := readRESPCommand(r)
+					if err != nil {
+						return
+					}
+					switch strings.ToUpper(args[0]) {
+					case "PING":
+						io.WriteString(c, "+PONG\r\n")
+					case "INFO":
+						body := "# Server\r\nredis_version:" + version + "\r\nredis_mode:standalone\r\n"
+						fmt.Fprintf(c, "$%d\r\n%s\r\n", len(body), body)
+					default:
+						fmt.Fprintf(c, "-ERR unknown command '%s'\r\n", args[0])
+					}
+				}
+			}()
+		}
+	}()
+	return "redis://" + l.Addr().String()
+}
+
+// readRESPCommand reads one command: an array of bulk strings.
+func readRESPCommand(r *bufio.Reader) ([]string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "*")))
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("not a command: %q", line)
+	}
+	args := make([]string, n)
+	for i := range args {
+		if _, err := r.ReadString('\n'); err != nil { // $len
+			return nil, err
+		}
+		arg, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		args[i] = strings.TrimSuffix(arg, "\r\n")
+	}
+	return args, nil
+}
+
+// TestOldRedisStopsStartUpNamingItsVersion: on Redis 6.0 gantry started,
+// and its queue failed later, at the first XAUTOCLAIM or XTRIM MINID.
+func TestOldRedisStopsStartUpNamingItsVersion(t *testing.T) {
+	for version, want := range map[string]string{
+		"6.0.16": "gantry: REDIS_URL: the server is Redis 6.0.16; gantry needs Redis 6.2 or newer",
+		"5.0.7":  "gantry: REDIS_URL: the server is Redis 5.0.7; gantry needs Redis 6.2 or newer",
+		"6.2.14": "runner.local.trusted", // past the Redis check: the next one stops the worker
+	} {
+		var errOut bytes.Buffer
+		env := map[string]string{"REDIS_URL": oldRedis(t, version)}
+		m := &Main{Args: []string{"worker"}, Getenv: func(k string) string { return env[k] }, Stdout: &bytes.Buffer{}, Stderr: &errOut}
+		code := m.Run(context.Background())
+		m.Close()
+		if code != 1 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("Redis %s: exit %d, stderr %q, want %q", version, code, errOut.String(), want)
+		}
+	}
 }
