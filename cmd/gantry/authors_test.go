@@ -27,15 +27,7 @@ func TestSlackFailedBuildMentionsTheCommitsAuthor(t *testing.T) {
 	gh.AddUser("octocat", "test@example.com") // gitRepo's author
 	s.srv.AddUser(slackserver.User{ID: "U0DANA", Name: "dana", RealName: "Dana", Email: "dana@example.com"})
 
-	cfgPath := s.env["GANTRY_CONFIG"]
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	more := strings.Replace(string(cfg), "repos:\n", "repos:\n  ghbroken: {github: acme/broken, channel: "+ch+"}\n", 1) + "users: {octocat: U0OCTO}\n"
-	if err := os.WriteFile(cfgPath, []byte(more), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s.addToConfig("ghbroken: {github: acme/broken, channel: "+ch+"}", "users: {octocat: U0OCTO}\n")
 	s.env["GITHUB_TOKEN"], s.env["GITHUB_API_URL"] = githubserver.Token, gh.URL()
 	s.start("serve")
 	s.srv.WaitConnection(t, 1, 20*time.Second)

@@ -12,14 +12,22 @@ import (
 	"github.com/gantry-ci/gantry/internal/slackserver"
 )
 
+// httpBase is the running gantry's HTTP server, http://ADDR, once it
+// has said where it listens.
+func (s *slackSession) httpBase(t *testing.T) string {
+	t.Helper()
+	var addr []string
+	waitUntil(t, "gantry to say where it listens", func() bool {
+		addr = regexp.MustCompile(`HTTP server listening"? addr=(\S+)`).FindStringSubmatch(s.errOut.String())
+		return addr != nil
+	})
+	return "http://" + addr[1]
+}
+
 // metric reads one sample of the running gantry's /metrics.
 func (s *slackSession) metric(t *testing.T, re string) float64 {
 	t.Helper()
-	addr := regexp.MustCompile(`HTTP server listening"? addr=(\S+)`).FindStringSubmatch(s.errOut.String())
-	if addr == nil {
-		t.Fatalf("gantry did not say where it listens")
-	}
-	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	resp, err := http.Get(s.httpBase(t) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,6 +147,20 @@ func newSlackSession(t *testing.T, opts ...slackserver.Option) *slackSession {
 	return &slackSession{t: t, srv: srv, rdb: rdb, env: env, errOut: &syncBuffer{}}
 }
 
+// addToConfig adds repo (a line of repos:, without its indent) and extra
+// (top-level keys) to the session's gantry.yml before gantry starts.
+func (s *slackSession) addToConfig(repo, extra string) {
+	s.t.Helper()
+	cfg, err := os.ReadFile(s.env["GANTRY_CONFIG"])
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	more := strings.Replace(string(cfg), "repos:\n", "repos:\n  "+repo+"\n", 1) + extra
+	if err := os.WriteFile(s.env["GANTRY_CONFIG"], []byte(more), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // mainRun is one gantry Main running in-process.
 type mainRun struct {
 	m      *Main

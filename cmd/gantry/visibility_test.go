@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,25 +29,12 @@ func TestWebhookJobsOfAPrivateChannelArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	sha := strings.TrimSpace(string(out))
-	cfg, err := os.ReadFile(s.env["GANTRY_CONFIG"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	withSecret := strings.Replace(string(cfg), "repos:\n", "repos:\n  secret: {path: "+repo+", github: acme/secret, channel: G0SECRET}\n", 1) +
-		"web: {public: true}\n"
-	if err := os.WriteFile(s.env["GANTRY_CONFIG"], []byte(withSecret), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s.addToConfig("secret: {path: "+repo+", github: acme/secret, channel: G0SECRET}", "web: {public: true}\n")
 	s.env["GITHUB_WEBHOOK_SECRET"] = secret
 	s.start("serve")
 	s.srv.WaitConnection(t, 1, 20*time.Second)
 
-	var addr []string
-	waitUntil(t, "the HTTP server's address", func() bool {
-		addr = regexp.MustCompile(`HTTP server listening"? addr=(\S+)`).FindStringSubmatch(s.errOut.String())
-		return addr != nil
-	})
-	base := "http://" + addr[1]
+	base := s.httpBase(t)
 	push := githubserver.PushPayload(githubserver.Push{Repo: "acme/secret", Branch: "main", After: sha})
 	resp, err := http.DefaultClient.Do(githubserver.SignedRequest(base+"/webhooks/github", secret, "push", "delivery-private-1", push))
 	if err != nil {
